@@ -1,0 +1,15 @@
+"""Saliency methods: pure functions (clf, images, labels, *, key, ...) -> f32[B,H,W].
+
+  from salijax import methods
+  maps = methods.get("gradcam")(clf, images, labels)
+  maps = methods.rise(clf, images, labels, key=jax.random.key(0), num_masks=4000)
+"""
+
+from salijax.methods.gradcam import gradcam
+from salijax.methods.lime import lime
+from salijax.methods.registry import Method, get, names, register
+from salijax.methods.rise import rise
+from salijax.methods.sidu import sidu, sidu_feature_space
+
+__all__ = ["Method", "get", "gradcam", "lime", "names", "register", "rise", "sidu",
+           "sidu_feature_space"]

@@ -1,0 +1,88 @@
+"""Tiny hand-written Classifiers whose right answers are known, for method tests.
+
+`region_classifier`: the class scores depend only on the pixels inside one
+rectangle (optionally only on one colour channel there); its activations are
+zero outside the rectangle, so every sound saliency method puts its mass there.
+`random_cnn`: a small random convolutional network, for definition tests
+against slow references.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from salijax.classifier import Classifier
+
+STRIDE = 4  # feature-map stride of both classifiers
+
+
+def _pool(x: jax.Array) -> jax.Array:
+  """f32[B,H,W,C] -> f32[B,H/STRIDE,W/STRIDE,C], average pooling."""
+  b, h, w, c = x.shape
+  return x.reshape(b, h // STRIDE, STRIDE, w // STRIDE, STRIDE, c).mean(axis=(2, 4))
+
+
+def region_classifier(height: int, width: int, region: tuple[int, int, int, int],
+                      channel: int | None = None, num_classes: int = 3) -> Classifier:
+  """A Classifier looking only at `region` = (y0, y1, x0, x1) (pixel bounds, half-open).
+
+  Features f32[B,H/4,W/4,8]: ReLU of 1x1 colour filters of the 4x4-pooled image,
+  multiplied by the region's indicator at feature resolution. Logits: spatial
+  mean of the features times a fixed matrix. With `channel` set, the filters
+  read only that colour channel. Class 0 rises with brightness in the region,
+  class 1 falls with it.
+  """
+  if height % STRIDE or width % STRIDE:
+    raise ValueError(f"height and width must be multiples of {STRIDE}")
+  y0, y1, x0, x1 = region
+  gate = np.zeros((height // STRIDE, width // STRIDE, 1), np.float32)
+  gate[y0 // STRIDE:-(-y1 // STRIDE), x0 // STRIDE:-(-x1 // STRIDE)] = 1.0
+  rng = np.random.default_rng(0)
+  colour = np.abs(rng.normal(size=(3, 8))).astype(np.float32) + 0.1
+  if channel is not None:
+    colour[[c for c in range(3) if c != channel]] = 0.0
+  readout = rng.normal(size=(8, num_classes)).astype(np.float32)
+  readout[:, 0] = 1.0
+  readout[:, 1] = -1.0
+  variables = {"colour": jnp.asarray(colour), "bias": jnp.full((8,), -0.05),
+               "gate": jnp.asarray(gate), "readout": jnp.asarray(readout)}
+
+  def features(v, images):
+    return jax.nn.relu(_pool(images) @ v["colour"] + v["bias"]) * v["gate"]
+
+  def head(v, feats, images):
+    del images  # sequential model
+    return feats.mean(axis=(1, 2)) @ v["readout"]
+
+  def apply(v, images):
+    return head(v, features(v, images), images)
+
+  return Classifier(variables=variables, apply=apply, features=features, head=head)
+
+
+def random_cnn(key: jax.Array, num_classes: int = 4, channels: int = 6) -> Classifier:
+  """A random two-conv CNN: features f32[B,H/4,W/4,channels], head = GAP + dense."""
+  k1, k2, k3 = jax.random.split(key, 3)
+  variables = {
+      "conv1": jax.random.normal(k1, (3, 3, 3, channels)) * 0.5,
+      "conv2": jax.random.normal(k2, (3, 3, channels, channels)) * 0.3,
+      "dense": jax.random.normal(k3, (channels, num_classes)),
+  }
+
+  def conv(x, kernel):
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        precision=jax.lax.Precision.HIGHEST)
+
+  def features(v, images):
+    x = jax.nn.relu(conv(images - 0.5, v["conv1"]))
+    return jax.nn.relu(conv(_pool(x), v["conv2"]))
+
+  def head(v, feats, images):
+    del images  # sequential model
+    return jnp.tanh(feats).mean(axis=(1, 2)) @ v["dense"] * 3.0
+
+  def apply(v, images):
+    return head(v, features(v, images), images)
+
+  return Classifier(variables=variables, apply=apply, features=features, head=head)

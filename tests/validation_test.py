@@ -1,0 +1,82 @@
+"""Host-side input checks: each bad input names its argument."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from salijax import Classifier
+from salijax import validation
+
+
+def _clf(num_classes=5):
+  return Classifier(variables={"w": jnp.ones((3, num_classes))},
+                    apply=lambda v, x: x.mean(axis=(1, 2)) @ v["w"])
+
+
+def test_accepts_good_input_and_returns_class_count():
+  images = jnp.full((2, 8, 8, 3), 0.5)
+  assert validation.check_classifier_inputs(_clf(5), images, jnp.array([0, 4])) == 5
+
+
+@pytest.mark.parametrize("images, message", [
+    (np.zeros((8, 8, 3), np.float32), "shape"),
+    (np.zeros((1, 8, 8, 1), np.float32), "shape"),
+    (np.zeros((0, 8, 8, 3), np.float32), "batch size 0"),
+    (np.full((1, 8, 8, 3), 255.0, np.float32), "pixel space"),
+    (np.full((1, 8, 8, 3), np.nan, np.float32), "non-finite"),
+])
+def test_bad_images_raise_value_error(images, message):
+  with pytest.raises(ValueError, match=message):
+    validation.check_images(images)
+
+
+def test_integer_images_raise_type_error():
+  with pytest.raises(TypeError, match="images must be floating"):
+    validation.check_images(np.zeros((1, 8, 8, 3), np.uint8))
+
+
+@pytest.mark.parametrize("labels, error, message", [
+    (jnp.array([0, 5]), ValueError, r"\[0, 5\)"),
+    (jnp.array([-1, 0]), ValueError, "class indices"),
+    (jnp.array([0]), ValueError, "shape"),
+    (jnp.array([0.0, 1.0]), TypeError, "integer"),
+])
+def test_bad_labels(labels, error, message):
+  with pytest.raises(error, match=message):
+    validation.check_classifier_inputs(_clf(5), jnp.zeros((2, 8, 8, 3)), labels)
+
+
+def test_value_checks_skip_tracers_but_shapes_are_checked():
+  clf = _clf(5)
+
+  @jax.jit
+  def run(images, labels):
+    validation.check_classifier_inputs(clf, images, labels)
+    return clf.logits(images)
+
+  # Out-of-range values cannot be seen under jit; the call traces without error.
+  assert run(jnp.full((2, 8, 8, 3), 2.0), jnp.array([0, 9])).shape == (2, 5)
+  with pytest.raises(ValueError, match="shape"):
+    run(jnp.zeros((2, 8, 8)), jnp.array([0, 1]))
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, True, None])
+def test_positive_int(value):
+  with pytest.raises(ValueError, match="num_masks"):
+    validation.check_positive_int(value, "num_masks")
+
+
+@pytest.mark.parametrize("value", [0.0, 1.5, -0.1, "0.5"])
+def test_probability(value):
+  with pytest.raises(ValueError, match="p must"):
+    validation.check_probability(value, "p")
+
+
+def test_key_checks():
+  validation.check_key(jax.random.key(0))
+  validation.check_key(jax.random.PRNGKey(0))
+  with pytest.raises(TypeError, match="required"):
+    validation.check_key(None)
+  with pytest.raises(TypeError, match="single PRNG key"):
+    validation.check_key(jax.random.split(jax.random.key(0), 2))
