@@ -1,0 +1,66 @@
+"""Grad-CAM (Selvaraju et al., ICCV 2017).
+
+With A = clf.features(images) f32[B,h,w,k] at the explained layer and y_c the
+target class's logit (not its softmax probability) from clf.head:
+
+  alpha_k = (1 / (h w)) sum_ij  d y_c / d A_ij^k
+  L = ReLU(sum_k alpha_k A^k),   upsampled bilinearly to H x W
+
+Cost: one forward to the layer, one forward and one backward (vjp) through
+the head. The explained layer is whichever one the Classifier was built for
+(`salijax.models.classifier(module, variables, layer=...)`).
+
+    maps = gradcam(clf, images, labels)   # f32[B,H,W]
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from salijax import validation
+from salijax.classifier import Classifier
+from salijax.methods.registry import register
+from salijax.methods.upsampling import upsample_bilinear
+
+
+@jax.jit
+def _gradcam(clf: Classifier, images: jax.Array, labels: jax.Array) -> jax.Array:
+  """The jitted Grad-CAM: f32[B,H,W,3], i32[B] -> f32[B,H,W]."""
+  feats = clf.features(clf.variables, images)
+  logits, head_vjp = jax.vjp(lambda a: clf.head(clf.variables, a, images), feats)
+  # Images are independent, so one vjp with a one-hot cotangent per image gives
+  # each image's gradient of its own target logit.
+  (grads,) = head_vjp(jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype))
+  alpha = grads.mean(axis=(1, 2))  # f32[B,k]
+  cams = jax.nn.relu(jnp.einsum("bhwk,bk->bhw", feats, alpha,
+                                precision=jax.lax.Precision.HIGHEST))
+  return upsample_bilinear(cams, images.shape[1], images.shape[2])
+
+
+@register("gradcam")
+def gradcam(clf: Classifier, images: Any, labels: Any, *,
+            key: jax.Array | None = None) -> jax.Array:
+  """Grad-CAM maps at the Classifier's explained layer (see the module doc).
+
+  Args:
+    clf: a Classifier with `features` and `head` (the explained layer).
+    images: f32[B,H,W,3] in [0, 1].
+    labels: i32[B], the class explained for each image.
+    key: ignored (Grad-CAM is deterministic).
+
+  Returns:
+    f32[B,H,W], >= 0.
+
+  Raises:
+    ValueError: `clf` has no `features`/`head`, or bad images/labels.
+    TypeError: wrong types of clf, images or labels.
+  """
+  del key  # deterministic
+  validation.check_classifier_inputs(clf, images, labels)
+  if clf.features is None or clf.head is None:
+    raise ValueError(
+        "clf: Grad-CAM needs a Classifier with `features` and `head` (an explained "
+        "layer, e.g. salijax.models.classifier(module, variables, layer='layer4')), "
+        f"got features={clf.features!r}, head={clf.head!r}")
+  return _gradcam(clf, jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32))

@@ -1,0 +1,191 @@
+"""Tests of salijax.methods.gradcam against slow references and known answers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tiny_classifiers
+from skimage import transform
+
+from salijax import models
+from salijax.classifier import Classifier
+from salijax.methods.gradcam import _gradcam, gradcam
+
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def upsample(cam: np.ndarray, height: int, width: int) -> np.ndarray:
+  """Reference bilinear upsampling (half-pixel centres, edge values) by skimage."""
+  return transform.resize(np.asarray(cam, np.float64), (height, width), order=1, mode="edge",
+                          anti_aliasing=False)
+
+
+def cam_from_alpha(feats: np.ndarray, alpha: np.ndarray, height: int, width: int) -> np.ndarray:
+  """ReLU(sum_k alpha_k A^k) f32[h,w,k], f32[k] -> upsampled f32[H,W]."""
+  cam = np.maximum(np.tensordot(np.asarray(feats, np.float64), alpha, axes=([2], [0])), 0.0)
+  return upsample(cam, height, width)
+
+
+def random_images(key: int, shape: tuple[int, ...], low: float = 0.0,
+                  high: float = 1.0) -> jax.Array:
+  return jax.random.uniform(jax.random.key(key), shape, minval=low, maxval=high)
+
+
+def test_matches_finite_difference_reference_on_random_cnn():
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
+  images = random_images(1, (3, 32, 32, 3))
+  labels = jnp.array([0, 3, 2])
+  got = gradcam(clf, images, labels)
+  assert got.shape == (3, 32, 32) and got.dtype == jnp.float32
+  head = jax.jit(clf.head)
+  for b in range(3):
+    image = images[b:b + 1]
+    feats = clf.features(clf.variables, image)  # f32[1,h,w,k]
+    _, h, w, k = feats.shape
+    delta = 1e-2  # added to every activation of one channel
+
+    def target_logit(f, b=b, image=image):
+      return float(head(clf.variables, f, image)[0, labels[b]])
+
+    alpha = np.zeros(k)
+    for channel in range(k):
+      step = delta * jax.nn.one_hot(channel, k)
+      # d y_c / d(shift of channel k) = sum_ij dy_c/dA_ij^k = h w alpha_k.
+      alpha[channel] = (target_logit(feats + step) - target_logit(feats - step)) / (
+          2 * delta * h * w)
+    expected = cam_from_alpha(feats[0], alpha, 32, 32)
+    assert expected.max() > 0.0
+    np.testing.assert_allclose(got[b], expected, atol=2e-3 * expected.max())
+
+
+@pytest.mark.parametrize("channel", [None, 1])
+def test_known_answer_on_region_classifier(channel):
+  """Linear head (spatial mean @ readout): alpha_k = readout[k, c] / (h w) exactly.
+
+  Class 0's readout is +1 for every channel: its map is the upsampled sum of
+  the (non-negative) features, which are zero outside the region, so > 80 % of
+  its mass lies in the region (the rest is bilinear spill over its border).
+  Class 1's readout is -1: every activation is evidence against it and its map
+  is zero everywhere.
+  """
+  height, region = 48, (8, 24, 24, 40)
+  clf = tiny_classifiers.region_classifier(height, height, region, channel=channel)
+  images = random_images(2, (2, height, height, 3), 0.2, 1.0)
+  maps = np.asarray(gradcam(clf, images, jnp.array([0, 1])))
+  feats = np.asarray(clf.features(clf.variables, images))
+  _, h, w, _ = feats.shape
+  readout = np.asarray(clf.variables["readout"], np.float64)
+  np.testing.assert_allclose(maps[0], cam_from_alpha(feats[0], readout[:, 0] / (h * w), 48, 48),
+                             rtol=1e-5, atol=1e-6)
+  inside = np.zeros((height, height), bool)
+  inside[region[0]:region[1], region[2]:region[3]] = True
+  assert maps[0][inside].sum() > 0.8 * maps[0].sum() > 0.0
+  np.testing.assert_array_equal(maps[1], 0.0)
+
+
+def every_class(images: jax.Array, classes: int) -> tuple[jax.Array, jax.Array]:
+  """Each image once per class: f32[B*classes,H,W,3], i32[B*classes]."""
+  labels = jnp.tile(jnp.arange(classes), images.shape[0])
+  return jnp.repeat(images, classes, axis=0), labels
+
+
+@pytest.fixture(scope="module")
+def resnet():
+  """A ResNet18 (5 classes, 64x64) with random weights, BatchNorm parameters and statistics.
+
+  Drawn with numpy into the shapes of `models.init` (compiling the
+  initialiser would take longer than these tests).
+  """
+  module = models.create("resnet18", num_classes=5)
+  shapes = jax.eval_shape(lambda key: models.init(module, key, image_size=64), jax.random.key(0))
+  rng = np.random.default_rng(0)
+
+  def draw(path, leaf):
+    name = path[-1].key
+    if name == "kernel":  # He normal, fan in
+      values = rng.normal(size=leaf.shape) * np.sqrt(2.0 / np.prod(leaf.shape[:-1]))
+    elif name in ("scale", "var"):
+      values = rng.uniform(0.5, 1.5, size=leaf.shape)
+    else:  # bias, mean
+      values = 0.1 * rng.normal(size=leaf.shape)
+    return jnp.asarray(values, leaf.dtype)
+
+  return module, jax.tree_util.tree_map_with_path(draw, shapes)
+
+
+def test_resnet_layer4_is_the_class_activation_map(resnet):
+  """At `layer4` the head is average pool + fc: alpha_k = fc[k, c] / (h w)."""
+  module, variables = resnet
+  clf = models.classifier(module, variables, layer="layer4")
+  images, labels = every_class(random_images(3, (2, 64, 64, 3)), 5)
+  got = gradcam(clf, images, labels)
+  feats = np.asarray(clf.features(variables, images))
+  _, h, w, _ = feats.shape
+  kernel = np.asarray(variables["params"]["fc"]["kernel"], np.float64)
+  nonzero = 0
+  for b in range(len(labels)):
+    expected = cam_from_alpha(feats[b], kernel[:, labels[b]] / (h * w), 64, 64)
+    nonzero += expected.max() > 0.0
+    np.testing.assert_allclose(got[b], expected, rtol=1e-4, atol=1e-5 * max(expected.max(), 1.0))
+  assert nonzero >= 3
+
+
+def test_resnet_inside_a_residual_block_matches_a_hand_written_head(resnet):
+  """At `layer4.1.conv2` the head is bn2, + skip (layer4.0's output), ReLU, pool, fc."""
+  module, variables = resnet
+  clf = models.classifier(module, variables, layer="layer4.1.conv2")
+  images, labels = every_class(random_images(4, (2, 64, 64, 3)), 5)
+  got = gradcam(clf, images, labels)
+  skips = models.classifier(module, variables, layer="layer4.0").features(variables, images)
+  bn_params = variables["params"]["layer4_1"]["bn2"]
+  bn_stats = variables["batch_stats"]["layer4_1"]["bn2"]
+  fc = variables["params"]["fc"]
+
+  def head(feats, skip, label):  # one image: f32[h,w,k], f32[h,w,k] -> logit
+    normed = (feats - bn_stats["mean"]) / jnp.sqrt(bn_stats["var"] + 1e-5)
+    out = jax.nn.relu(normed * bn_params["scale"] + bn_params["bias"] + skip)
+    return (jnp.dot(out.mean(axis=(0, 1)), fc["kernel"], precision=HIGHEST) + fc["bias"])[label]
+
+  logits = clf.logits(images)
+  nonzero = 0
+  for b in range(len(labels)):
+    feats = clf.features(variables, images[b:b + 1])[0]
+    # The hand-written head is the model's head.
+    np.testing.assert_allclose(head(feats, skips[b], labels[b]), logits[b, labels[b]],
+                               rtol=1e-4, atol=1e-4)
+    alpha = jax.grad(head)(feats, skips[b], labels[b]).mean(axis=(0, 1))
+    expected = cam_from_alpha(np.asarray(feats), np.asarray(alpha, np.float64), 64, 64)
+    nonzero += expected.max() > 0.0
+    np.testing.assert_allclose(got[b], expected, rtol=1e-3, atol=1e-4 * max(expected.max(), 1.0))
+  assert nonzero >= 3
+
+
+def test_batch_composition_jit_and_no_recompilation():
+  clf = tiny_classifiers.random_cnn(jax.random.key(5))
+  images = random_images(6, (3, 32, 32, 3))
+  labels = jnp.array([1, 0, 2])
+  batch = gradcam(clf, images, labels)
+  alone = gradcam(clf, images[1:2], labels[1:2])
+  np.testing.assert_allclose(batch[1], alone[0], rtol=1e-5, atol=1e-6)
+  inside_jit = jax.jit(lambda x, y: gradcam(clf, x, y))(images, labels)
+  np.testing.assert_allclose(inside_jit, batch, rtol=1e-5, atol=1e-6)
+  compiled = _gradcam._cache_size()
+  gradcam(clf, random_images(7, (3, 32, 32, 3)), jnp.array([3, 3, 0]))
+  assert _gradcam._cache_size() == compiled
+
+
+def test_bad_inputs():
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
+  images = random_images(0, (2, 32, 32, 3))
+  labels = jnp.array([0, 1])
+  no_head = Classifier(variables=clf.variables, apply=clf.apply)
+  with pytest.raises(ValueError, match="features"):
+    gradcam(no_head, images, labels)
+  with pytest.raises(ValueError, match="labels"):
+    gradcam(clf, images, jnp.array([0, 4]))
+  with pytest.raises(ValueError, match="images"):
+    gradcam(clf, images * 2.0, labels)
+  with pytest.raises(ValueError, match="images"):
+    gradcam(clf, images[0], labels)
+  with pytest.raises(TypeError, match="clf"):
+    gradcam(clf.apply, images, labels)

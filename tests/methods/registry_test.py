@@ -1,0 +1,43 @@
+"""Tests of the method registry: every registered method, one call shape."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tiny_classifiers
+
+from salijax import methods
+
+EXPECTED_METHODS = {"gradcam", "lime", "rise", "sidu", "sidu_feature_space"}
+
+
+def test_names_lists_every_method():
+  assert set(methods.names()) >= EXPECTED_METHODS
+  assert list(methods.names()) == sorted(methods.names())
+  for name in EXPECTED_METHODS:
+    assert methods.get(name) is getattr(methods, name)
+
+
+def test_unknown_name_lists_the_registered_ones():
+  with pytest.raises(ValueError, match="gradcam") as error:
+    methods.get("gradcam++-typo")
+  assert "gradcam++-typo" in str(error.value)
+  for name in methods.names():
+    assert name in str(error.value)
+
+
+def test_a_name_is_registered_once():
+  with pytest.raises(ValueError, match="rise"):
+    methods.register("rise")(lambda clf, images, labels, *, key=None: None)
+  assert methods.get("rise") is methods.rise
+
+
+@pytest.mark.parametrize("name", methods.names())
+def test_every_method_takes_the_common_call_shape(name):
+  """(clf, images, labels, key=...) with the reference defaults -> f32[B,H,W], finite."""
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
+  images = jax.random.uniform(jax.random.key(1), (2, 32, 32, 3))
+  labels = jnp.array([3, 0])
+  maps = methods.get(name)(clf, images, labels, key=jax.random.key(2))
+  assert maps.shape == (2, 32, 32) and maps.dtype == jnp.float32
+  assert np.isfinite(np.asarray(maps)).all()
