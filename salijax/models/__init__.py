@@ -1,0 +1,38 @@
+"""torchvision-exact Flax ResNet and VGG classifiers, with taps at every named layer.
+
+    from salijax import models
+    module = models.create("resnet18", num_classes=10, head="mlp")
+    variables = models.init(module, jax.random.key(0))
+    clf = models.classifier(module, variables)        # layer = "layer4"
+"""
+
+from salijax.models.architectures import (
+    ARCHITECTURES,
+    create,
+    default_tap,
+    head_prefix,
+    init,
+    tap_names,
+)
+from salijax.models.classifier_builder import classifier
+from salijax.models.heads import HEADS
+from salijax.models.normalization import IMAGENET_MEAN, IMAGENET_STD
+from salijax.models.resnet import ResNet
+from salijax.models.trainable import trainable_mask
+from salijax.models.vgg import VGG
+
+__all__ = [
+    "ARCHITECTURES",
+    "HEADS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ResNet",
+    "VGG",
+    "classifier",
+    "create",
+    "default_tap",
+    "head_prefix",
+    "init",
+    "tap_names",
+    "trainable_mask",
+]

@@ -1,0 +1,121 @@
+"""The salijax architectures by name: building, initialising and querying models.
+
+    module = create("resnet18", num_classes=10)
+    variables = init(module, jax.random.key(0))     # {"params", "batch_stats"}
+    logits = module.apply(variables, images)        # images f32[B,H,W,3] in [0, 1]
+    acts = module.apply(variables, images, tap=default_tap(module))
+"""
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from salijax.models import heads, naming, normalization, resnet, vgg
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "resnet18": functools.partial(resnet.ResNet, stage_sizes=(2, 2, 2, 2), bottleneck=False),
+    "resnet34": functools.partial(resnet.ResNet, stage_sizes=(3, 4, 6, 3), bottleneck=False),
+    "resnet50": functools.partial(resnet.ResNet, stage_sizes=(3, 4, 6, 3), bottleneck=True),
+    "vgg11": functools.partial(vgg.VGG, layers=vgg.VGG11_LAYERS, batch_norm=False),
+    "vgg11_bn": functools.partial(vgg.VGG, layers=vgg.VGG11_LAYERS, batch_norm=True),
+    "vgg16": functools.partial(vgg.VGG, layers=vgg.VGG16_LAYERS, batch_norm=False),
+}
+ARCHITECTURES: tuple[str, ...] = tuple(_BUILDERS)
+Model = resnet.ResNet | vgg.VGG
+
+
+def _channel_constants(value: Any, name: str) -> tuple[float, float, float]:
+  values = tuple(float(v) for v in value)
+  if len(values) != 3:
+    raise ValueError(f"{name}: expected 3 per-channel values, got {value!r}")
+  return values  # type: ignore[return-value]
+
+
+def _check_model(module: Any) -> Model:
+  if not isinstance(module, Model):
+    raise TypeError(
+        f"module: expected a salijax model (salijax.models.create), got {type(module).__name__}")
+  return module
+
+
+def create(arch: str, *, num_classes: int = 1000, head: str = "linear",
+           normalize: bool = True, mean: Sequence[float] = normalization.IMAGENET_MEAN,
+           std: Sequence[float] = normalization.IMAGENET_STD,
+           bn_trainable: Sequence[str] | None = None) -> Model:
+  """An (unbound) Flax model of architecture `arch`.
+
+  Args:
+    arch: one of `ARCHITECTURES`.
+    num_classes: the number of logits.
+    head: "linear" (torchvision's last layer) or "mlp" (`salijax.models.heads`).
+    normalize: whether the model applies `(images - mean) / std` to its input.
+    mean, std: the per-channel normalisation constants (ImageNet's by default).
+    bn_trainable: None = every BatchNorm follows `train`; else the torchvision
+      module prefixes (e.g. ("layer4", "fc"); "head" = the head's prefix) of the
+      BatchNorms that use batch statistics and update their running statistics
+      when `train=True`; all others always use their running statistics.
+
+  Raises:
+    ValueError: an unknown `arch`, `head` or `bn_trainable` prefix, a
+      non-positive `num_classes`, or `mean`/`std` not 3 values (std > 0).
+  """
+  if arch not in _BUILDERS:
+    raise ValueError(f"arch: expected one of {ARCHITECTURES}, got {arch!r}")
+  if head not in heads.HEADS:
+    raise ValueError(f"head: expected one of {heads.HEADS}, got {head!r}")
+  if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+    raise ValueError(f"num_classes: expected a positive int, got {num_classes!r}")
+  mean = _channel_constants(mean, "mean")
+  std = _channel_constants(std, "std")
+  if min(std) <= 0:
+    raise ValueError(f"std: expected 3 positive values, got {std!r}")
+  module = _BUILDERS[arch](num_classes=num_classes, head=head, normalize=bool(normalize),
+                           mean=mean, std=std)
+  if bn_trainable is None:
+    return module
+  if isinstance(bn_trainable, str):
+    raise TypeError(f"bn_trainable: expected a sequence of prefixes, got the str {bn_trainable!r}")
+  valid = naming.with_ancestors(layer.name for layer in module.param_layers())
+  prefixes = tuple(module.head_spec().prefix if p == "head" else p for p in bn_trainable)
+  unknown = [p for p, q in zip(bn_trainable, prefixes, strict=True) if q not in valid]
+  if unknown:
+    raise ValueError(
+        f"bn_trainable: expected torchvision module prefixes of {arch} such as "
+        f"{sorted(_top_level_names(module))}, got unknown {unknown!r}")
+  return module.clone(bn_trainable=prefixes)
+
+
+def _top_level_names(module: Model) -> set[str]:
+  return {layer.name.split(".")[0] for layer in module.param_layers()} | {"head"}
+
+
+def init(module: nn.Module, key: jax.Array, image_size: int = 224) -> dict[str, Any]:
+  """Fresh variables of `module`: {"params", "batch_stats" (models with BatchNorm)}.
+
+  Deterministic in `key`; the initialisers are torchvision's (each model's doc).
+  The parameter shapes do not depend on `image_size` (>= 32 for VGG).
+  """
+  min_size = vgg.MIN_IMAGE_SIZE if isinstance(_check_model(module), vgg.VGG) else 1
+  if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < min_size:
+    raise ValueError(f"image_size: expected an int >= {min_size}, got {image_size!r}")
+  # Not jitted: compiling the whole model costs more than running it once.
+  return module.init(key, jnp.zeros((1, image_size, image_size, 3), jnp.float32))
+
+
+def tap_names(module: nn.Module) -> tuple[str, ...]:
+  """Every tap name of `module`, in forward order (each model's doc defines them)."""
+  return _check_model(module).tap_names()
+
+
+def default_tap(module: nn.Module) -> str:
+  """The usual explained layer: "layer4" for a ResNet, the last ReLU of a VGG's features."""
+  return _check_model(module).default_tap()
+
+
+def head_prefix(module: nn.Module) -> str:
+  """The torchvision name of the replaceable head: "fc" or "classifier.6"."""
+  return _check_model(module).head_spec().prefix

@@ -1,0 +1,163 @@
+"""torchvision's VGG (vgg11, vgg11_bn, vgg16) in Flax linen, NHWC.
+
+Architecture as torchvision's: normalisation `(x - mean) / std`; `features`,
+a sequence of 3x3 pad 1 convs (with bias), each followed by a BatchNorm
+(`_bn` variants) and a ReLU, and 2x2 stride 2 max-pools; `avgpool`, an
+adaptive average pool to 7x7 with torch's bins (`salijax.models.adaptive_pool`),
+so any input of at least 32x32 pixels works; `classifier`: Linear(25088, 4096),
+ReLU, Dropout(0.5), Linear(4096, 4096), ReLU, Dropout(0.5), then the head
+(`salijax.models.heads`; torchvision's is Linear(4096, num_classes)). The pooled
+map is flattened in H,W,C order (torch: C,H,W); the weight port reorders the
+rows of `classifier.0` to match. Build one with `salijax.models.create`.
+
+Taps (`__call__(tap=...)`), each the output of that torchvision module:
+"features.N" for every index N of `features` (conv, BatchNorm, ReLU and pool
+outputs, with torchvision's indices: in vgg11 "features.18" is the last conv,
+"features.19" its ReLU, "features.20" the last pool), and "avgpool" (f32[B,7,7,512]).
+
+Flax module names follow `salijax.models.naming`: "features_0",
+"features_1" (a BatchNorm in vgg11_bn), ..., "classifier_0", "classifier_3",
+"classifier_6" (or "classifier_6_1", "classifier_6_4" for head="mlp").
+
+Initialisation (torchvision's): convs kaiming normal (fan_out, ReLU gain) with
+zero bias, BatchNorm scale 1 and bias 0, Linear layers N(0, 0.01) with zero bias.
+"""
+
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+
+from salijax.models import adaptive_pool, heads, naming, normalization, param_layers, taps
+from salijax.models.param_layers import ParamLayer
+
+KAIMING_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+LINEAR_KERNEL = nn.initializers.normal(0.01)
+POOL = "M"
+VGG11_LAYERS = (64, POOL, 128, POOL, 256, 256, POOL, 512, 512, POOL, 512, 512, POOL)
+VGG16_LAYERS = (64, 64, POOL, 128, 128, POOL, 256, 256, 256, POOL, 512, 512, 512, POOL,
+                512, 512, 512, POOL)
+POOLED_SIZE = (7, 7)
+HIDDEN = 4096
+DROPOUT = 0.5
+MIN_IMAGE_SIZE = 32
+
+CONV, BN, RELU, MAX_POOL = "conv", "bn", "relu", "max_pool"
+
+
+class FeatureLayer(NamedTuple):
+  """One module of `features`: its index, what it is, its output channels."""
+
+  index: int
+  kind: str  # CONV, BN, RELU or MAX_POOL
+  channels: int
+
+
+class VGG(nn.Module):
+  """torchvision's VGG (see the module doc for the architecture and the taps).
+
+  `__call__(images f32[B,H,W,3] in [0, 1] with H, W >= 32, train=False, *,
+  tap=None, tap_value=None)`:
+    tap=None: logits f32[B,num_classes] (no softmax).
+    tap=name, tap_value=None: the activation at the tap, f32[B,h,w,c].
+    tap=name, tap_value=a: the logits with `a` in place of the tap's activation.
+  train=True uses dropout (rng "dropout") and batch statistics in the
+  BatchNorms that `bn_trainable` selects (mutable "batch_stats").
+
+  Attributes:
+    layers: torchvision's configuration: conv widths, and `POOL` for max-pools.
+    batch_norm: a BatchNorm after every conv (the `_bn` variants).
+    num_classes: the number of logits.
+    head: "linear" or "mlp" (`salijax.models.heads`).
+    normalize: apply `(images - mean) / std` first.
+    mean, std: per-channel normalisation constants (ImageNet's by default).
+    bn_trainable: None (every BatchNorm follows `train`) or the torchvision
+      prefixes of the BatchNorms that do; the others always use their running
+      statistics.
+  """
+
+  layers: tuple[int | str, ...]
+  batch_norm: bool
+  num_classes: int = 1000
+  head: str = "linear"
+  normalize: bool = True
+  mean: tuple[float, ...] = normalization.IMAGENET_MEAN
+  std: tuple[float, ...] = normalization.IMAGENET_STD
+  bn_trainable: tuple[str, ...] | None = None
+
+  def feature_layers(self) -> tuple[FeatureLayer, ...]:
+    """Every module of `features`, in order, with torchvision's indices."""
+    kinds = []
+    channels = 3
+    for layer in self.layers:
+      if layer == POOL:
+        kinds.append((MAX_POOL, channels))
+        continue
+      channels = layer
+      kinds.append((CONV, channels))
+      if self.batch_norm:
+        kinds.append((BN, channels))
+      kinds.append((RELU, channels))
+    return tuple(FeatureLayer(i, kind, c) for i, (kind, c) in enumerate(kinds))
+
+  def tap_names(self) -> tuple[str, ...]:
+    """Every tap name, in forward order (see the module doc)."""
+    return tuple(f"features.{f.index}" for f in self.feature_layers()) + ("avgpool",)
+
+  def default_tap(self) -> str:
+    """The ReLU after the last conv, e.g. "features.19" in vgg11."""
+    return f"features.{[f.index for f in self.feature_layers() if f.kind == RELU][-1]}"
+
+  def head_spec(self) -> heads.HeadSpec:
+    """The replaceable head ("classifier.6")."""
+    return heads.HeadSpec(kind=self.head, num_classes=self.num_classes, prefix="classifier.6",
+                          kernel_init=LINEAR_KERNEL)
+
+  def param_layers(self) -> tuple[ParamLayer, ...]:
+    """Every layer with parameters, in torchvision's state_dict order."""
+    kinds = {CONV: param_layers.CONV_BIAS, BN: param_layers.BATCH_NORM}
+    layers = [ParamLayer(f"features.{f.index}", kinds[f.kind])
+              for f in self.feature_layers() if f.kind in kinds]
+    layers += [ParamLayer("classifier.0", param_layers.FLAT_LINEAR),
+               ParamLayer("classifier.3", param_layers.LINEAR)]
+    layers += [ParamLayer(name, param_layers.LINEAR) for name in self.head_spec().layers()]
+    return tuple(layers)
+
+  def pooled_shape(self) -> tuple[int, int, int]:
+    """(H, W, C) of the `avgpool` output that `classifier.0` flattens."""
+    return (*POOLED_SIZE, self.feature_layers()[-1].channels)
+
+  @nn.compact
+  def __call__(self, images: jax.Array, train: bool = False, *, tap: str | None = None,
+               tap_value: jax.Array | None = None) -> jax.Array:
+    normalization.check_images(images, min_size=MIN_IMAGE_SIZE)
+    if tap is not None:
+      taps.check_tap(tap, self.tap_names())
+    try:
+      return self._forward(images, train, taps.Probe(tap, tap_value))
+    except taps.TapReached as reached:
+      return reached.activation
+
+  def _forward(self, images: jax.Array, train: bool, probe: taps.Probe) -> jax.Array:
+    x = normalization.normalize_images(images, self.mean, self.std) if self.normalize else images
+    for layer in self.feature_layers():
+      path = f"features.{layer.index}"
+      name = naming.flax_path(path)[0]
+      if layer.kind == CONV:
+        x = nn.Conv(layer.channels, (3, 3), padding=((1, 1), (1, 1)),
+                    kernel_init=KAIMING_FAN_OUT, bias_init=nn.initializers.zeros, name=name)(x)
+      elif layer.kind == BN:
+        x = normalization.batch_norm(path, train=train, bn_trainable=self.bn_trainable,
+                                     name=name)(x)
+      elif layer.kind == RELU:
+        x = nn.relu(x)
+      else:
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = probe(path, x)
+    x = probe("avgpool", adaptive_pool.adaptive_avg_pool(x, POOLED_SIZE))
+    x = x.reshape(x.shape[0], -1)
+    for name in ("classifier_0", "classifier_3"):
+      x = nn.Dense(HIDDEN, kernel_init=LINEAR_KERNEL, bias_init=nn.initializers.zeros,
+                   name=name)(x)
+      x = nn.Dropout(DROPOUT, deterministic=not train)(nn.relu(x))
+    return heads.classification_head(x, self.head_spec(), train)

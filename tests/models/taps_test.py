@@ -1,0 +1,111 @@
+"""Tests of the taps: `apply(tap=...)`, `tap_names`, `default_tap`.
+
+The activations themselves are compared with torch's forward hooks in
+tests/porting/torchvision_to_flax_test.py; here the head/features algebra.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from initialised_models import NUM_CLASSES, variables
+
+from salijax import models
+
+# resnet50's bottleneck taps: in tests/porting/torchvision_to_flax_test.py,
+# where the model is built anyway.
+CASES = ([("resnet18", t) for t in models.tap_names(models.create("resnet18"))]
+         + [("vgg11", t) for t in models.tap_names(models.create("vgg11"))])
+
+
+@functools.cache
+def _model(arch):
+  """(module, variables, images f32[2,32,32,3], logits) with random BatchNorm statistics."""
+  module = models.create(arch, num_classes=NUM_CLASSES)
+  params = variables(arch, random_statistics=True)
+  images = jax.random.uniform(jax.random.key(2), (2, 32, 32, 3))
+  return module, params, images, module.apply(params, images)
+
+
+def _assert_close(actual, expected):
+  scale = float(jnp.abs(expected).max())
+  assert scale > 0
+  np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5 * scale)
+
+
+def _inside_a_block(arch, tap):
+  return arch.startswith("resnet") and tap.count(".") == 2
+
+
+@pytest.mark.parametrize(("arch", "tap"), CASES)
+def test_head_of_features_is_the_model(arch, tap):
+  """head(features(x), x) == apply(x); with the other image's features in place
+  of this one's, a tap outside residual blocks gives the other image's logits."""
+  module, variables, images, logits = _model(arch)
+  feats = module.apply(variables, images, tap=tap)
+  assert feats.ndim == 4 and feats.shape[0] == 2 and feats.dtype == jnp.float32
+  _assert_close(module.apply(variables, images, tap=tap, tap_value=feats), logits)
+  swapped = module.apply(variables, images, tap=tap, tap_value=feats[::-1])
+  if _inside_a_block(arch, tap):
+    # The skip path still comes from `images`: neither image's logits.
+    assert not np.allclose(swapped, logits[::-1], rtol=1e-3, atol=1e-6)
+  else:
+    _assert_close(swapped, logits[::-1])
+
+
+def test_tap_names_of_resnet18():
+  names = models.tap_names(models.create("resnet18"))
+  assert names[:5] == ("conv1", "bn1", "relu", "maxpool", "layer1.0.conv1")
+  assert names[-3:] == ("layer4.1", "layer4", "avgpool")
+  for stage in range(1, 5):
+    for block in range(2):
+      prefix = f"layer{stage}.{block}"
+      assert {f"{prefix}.{n}" for n in ("conv1", "bn1", "conv2", "bn2")} <= set(names)
+      assert prefix in names
+      assert (f"{prefix}.downsample" in names) == (stage > 1 and block == 0)
+  assert len(names) == len(set(names))
+
+
+def test_tap_names_of_resnet50_bottlenecks():
+  names = models.tap_names(models.create("resnet50"))
+  assert {"layer1.0.downsample", "layer1.0.conv3", "layer1.0.bn3", "layer4.2.bn3"} <= set(names)
+  assert "layer1.1.downsample" not in names
+
+
+@pytest.mark.parametrize(("arch", "last", "default"), [
+    ("vgg11", 20, "features.19"), ("vgg11_bn", 28, "features.27"),
+    ("vgg16", 30, "features.29")])
+def test_vgg_taps(arch, last, default):
+  module = models.create(arch)
+  assert models.tap_names(module) == tuple(f"features.{i}" for i in range(last + 1)) + (
+      "avgpool",)
+  assert models.default_tap(module) == default
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet34", "resnet50"])
+def test_resnet_default_tap(arch):
+  assert models.default_tap(models.create(arch)) == "layer4"
+
+
+def test_unknown_tap_names_layer_value_and_valid_names():
+  module, variables, images, _ = _model("resnet18")
+  with pytest.raises(ValueError, match=r"layer.*'layer4.1.relu'") as error:
+    module.apply(variables, images, tap="layer4.1.relu")
+  assert "'conv1'" in str(error.value) and "'avgpool'" in str(error.value)
+
+
+def test_bad_tap_values_raise():
+  module, variables, images, _ = _model("resnet18")
+  with pytest.raises(ValueError, match=r"tap_value.*\(2, 1, 1, 512\)"):
+    module.apply(variables, images, tap="layer4", tap_value=jnp.zeros((2, 1, 1, 256)))
+  with pytest.raises(ValueError, match="tap_value"):
+    module.apply(variables, images, tap_value=jnp.zeros((2, 1, 1, 512)))
+
+
+def test_tap_stops_the_forward_pass():
+  """A tap's activation does not need the layers after it: jit keeps none of them."""
+  module, variables, images, _ = _model("resnet18")
+  jaxpr = jax.make_jaxpr(lambda v, x: module.apply(v, x, tap="conv1"))(variables, images)
+  assert sum(e.primitive.name == "conv_general_dilated" for e in jaxpr.eqns) == 1
