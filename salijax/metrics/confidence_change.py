@@ -23,7 +23,6 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
-from salijax.metrics.saliency_order import check_maps
 
 
 class ConfidenceChange(NamedTuple):
@@ -85,7 +84,7 @@ def confidence_change(clf: Classifier, images: Any, maps: Any,
     TypeError: wrong types of clf, images, maps or labels.
   """
   validation.check_classifier_inputs(clf, images, labels)
-  check_maps(maps, images)
+  validation.check_maps(maps, images)
   return _confidence_change(clf, jnp.asarray(images, jnp.float32),
                             jnp.asarray(maps, jnp.float32), jnp.asarray(labels, jnp.int32))
 

@@ -46,7 +46,7 @@ import numpy as np
 from salijax import validation
 from salijax.classifier import Classifier
 from salijax.metrics import substrates
-from salijax.metrics.saliency_order import check_maps, pixel_ranks
+from salijax.metrics.saliency_order import pixel_ranks
 from salijax.models.normalization import IMAGENET_MEAN
 
 SCORES = ("softmax", "logit")
@@ -185,7 +185,7 @@ def insertion_deletion(clf: Classifier, images: Any, maps: Any, labels: Any, *,
     TypeError: wrong types of clf, images, maps or labels.
   """
   validation.check_classifier_inputs(clf, images, labels)
-  check_maps(maps, images, allow_constant=allow_constant_maps)
+  validation.check_maps(maps, images, allow_constant=allow_constant_maps)
   validation.check_positive_int(step_pixels, "step_pixels")
   validation.check_positive_int(chunk, "chunk")
   validation.check_positive_int(blur_size, "blur_size")

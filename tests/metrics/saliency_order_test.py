@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from salijax.metrics.saliency_order import check_maps, pixel_ranks
+from salijax.metrics.saliency_order import pixel_ranks
+from salijax.validation import check_maps
 
 
 def test_ranks_by_decreasing_value_with_ties_in_raster_order():
