@@ -8,14 +8,17 @@ import tiny_classifiers
 
 from salijax import methods
 
-EXPECTED_METHODS = {"gradcam", "lime", "rise", "sidu", "sidu_feature_space"}
+# Registered name -> the function exported by salijax.methods.
+EXPECTED_METHODS = {"fake_cam": "fake_cam", "gradcam": "gradcam", "lime": "lime",
+                    "random": "random_map", "rise": "rise", "sidu": "sidu",
+                    "sidu_feature_space": "sidu_feature_space"}
 
 
 def test_names_lists_every_method():
-  assert set(methods.names()) >= EXPECTED_METHODS
+  assert set(methods.names()) == set(EXPECTED_METHODS)
   assert list(methods.names()) == sorted(methods.names())
-  for name in EXPECTED_METHODS:
-    assert methods.get(name) is getattr(methods, name)
+  for name, function in EXPECTED_METHODS.items():
+    assert methods.get(name) is getattr(methods, function)
 
 
 def test_unknown_name_lists_the_registered_ones():
