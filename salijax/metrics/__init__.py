@@ -5,8 +5,13 @@
   curves = metrics.insertion_deletion(clf, images, maps, labels)   # .insertion_auc f32[B]
   change = metrics.confidence_change(clf, images, maps, labels)    # .drop f32[B]
   metrics.summarize_confidence_change(change)                      # percentages
+  hits = metrics.pointing_game(maps, masks).hit                    # bool[B]
+  metrics.complexity(maps).sparseness                              # f32[B]
+  check = metrics.sanity_check(methods.gradcam, module, variables, images, labels,
+                               key=jax.random.key(0))              # .passed per measure
 """
 
+from salijax.metrics.complexity import Complexity, complexity
 from salijax.metrics.confidence_change import (
     ConfidenceChange,
     confidence_change,
@@ -17,6 +22,34 @@ from salijax.metrics.insertion_deletion import (
     insertion_deletion,
     predicted_labels,
 )
+from salijax.metrics.map_similarity import (
+    SIMILARITIES,
+    hog_features,
+    hog_similarity,
+    spearman,
+    spearman_abs,
+    ssim,
+)
+from salijax.metrics.parameter_randomization import (
+    cascading_randomization,
+    independent_randomization,
+    randomization_blocks,
+)
+from salijax.metrics.pointing_game import (
+    EnergyPointingGame,
+    PointingAccuracy,
+    PointingGame,
+    energy_pointing_game,
+    pointing_accuracy,
+    pointing_game,
+)
+from salijax.metrics.sanity_check import SanityCheck, sanity_check
 
-__all__ = ["ConfidenceChange", "InsertionDeletion", "confidence_change", "insertion_deletion",
-           "predicted_labels", "summarize_confidence_change"]
+__all__ = [
+    "SIMILARITIES", "Complexity", "ConfidenceChange", "EnergyPointingGame", "InsertionDeletion",
+    "PointingAccuracy", "PointingGame", "SanityCheck", "cascading_randomization", "complexity",
+    "confidence_change", "energy_pointing_game", "hog_features", "hog_similarity",
+    "independent_randomization", "insertion_deletion", "pointing_accuracy", "pointing_game",
+    "predicted_labels", "randomization_blocks", "sanity_check", "spearman", "spearman_abs", "ssim",
+    "summarize_confidence_change",
+]

@@ -1,0 +1,136 @@
+"""Tests of salijax.metrics.parameter_randomization on a small ResNet18 and the VGG block lists."""
+
+import functools
+
+import jax
+import numpy as np
+import pytest
+
+from salijax import models
+from salijax.metrics import parameter_randomization
+
+RESNET18_BLOCKS = ("fc", "layer4.1", "layer4.0", "layer3.1", "layer3.0", "layer2.1", "layer2.0",
+                   "layer1.1", "layer1.0", "stem")
+
+
+def block_of_leaf(collection_path: tuple[str, ...]) -> str:
+  """Independent reference: the ResNet18 block of a leaf, from its top-level Flax module name."""
+  top = collection_path[1]
+  if top.startswith("fc"):
+    return "fc"
+  if top in ("conv1", "bn1"):
+    return "stem"
+  return top.replace("_", ".")  # "layer4_1" -> "layer4.1"
+
+
+def leaves(variables) -> dict[tuple[str, ...], np.ndarray]:
+  flat = jax.tree_util.tree_flatten_with_path(variables)[0]
+  return {tuple(str(entry.key) for entry in path): np.asarray(x) for path, x in flat}
+
+
+@functools.lru_cache(maxsize=1)
+def trained_resnet18():
+  """(module, 'trained' variables, fresh variables of KEY) of a 5-class ResNet18.
+
+  The 'trained' BatchNorms have scale, bias and statistics unlike a fresh model's,
+  so re-initialising or resetting them is visible.
+  """
+  module = models.create("resnet18", num_classes=5, head="mlp")
+  variables = models.init(module, jax.random.key(1), 32)
+  rng = np.random.default_rng(0)
+
+  def perturb(path, x):
+    if any(getattr(entry, "key", None) in ("scale", "bias", "mean", "var") for entry in path):
+      return x + np.abs(rng.normal(size=x.shape)).astype(np.float32) + 0.1
+    return x
+
+  variables = jax.tree_util.tree_map_with_path(perturb, variables)
+  return module, variables, models.init(module, KEY, 32)
+
+
+KEY = jax.random.key(7)
+
+
+def test_block_names_from_the_logits_down():
+  assert parameter_randomization.randomization_blocks(
+      models.create("resnet18", num_classes=5)) == RESNET18_BLOCKS
+  assert parameter_randomization.randomization_blocks(
+      models.create("resnet50", num_classes=5))[:4] == ("fc", "layer4.2", "layer4.1", "layer4.0")
+  layers = parameter_randomization.block_layers(
+      models.create("vgg11_bn", num_classes=5, head="mlp"))
+  # torchvision vgg11_bn: convs at features 0, 4, 8, 11, 15, 18, 22, 25, each followed by a BN.
+  convs = (25, 22, 18, 15, 11, 8, 4, 0)
+  assert layers == {"classifier.6": ("classifier.6.1", "classifier.6.4"),
+                    "classifier.3": ("classifier.3",), "classifier.0": ("classifier.0",),
+                    **{f"features.{i}": (f"features.{i}", f"features.{i + 1}") for i in convs}}
+  vgg11 = parameter_randomization.randomization_blocks(models.create("vgg11", num_classes=5))
+  assert vgg11 == ("classifier.6", "classifier.3", "classifier.0",
+                   *(f"features.{i}" for i in (18, 16, 13, 11, 8, 6, 3, 0)))
+
+
+def check_randomized(got, trained, fresh, randomized_blocks, batch_stats):
+  """Leaves of `randomized_blocks` equal the fresh init's, differ from the trained; others same."""
+  assert got.keys() == trained.keys()
+  for path, value in got.items():
+    redrawn = block_of_leaf(path) in randomized_blocks
+    if path[0] == "batch_stats" and batch_stats == "keep":
+      redrawn = False
+    want = fresh[path] if redrawn else trained[path]
+    np.testing.assert_array_equal(value, want, err_msg=str(path))
+    if redrawn:
+      assert not np.array_equal(value, trained[path]), path
+      if path[0] == "batch_stats":  # reset: mean 0, variance 1
+        np.testing.assert_array_equal(value, 0.0 if path[-1] == "mean" else 1.0)
+
+
+@pytest.mark.parametrize("batch_stats", ["reset", "keep"])
+def test_cascading_redraws_exactly_the_blocks_so_far(batch_stats):
+  module, variables, fresh = trained_resnet18()
+  trained, fresh = leaves(variables), leaves(fresh)
+  names = []
+  for block, randomized in parameter_randomization.cascading_randomization(
+      module, variables, KEY, batch_stats=batch_stats):
+    names.append(block)
+    check_randomized(leaves(randomized), trained, fresh, set(names), batch_stats)
+  assert tuple(names) == RESNET18_BLOCKS
+  assert leaves(variables).keys() == trained.keys()  # the input is not modified
+  for path, value in leaves(variables).items():
+    np.testing.assert_array_equal(value, trained[path])
+
+
+def test_independent_redraws_one_block_in_the_given_order():
+  module, variables, fresh = trained_resnet18()
+  trained, fresh = leaves(variables), leaves(fresh)
+  blocks = ("stem", "layer2.0", "fc")
+  got = list(parameter_randomization.independent_randomization(module, variables, KEY,
+                                                               blocks=blocks))
+  assert [block for block, _ in got] == list(blocks)
+  for block, randomized in got:
+    check_randomized(leaves(randomized), trained, fresh, {block}, "reset")
+
+
+def test_trained_leaves_are_the_same_arrays():
+  module, variables, _ = trained_resnet18()
+  _, randomized = next(parameter_randomization.cascading_randomization(
+      module, variables, KEY, blocks=["fc"]))
+  assert randomized["params"]["layer1_0"]["conv1"]["kernel"] is (
+      variables["params"]["layer1_0"]["conv1"]["kernel"])
+
+
+def test_bad_inputs():
+  module, variables, _ = trained_resnet18()
+  cascade = parameter_randomization.cascading_randomization
+  with pytest.raises(TypeError, match="module: expected a salijax model"):
+    cascade(object(), variables, KEY)
+  with pytest.raises(ValueError, match="batch_stats: expected one of"):
+    cascade(module, variables, KEY, batch_stats="fresh")
+  with pytest.raises(ValueError, match="blocks: expected distinct names"):
+    cascade(module, variables, KEY, blocks=["layer5.0"])
+  with pytest.raises(ValueError, match="blocks: expected distinct names"):
+    cascade(module, variables, KEY, blocks=["fc", "fc"])
+  with pytest.raises(TypeError, match="blocks: expected a sequence"):
+    cascade(module, variables, KEY, blocks="fc")
+  with pytest.raises(TypeError, match="key"):
+    parameter_randomization.independent_randomization(module, variables, 3)
+  with pytest.raises(ValueError, match="variables: expected the variables of this module"):
+    cascade(models.create("resnet18", num_classes=6, head="mlp"), variables, KEY)
