@@ -1,0 +1,40 @@
+r"""Trains a classifier; resumes when the workdir already holds the run.
+
+  python -m experiments.train --config=experiments/configs/train.py --workdir=workdir/train \
+    [--config.model=vgg11 --config.mode=finetune --config.pretrained=torchvision ...]
+
+Writes checkpoints, metrics.jsonl, TensorBoard events and results.json to the
+workdir (see salijax.train.loop).
+"""
+
+import logging as std_logging
+import os
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+import salijax.train
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory of checkpoints and logs.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+class _DropOrbaxInfo(std_logging.Filter):
+  """Drops orbax's INFO records (dozens per checkpoint save); its warnings pass."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return (record.levelno >= std_logging.WARNING
+            or f"{os.sep}orbax{os.sep}" not in record.pathname)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.get_absl_handler().addFilter(_DropOrbaxInfo())
+  salijax.train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,76 @@
+"""The train and eval step functions (`loop` and `throughput` jit them).
+
+A train step draws its dropout key as `fold_in(dropout_key, state.step)`, so
+step `s` computes the same update whether the run was resumed or not. An
+eval step returns sums weighted by the `valid` mask, so padded rows of the
+last batch count for nothing.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from salijax.train import loss as loss_lib
+from salijax.train.train_state import TrainState
+
+TrainStep = Callable[[TrainState, jax.Array, jax.Array], TrainState]
+EvalStep = Callable[[Any, jax.Array, jax.Array, jax.Array], dict[str, jax.Array]]
+
+
+def make_train_step(module: nn.Module, tx: optax.GradientTransformation, trainable: Any,
+                    *, dropout_key: jax.Array, label_smoothing: float) -> TrainStep:
+  """Returns `step(state, images f32[B,H,W,3], labels i32[B]) -> state` (not jitted).
+
+  The step applies one update, then adds the batch's summed loss and
+  correct count to `state.window`. Leaves of `trainable` (a bool pytree like
+  the params) that are False come out bit-identical: their zero update is not
+  even added (`p + 0.0` would turn -0.0 into +0.0).
+  """
+
+  def step(state: TrainState, images: jax.Array, labels: jax.Array) -> TrainState:
+    key = jax.random.fold_in(dropout_key, state.step)
+
+    def loss_fn(params):
+      logits, updated = module.apply(
+          {"params": params, "batch_stats": state.batch_stats}, images, train=True,
+          rngs={"dropout": key}, mutable=["batch_stats"])
+      losses = loss_lib.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+      return losses.mean(), (losses, logits, updated.get("batch_stats", {}))
+
+    grads, (losses, logits, batch_stats) = jax.grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    updated_params = optax.apply_updates(state.params, updates)
+    params = jax.tree.map(lambda t, new, old: new if t else old,
+                          trainable, updated_params, state.params)
+    window = {
+        "loss": state.window["loss"] + losses.sum(),
+        "correct": state.window["correct"] + loss_lib.correct(logits, labels).sum(),
+        "count": state.window["count"] + jnp.float32(labels.shape[0]),
+    }
+    return TrainState(step=state.step + 1, params=params, batch_stats=batch_stats,
+                      opt_state=opt_state, window=window)
+
+  return step
+
+
+def make_eval_step(module: nn.Module) -> EvalStep:
+  """Returns `eval(variables, images, labels, valid bool[B]) -> {"loss", "correct", "count"}`.
+
+  The sums (f32[]) run over valid rows only; the loss is the plain
+  cross-entropy (no label smoothing), so it is comparable across configs.
+  """
+
+  def step(variables, images, labels, valid):
+    logits = module.apply(variables, images, train=False)
+    weights = valid.astype(jnp.float32)
+    return {
+        "loss": (loss_lib.cross_entropy(logits, labels) * weights).sum(),
+        "correct": (loss_lib.correct(logits, labels) * weights).sum(),
+        "count": weights.sum(),
+    }
+
+  return step
