@@ -12,3 +12,16 @@ def torch():
     import torch as torch_module  # noqa: PLC0415 - CI must have it: fail, not skip.
     return torch_module
   return pytest.importorskip("torch")
+
+
+def pytest_configure(config):
+  """Shares compiled XLA programs between test processes and runs (a persistent cache)."""
+  del config
+  import tempfile  # noqa: PLC0415
+
+  import jax  # noqa: PLC0415
+
+  cache = os.environ.get("SALIJAX_TEST_JAX_CACHE",
+                         os.path.join(tempfile.gettempdir(), "salijax_test_jax_cache"))
+  jax.config.update("jax_compilation_cache_dir", cache)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
