@@ -9,9 +9,16 @@ random on-device inputs (no input pipeline), after warm-up, each call waited
 for with block_until_ready. Ratios within one run are the reliable numbers on
 a shared machine. --output writes the rows as JSON too.
 
+--benchmark=methods times every saliency method and insertion/deletion against
+its forward-pass floor in the same process (experiments/method_speed.py):
+
+  python -m experiments.speed --benchmark=methods --models=resnet18,vgg11 \
+    --image_size=224 --batch_size=1 --num_masks=4000 --lime_samples=1000
+
+--benchmark=rise_memory gives the peak RSS of RISE with 1000 and 8000 masks.
+
 A benchmark is a function `() -> list[dict]` (one row per measurement, read
-from its flags) registered in BENCHMARKS; new ones (e.g. saliency methods) add
-an entry, an --benchmark enum value and their own flags.
+from its flags) registered in BENCHMARKS.
 """
 
 from collections.abc import Callable
@@ -19,10 +26,12 @@ from collections.abc import Callable
 import jax
 from absl import app, flags, logging
 
+from experiments import method_speed
 from salijax.train import throughput
 from salijax.train import workdir as workdir_lib
 
-_BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train"], "What to time.")
+_BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train", "methods", "rise_memory"],
+                                "What to time.")
 _MODELS = flags.DEFINE_list("models", ["resnet18"], "Architectures (salijax.models).")
 _IMAGE_SIZES = flags.DEFINE_list("image_size", ["80"], "Square image sizes in pixels "
                                   "(one or a comma-separated list).")
@@ -30,6 +39,12 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Images per call.")
 _NUM_CLASSES = flags.DEFINE_integer("num_classes", 10, "Outputs of the model head.")
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed calls after compilation.")
 _REPEATS = flags.DEFINE_integer("repeats", 10, "Timed calls; the median is reported.")
+_METHODS = flags.DEFINE_list("methods", list(method_speed.METHODS),
+                             "--benchmark=methods: what to time.")
+_NUM_MASKS = flags.DEFINE_integer("num_masks", 4000, "RISE masks.")
+_LIME_SAMPLES = flags.DEFINE_integer("lime_samples", 1000, "LIME samples.")
+_STEP_PIXELS = flags.DEFINE_integer("step_pixels", 224, "Insertion/deletion pixels per step.")
+_CHUNK = flags.DEFINE_integer("chunk", None, "Chunk of the methods (default: each method's).")
 _OUTPUT = flags.DEFINE_string("output", None, "Optional path of a JSON file of the rows.")
 
 
@@ -54,7 +69,24 @@ def train_benchmark() -> list[dict]:
   return rows
 
 
-BENCHMARKS: dict[str, Callable[[], list[dict]]] = {"train": train_benchmark}
+def methods_benchmark() -> list[dict]:
+  """Rows of (model, method, maps/s, ratio to the forward-pass floor)."""
+  return [row for size in _IMAGE_SIZES.value for row in method_speed.method_benchmark(
+      _MODELS.value, int(size), _BATCH_SIZE.value, methods=_METHODS.value,
+      num_masks=_NUM_MASKS.value, lime_samples=_LIME_SAMPLES.value,
+      step_pixels=_STEP_PIXELS.value, warmup=_WARMUP.value, repeats=_REPEATS.value,
+      chunk=_CHUNK.value, num_classes=_NUM_CLASSES.value)]
+
+
+def rise_memory_benchmark() -> list[dict]:
+  """Rows of RISE's peak RSS with 1000 and 8000 masks, per model and size."""
+  return [row for model in _MODELS.value for size in _IMAGE_SIZES.value
+          for row in method_speed.rise_peak_memory(
+              model, int(size), chunk=_CHUNK.value or 256, num_classes=_NUM_CLASSES.value)]
+
+
+BENCHMARKS: dict[str, Callable[[], list[dict]]] = {
+    "train": train_benchmark, "methods": methods_benchmark, "rise_memory": rise_memory_benchmark}
 
 
 def main(argv):
