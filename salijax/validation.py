@@ -104,6 +104,24 @@ def check_key(key: Any, name: str = "key") -> None:
     raise TypeError(f"{name} must be a single PRNG key from jax.random.key(seed), got {key!r}")
 
 
+def check_map_batch(maps: Any, name: str = "maps") -> tuple[int, int, int]:
+  """Maps f32[B,H,W] with no empty axis, finite where concrete; returns (B, H, W)."""
+  shape = getattr(maps, "shape", None)
+  dtype = getattr(maps, "dtype", None)
+  if shape is None or dtype is None:
+    raise TypeError(f"{name} must be an array f32[B,H,W], got {type(maps).__name__}")
+  if len(shape) != 3 or 0 in shape:
+    raise ValueError(f"{name} must have shape [B, H, W] with no empty axis, got {tuple(shape)}")
+  if not jnp.issubdtype(dtype, jnp.floating):
+    raise TypeError(f"{name} must be floating point, got dtype {dtype}")
+  if is_concrete(maps):
+    finite = np.isfinite(np.asarray(maps)).reshape(shape[0], -1).all(axis=1)
+    if not finite.all():
+      raise ValueError(f"{name} must be finite, got non-finite values in maps"
+                       f" {np.flatnonzero(~finite)[:5].tolist()}")
+  return tuple(int(n) for n in shape)
+
+
 def check_maps(maps: Any, images: Any, *, allow_constant: bool = True,
                name: str = "maps") -> None:
   """Maps f32[B,H,W] matching images f32[B,H,W,3], finite; else ValueError/TypeError.
@@ -118,21 +136,13 @@ def check_maps(maps: Any, images: Any, *, allow_constant: bool = True,
     name: the argument's name in error messages.
   """
   shape = getattr(maps, "shape", None)
-  dtype = getattr(maps, "dtype", None)
-  if shape is None or dtype is None:
-    raise TypeError(f"{name} must be an array f32[B,H,W], got {type(maps).__name__}")
-  if tuple(shape) != tuple(images.shape[:3]):
+  if shape is not None and tuple(shape) != tuple(images.shape[:3]):
     raise ValueError(f"{name} must have shape [B, H, W] = {tuple(images.shape[:3])} like the"
                      f" images {tuple(images.shape)}, got {tuple(shape)}")
-  if not jnp.issubdtype(dtype, jnp.floating):
-    raise TypeError(f"{name} must be floating point, got dtype {dtype}")
+  check_map_batch(maps, name)
   if not is_concrete(maps):
     return
   values = np.asarray(maps).reshape(shape[0], -1)
-  finite = np.isfinite(values).all(axis=1)
-  if not finite.all():
-    raise ValueError(f"{name} must be finite, got non-finite values in maps"
-                     f" {np.flatnonzero(~finite)[:5].tolist()}")
   constant = values.min(axis=1) == values.max(axis=1)
   if not allow_constant and constant.any():
     raise ValueError(

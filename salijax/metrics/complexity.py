@@ -27,9 +27,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from salijax.validation import is_concrete
+from salijax import validation
 
 MASS = 0.9
 MASS_SLACK = 1e-5  # relative slack of the mass threshold (module doc)
@@ -77,17 +76,5 @@ def complexity(maps: Any) -> Complexity:
     ValueError: maps not [B,H,W] or non-finite.
     TypeError: non-array or non-floating maps.
   """
-  shape = getattr(maps, "shape", None)
-  dtype = getattr(maps, "dtype", None)
-  if shape is None or dtype is None:
-    raise TypeError(f"maps must be an array f32[B,H,W], got {type(maps).__name__}")
-  if len(shape) != 3 or 0 in shape:
-    raise ValueError(f"maps must have shape [B, H, W] with no empty axis, got {tuple(shape)}")
-  if not jnp.issubdtype(dtype, jnp.floating):
-    raise TypeError(f"maps must be floating point, got dtype {dtype}")
-  if is_concrete(maps):
-    finite = np.isfinite(np.asarray(maps)).reshape(shape[0], -1).all(axis=1)
-    if not finite.all():
-      raise ValueError(f"maps must be finite, got non-finite values in maps"
-                       f" {np.flatnonzero(~finite)[:5].tolist()}")
+  validation.check_map_batch(maps)
   return _complexity(jnp.asarray(maps, jnp.float32))

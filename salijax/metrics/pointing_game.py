@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from salijax.validation import is_concrete
+from salijax import validation
 
 DEFAULT_TOLERANCE = 15.0  # pixels (Zhang et al.)
 
@@ -60,24 +60,6 @@ class PointingAccuracy(NamedTuple):
   accuracy: jax.Array  # f32[], mean over classes with examples of class_accuracy
   class_accuracy: jax.Array  # f32[K], hits / (hits + misses), NaN for classes without examples
   class_count: jax.Array  # i32[K], the (valid) examples of each class
-
-
-def _check_maps(maps: Any) -> tuple[int, int, int]:
-  """Maps f32[B,H,W], finite where concrete; returns (B, H, W)."""
-  shape = getattr(maps, "shape", None)
-  dtype = getattr(maps, "dtype", None)
-  if shape is None or dtype is None:
-    raise TypeError(f"maps must be an array f32[B,H,W], got {type(maps).__name__}")
-  if len(shape) != 3 or 0 in shape:
-    raise ValueError(f"maps must have shape [B, H, W] with no empty axis, got {tuple(shape)}")
-  if not jnp.issubdtype(dtype, jnp.floating):
-    raise TypeError(f"maps must be floating point, got dtype {dtype}")
-  if is_concrete(maps):
-    finite = np.isfinite(np.asarray(maps)).reshape(shape[0], -1).all(axis=1)
-    if not finite.all():
-      raise ValueError(f"maps must be finite, got non-finite values in maps"
-                       f" {np.flatnonzero(~finite)[:5].tolist()}")
-  return tuple(int(n) for n in shape)
 
 
 def boxes_to_masks(boxes: jax.Array, height: int, width: int) -> jax.Array:
@@ -108,7 +90,7 @@ def _region_masks(region: Any, shape: tuple[int, int, int]) -> jax.Array:
     if not jnp.issubdtype(dtype, jnp.floating):
       raise TypeError(f"region boxes must be floating point (ymin, xmin, ymax, xmax) in [0, 1],"
                       f" got dtype {dtype}")
-    if is_concrete(region):
+    if validation.is_concrete(region):
       values = np.asarray(region, np.float64)
       bad = ~(np.isfinite(values).all(axis=1) & (values >= 0).all(axis=1)
               & (values <= 1).all(axis=1) & (values[:, 0] <= values[:, 2])
@@ -122,7 +104,7 @@ def _region_masks(region: Any, shape: tuple[int, int, int]) -> jax.Array:
   else:
     raise ValueError(f"region must be a mask bool{list(shape)} like the maps or boxes"
                      f" f32[{batch}, 4], got shape {list(got_shape)}")
-  if is_concrete(masks):
+  if validation.is_concrete(masks):
     empty = ~np.asarray(masks).reshape(batch, -1).any(axis=1)
     if empty.any():
       raise ValueError(f"region must hold at least one pixel per image, got empty regions at"
@@ -184,7 +166,7 @@ def pointing_game(maps: Any, region: Any, *,
       outside [0, 1], or an empty region (the batch indices are named); bad tolerance.
     TypeError: non-array maps or region, wrong dtypes.
   """
-  shape = _check_maps(maps)
+  shape = validation.check_map_batch(maps)
   masks = _region_masks(region, shape)
   number = isinstance(tolerance, (int, float, np.integer, np.floating))
   if isinstance(tolerance, bool) or not number or not 0 <= tolerance < np.inf:
@@ -218,7 +200,7 @@ def energy_pointing_game(maps: Any, region: Any) -> EnergyPointingGame:
   Raises:
     ValueError, TypeError: as `pointing_game`.
   """
-  shape = _check_maps(maps)
+  shape = validation.check_map_batch(maps)
   masks = _region_masks(region, shape)
   return _energy_pointing_game(jnp.asarray(maps, jnp.float32), masks)
 
@@ -264,13 +246,13 @@ def pointing_accuracy(hit: Any, labels: Any, num_classes: int,
                        f" {tuple(value.shape)}")
     if not jnp.issubdtype(value.dtype, kind):
       raise TypeError(f"{name} must have {kind_name}, got {value.dtype}")
-  if is_concrete(labels):
+  if validation.is_concrete(labels):
     values = np.asarray(labels)
     bad = values[(values < 0) | (values >= num_classes)]
     if bad.size:
       raise ValueError(f"labels must be class indices in [0, {num_classes}), got"
                        f" {bad[:5].tolist()}")
-  if is_concrete(valid) and not np.asarray(valid).any():
+  if validation.is_concrete(valid) and not np.asarray(valid).any():
     raise ValueError("valid must mark at least one image, got none")
   return _pointing_accuracy(jnp.asarray(hit), jnp.asarray(labels, jnp.int32),
                             jnp.asarray(valid), num_classes=int(num_classes))
