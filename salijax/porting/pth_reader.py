@@ -118,6 +118,12 @@ def _rebuild_tensor(
   return _tensor(storage, storage_offset, size, stride, dtype)
 
 
+def _refuse_metadata(metadata: Any) -> None:
+  """Tensor metadata (conj/neg bits) changes values; such tensors are refused."""
+  if metadata:
+    raise _Invalid(f"tensors with metadata {metadata!r} (conj/neg bits) are not supported")
+
+
 def _rebuild_tensor_v2(
   storage: Any,
   storage_offset: Any,
@@ -129,10 +135,7 @@ def _rebuild_tensor_v2(
 ) -> _Tensor:
   """Stand-in for `torch._utils._rebuild_tensor_v2`: the dtype is the storage's."""
   del requires_grad, backward_hooks  # Irrelevant to the values.
-  if metadata:
-    raise _Invalid(
-      f"tensors with metadata {metadata!r} (conj/neg bits) are not supported"
-    )
+  _refuse_metadata(metadata)
   return _rebuild_tensor(storage, storage_offset, size, stride)
 
 
@@ -148,10 +151,7 @@ def _rebuild_tensor_v3(
 ) -> _Tensor:
   """Stand-in for `torch._utils._rebuild_tensor_v3`: untyped storage, explicit dtype."""
   del requires_grad, backward_hooks  # Irrelevant to the values.
-  if metadata:
-    raise _Invalid(
-      f"tensors with metadata {metadata!r} (conj/neg bits) are not supported"
-    )
+  _refuse_metadata(metadata)
   if not isinstance(dtype, _TorchDtype) or dtype.name.endswith("Storage"):
     raise _Invalid(f"_rebuild_tensor_v3 needs a torch dtype, got {dtype!r}")
   return _tensor(storage, storage_offset, size, stride, dtype.dtype)
