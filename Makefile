@@ -1,7 +1,7 @@
 # The two commands of the README: `make run` (the main job) and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
-WORKDIR ?= workdir/train
+WORKDIR ?= workdir/benchmark
 BIN := $(VENV)/bin
 
 .PHONY: run test install
@@ -17,7 +17,7 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/python -m experiments.train --config=experiments/configs/train.py --workdir=$(WORKDIR)
+	$(BIN)/python -m experiments.benchmark --config=experiments/configs/benchmark.py --workdir=$(WORKDIR)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n 2 tests

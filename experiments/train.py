@@ -7,13 +7,11 @@ Writes checkpoints, metrics.jsonl, TensorBoard events and results.json to the
 workdir (see salijax.train.loop).
 """
 
-import logging as std_logging
-import os
-
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 import salijax.train
+from experiments import orbax_logging
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.",
                                           lock_config=True)
@@ -21,18 +19,10 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of checkpoints and lo
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-class _DropOrbaxInfo(std_logging.Filter):
-  """Drops orbax's INFO records (dozens per checkpoint save); its warnings pass."""
-
-  def filter(self, record: std_logging.LogRecord) -> bool:
-    return (record.levelno >= std_logging.WARNING
-            or f"{os.sep}orbax{os.sep}" not in record.pathname)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.get_absl_handler().addFilter(_DropOrbaxInfo())
+  orbax_logging.drop_orbax_info()
   salijax.train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 

@@ -23,6 +23,8 @@ def get_config() -> ml_collections.ConfigDict:
   # Model.
   config.model = "resnet18"  # salijax.models.ARCHITECTURES
   config.head = "linear"  # "linear" | "mlp"
+  # VGG only: the width of classifier.0 and classifier.3; 0 = torchvision's 4096.
+  config.classifier_width = 0
   # "scratch" | "feature_extraction" (head only, frozen BatchNorm statistics) |
   # "finetune" (all layers, or those listed in trainable_layers).
   config.mode = "scratch"
@@ -33,7 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data_dir = ""  # "" = the salijax.data default
   # 80 px: XLA:CPU trains ResNet18 about 4x slower at 40-64 px than at 72-80 px.
   config.synthetic = ml_collections.ConfigDict(
-      {"image_size": 80, "num_train": 2000, "num_test": 500, "seed": 0})
+      {"image_size": 80, "num_train": 2000, "num_test": 500, "seed": 0, "num_classes": 10})
   config.train_split = "train"
   config.eval_split = "test"  # also selects the "best" checkpoint
   config.image_size = 80

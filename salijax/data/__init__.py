@@ -7,7 +7,8 @@ for batch in salijax.data.batches(source, batch_size=128, image_size=80,
 """
 
 from salijax.data.batching import batches, num_batches
+from salijax.data.image_file import read_image
 from salijax.data.loading import load
 from salijax.data.source import ArraySource, Source
 
-__all__ = ["ArraySource", "Source", "batches", "load", "num_batches"]
+__all__ = ["ArraySource", "Source", "batches", "load", "num_batches", "read_image"]

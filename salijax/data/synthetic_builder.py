@@ -26,7 +26,8 @@ import tensorflow_datasets as tfds
 
 from salijax.data import synthetic_shapes
 
-DEFAULT_OPTIONS = {"image_size": 96, "num_train": 2000, "num_test": 500, "seed": 0}
+DEFAULT_OPTIONS = {"image_size": 96, "num_train": 2000, "num_test": 500, "seed": 0,
+                   "num_classes": len(synthetic_shapes.SHAPE_NAMES)}
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -37,27 +38,35 @@ class ShapesConfig(tfds.core.BuilderConfig):
   num_train: int = DEFAULT_OPTIONS["num_train"]
   num_test: int = DEFAULT_OPTIONS["num_test"]
   seed: int = DEFAULT_OPTIONS["seed"]
+  num_classes: int = DEFAULT_OPTIONS["num_classes"]
 
 
-def shapes_config(image_size: int, num_train: int, num_test: int, seed: int) -> ShapesConfig:
-  """The config for these options, named after them."""
+def shapes_config(image_size: int, num_train: int, num_test: int, seed: int,
+                  num_classes: int = DEFAULT_OPTIONS["num_classes"]) -> ShapesConfig:
+  """The config for these options, named after them (num_classes only when not all)."""
   checks = {
     "image_size": (image_size, 16),
     "num_train": (num_train, 1),
     "num_test": (num_test, 1),
     "seed": (seed, 0),
+    "num_classes": (num_classes, 2),
   }
   for name, (value, low) in checks.items():
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
       raise TypeError(f"synthetic[{name!r}]: expected an int, got {value!r}")
     if value < low:
       raise ValueError(f"synthetic[{name!r}]: expected >= {low}, got {value}")
+  all_classes = len(synthetic_shapes.SHAPE_NAMES)
+  if num_classes > all_classes:
+    raise ValueError(f"synthetic['num_classes']: expected <= {all_classes}, got {num_classes}")
+  classes = "" if num_classes == all_classes else f"_classes{num_classes}"
   return ShapesConfig(
-    name=f"size{image_size}_train{num_train}_test{num_test}_seed{seed}",
+    name=f"size{image_size}_train{num_train}_test{num_test}_seed{seed}{classes}",
     description=(
       f"{image_size}x{image_size} images, {num_train} train and {num_test} test"
-      f" examples, seed {seed}."
+      f" examples, seed {seed}, {num_classes} classes."
     ),
+    num_classes=int(num_classes),
     image_size=int(image_size),
     num_train=int(num_train),
     num_test=int(num_test),
@@ -88,7 +97,9 @@ class SalijaxShapes(tfds.core.GeneratorBasedBuilder):
       features=tfds.features.FeaturesDict(
         {
           "image": tfds.features.Tensor(shape=(size, size, 3), dtype=np.uint8, encoding=zlib),
-          "label": tfds.features.ClassLabel(names=list(synthetic_shapes.SHAPE_NAMES)),
+          "label": tfds.features.ClassLabel(
+            names=list(synthetic_shapes.SHAPE_NAMES[: self.builder_config.num_classes])
+          ),
           "mask": tfds.features.Tensor(shape=(size, size), dtype=np.bool_, encoding=zlib),
           "bbox": tfds.features.Tensor(shape=(4,), dtype=np.float32),
         }
@@ -110,8 +121,10 @@ class SalijaxShapes(tfds.core.GeneratorBasedBuilder):
     for index in range(count):
       rng = synthetic_shapes.example_rng(config.seed, split, index)
       # Cycling through the classes balances every split and every prefix of it.
-      label = index % len(synthetic_shapes.SHAPE_NAMES)
-      example = synthetic_shapes.draw_example(rng, config.image_size, label)
+      label = index % config.num_classes
+      example = synthetic_shapes.draw_example(
+        rng, config.image_size, label, num_classes=config.num_classes
+      )
       yield (
         index,
         {
@@ -129,8 +142,9 @@ def prepared_builder(*, data_dir: str | None = None, **options: int) -> SalijaxS
   Args:
     data_dir: the TFDS data directory; None: TFDS's default
       (`$TFDS_DATA_DIR` or ~/tensorflow_datasets).
-    **options: image_size, num_train, num_test, seed (keys of DEFAULT_OPTIONS;
-      missing ones take their default).
+    **options: image_size, num_train, num_test, seed, num_classes (the first
+      num_classes shapes of `synthetic_shapes.SHAPE_NAMES`) (keys of
+      DEFAULT_OPTIONS; missing ones take their default).
 
   Returns:
     The prepared builder (array_record files); `as_data_source(split)` reads it.

@@ -255,17 +255,22 @@ def _free_centers(
   return np.stack([cy[free], cx[free]], axis=1)
 
 
-def draw_example(rng: np.random.Generator, image_size: int, label: int | None = None) -> Example:
+def draw_example(rng: np.random.Generator, image_size: int, label: int | None = None, *,
+                 num_classes: int = len(SHAPE_NAMES)) -> Example:
   """Draws one example of size S = image_size from `rng` (see the module doc).
 
   Args:
     rng: the example's generator (`example_rng`).
     image_size: S, at least 16.
     label: the class object's shape index; None: drawn from `rng`.
+    num_classes: the shapes in use, the first `num_classes` of `SHAPE_NAMES`
+      (class objects and distractors alike), at least 2.
   """
   if image_size < 16:
     raise ValueError(f"image_size: expected >= 16, got {image_size}")
-  num_shapes = len(SHAPE_NAMES)
+  if not 2 <= num_classes <= len(SHAPE_NAMES):
+    raise ValueError(f"num_classes: expected an int in [2, {len(SHAPE_NAMES)}], got {num_classes}")
+  num_shapes = num_classes
   if label is not None and not 0 <= label < num_shapes:
     raise ValueError(f"label: expected None or an int in [0, {num_shapes}), got {label}")
   size = image_size

@@ -45,7 +45,8 @@ def _check_model(module: Any) -> Model:
 def create(arch: str, *, num_classes: int = 1000, head: str = "linear",
            normalize: bool = True, mean: Sequence[float] = normalization.IMAGENET_MEAN,
            std: Sequence[float] = normalization.IMAGENET_STD,
-           bn_trainable: Sequence[str] | None = None) -> Model:
+           bn_trainable: Sequence[str] | None = None,
+           classifier_width: int | None = None) -> Model:
   """An (unbound) Flax model of architecture `arch`.
 
   Args:
@@ -58,6 +59,9 @@ def create(arch: str, *, num_classes: int = 1000, head: str = "linear",
       module prefixes (e.g. ("layer4", "fc"); "head" = the head's prefix) of the
       BatchNorms that use batch statistics and update their running statistics
       when `train=True`; all others always use their running statistics.
+    classifier_width: VGG only: the width of its two hidden classifier layers
+      (None = torchvision's 4096). A narrower one (e.g. 256) trains from
+      scratch on a CPU in minutes; torchvision's weights need 4096.
 
   Raises:
     ValueError: an unknown `arch`, `head` or `bn_trainable` prefix, a
@@ -73,8 +77,17 @@ def create(arch: str, *, num_classes: int = 1000, head: str = "linear",
   std = _channel_constants(std, "std")
   if min(std) <= 0:
     raise ValueError(f"std: expected 3 positive values, got {std!r}")
+  width = {}
+  if classifier_width is not None:
+    if not arch.startswith("vgg"):
+      raise ValueError(f"classifier_width: only VGG models have one, got {classifier_width!r} "
+                       f"for {arch}")
+    if (isinstance(classifier_width, bool) or not isinstance(classifier_width, int)
+        or classifier_width < 1):
+      raise ValueError(f"classifier_width: expected a positive int, got {classifier_width!r}")
+    width = {"classifier_width": classifier_width}
   module = _BUILDERS[arch](num_classes=num_classes, head=head, normalize=bool(normalize),
-                           mean=mean, std=std)
+                           mean=mean, std=std, **width)
   if bn_trainable is None:
     return module
   if isinstance(bn_trainable, str):

@@ -5,7 +5,8 @@ a sequence of 3x3 pad 1 convs (with bias), each followed by a BatchNorm
 (`_bn` variants) and a ReLU, and 2x2 stride 2 max-pools; `avgpool`, an
 adaptive average pool to 7x7 with torch's bins (`salijax.models.adaptive_pool`),
 so any input of at least 32x32 pixels works; `classifier`: Linear(25088, 4096),
-ReLU, Dropout(0.5), Linear(4096, 4096), ReLU, Dropout(0.5), then the head
+ReLU, Dropout(0.5), Linear(4096, 4096), ReLU, Dropout(0.5) (4096 =
+`classifier_width`, which `salijax.models.create` can narrow), then the head
 (`salijax.models.heads`; torchvision's is Linear(4096, num_classes)). The pooled
 map is flattened in H,W,C order (torch: C,H,W); the weight port reorders the
 rows of `classifier.0` to match. Build one with `salijax.models.create`.
@@ -20,9 +21,11 @@ Flax module names follow `salijax.models.naming`: "features_0",
 "classifier_6" (or "classifier_6_1", "classifier_6_4" for head="mlp").
 
 Initialisation (torchvision's): convs kaiming normal (fan_out, ReLU gain) with
-zero bias, BatchNorm scale 1 and bias 0, Linear layers N(0, 0.01) with zero bias.
+zero bias, BatchNorm scale 1 and bias 0, Linear layers N(0, 0.01) with zero bias
+(scaled up behind a narrowed classifier, `VGG.linear_kernel`).
 """
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -74,6 +77,9 @@ class VGG(nn.Module):
     bn_trainable: None (every BatchNorm follows `train`) or the torchvision
       prefixes of the BatchNorms that do; the others always use their running
       statistics.
+    classifier_width: the width of `classifier.0` and `classifier.3`
+      (torchvision's 4096; smaller widths train from scratch much faster, but
+      torchvision weights need 4096).
   """
 
   layers: tuple[int | str, ...]
@@ -84,6 +90,7 @@ class VGG(nn.Module):
   mean: tuple[float, ...] = normalization.IMAGENET_MEAN
   std: tuple[float, ...] = normalization.IMAGENET_STD
   bn_trainable: tuple[str, ...] | None = None
+  classifier_width: int = HIDDEN
 
   def feature_layers(self) -> tuple[FeatureLayer, ...]:
     """Every module of `features`, in order, with torchvision's indices."""
@@ -111,7 +118,7 @@ class VGG(nn.Module):
   def head_spec(self) -> heads.HeadSpec:
     """The replaceable head ("classifier.6")."""
     return heads.HeadSpec(kind=self.head, num_classes=self.num_classes, prefix="classifier.6",
-                          kernel_init=LINEAR_KERNEL)
+                          kernel_init=self.linear_kernel(self.classifier_width))
 
   def param_layers(self) -> tuple[ParamLayer, ...]:
     """Every layer with parameters, in torchvision's state_dict order."""
@@ -122,6 +129,14 @@ class VGG(nn.Module):
                ParamLayer("classifier.3", param_layers.LINEAR)]
     layers += [ParamLayer(name, param_layers.LINEAR) for name in self.head_spec().layers()]
     return tuple(layers)
+
+  def linear_kernel(self, fan_in: int) -> Callable[..., jax.Array]:
+    """torchvision's N(0, 0.01) for a Linear layer; behind a narrowed classifier (fan_in <
+    4096) N(0, 0.01 sqrt(4096 / fan_in)), which keeps torchvision's activation scale (with
+    N(0, 0.01) a 256-wide classifier's logits barely depend on the image, and it does not train)."""
+    if fan_in >= HIDDEN:
+      return LINEAR_KERNEL
+    return nn.initializers.normal(0.01 * (HIDDEN / fan_in) ** 0.5)
 
   def pooled_shape(self) -> tuple[int, int, int]:
     """(H, W, C) of the `avgpool` output that `classifier.0` flattens."""
@@ -157,7 +172,8 @@ class VGG(nn.Module):
     x = probe("avgpool", adaptive_pool.adaptive_avg_pool(x, POOLED_SIZE))
     x = x.reshape(x.shape[0], -1)
     for name in ("classifier_0", "classifier_3"):
-      x = nn.Dense(HIDDEN, kernel_init=LINEAR_KERNEL, bias_init=nn.initializers.zeros,
-                   name=name)(x)
+      fan_in = x.shape[-1] if name == "classifier_0" else self.classifier_width
+      x = nn.Dense(self.classifier_width, kernel_init=self.linear_kernel(fan_in),
+                   bias_init=nn.initializers.zeros, name=name)(x)
       x = nn.Dropout(DROPOUT, deterministic=not train)(nn.relu(x))
     return heads.classification_head(x, self.head_spec(), train)

@@ -15,7 +15,7 @@ from salijax.train import optimizer as optimizer_lib
 
 PRETRAINED_KEYWORDS = ("none", "torchvision")
 FIELDS = (
-    "model", "head", "mode", "pretrained", "trainable_layers", "dataset", "data_dir",
+    "model", "head", "classifier_width", "mode", "pretrained", "trainable_layers", "dataset", "data_dir",
     "synthetic", "train_split", "eval_split", "image_size", "crop_scale",
     "crop_fraction", "batch_size", "eval_batch_size", "num_epochs", "optimizer",
     "learning_rate", "momentum", "nesterov", "weight_decay", "warmup_epochs",
@@ -27,6 +27,11 @@ FIELDS = (
 def trainable_layers(config: ml_collections.ConfigDict) -> tuple[str, ...]:
   """`config.trainable_layers` ("layer4,fc") as a tuple of prefixes; () = all."""
   return tuple(p.strip() for p in config.trainable_layers.split(",") if p.strip())
+
+
+def classifier_width(config: ml_collections.ConfigDict) -> int | None:
+  """`config.classifier_width` for `salijax.models.create` (0 -> None, the default)."""
+  return config.get("classifier_width", 0) or None
 
 
 def _expect(ok: bool, field: str, expected: str, value) -> None:
@@ -51,6 +56,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
           f"one of {tuple(models.ARCHITECTURES)}", config.model)
   _expect(config.head in models.HEADS, "head", f"one of {tuple(models.HEADS)}",
           config.head)
+  width = config.classifier_width
+  _expect(isinstance(width, int) and not isinstance(width, bool) and width >= 0
+          and (width == 0 or config.model.startswith("vgg")), "classifier_width",
+          "0 (the architecture's), or a positive int for a VGG model", width)
+  _expect(width in (0, 4096) or config.pretrained == "none", "classifier_width",
+          "0 or 4096 with pretrained weights (torchvision's width)", width)
   _expect(config.mode in modes.MODES, "mode", f"one of {modes.MODES}", config.mode)
   _expect(config.optimizer in optimizer_lib.OPTIMIZERS, "optimizer",
           f"one of {optimizer_lib.OPTIMIZERS}", config.optimizer)

@@ -18,6 +18,7 @@ import ml_collections
 
 from salijax import models
 from salijax.train import checkpointing, training_setup
+from salijax.train import config as config_lib
 from salijax.train import workdir as workdir_lib
 
 WHICH = ("best", "latest")
@@ -43,13 +44,14 @@ def load_trained(workdir: str | os.PathLike, which: str = "best"
   config = ml_collections.ConfigDict(
       {**record["config"], "crop_scale": tuple(record["config"]["crop_scale"])})
   module = models.create(config.model, num_classes=record["num_classes"],
-                         head=config.head)
+                         head=config.head,
+                         classifier_width=config_lib.classifier_width(config))
   checkpoints = checkpointing.Checkpoints(workdir, read_only=True)
   try:
     step = checkpoints.best_step() if which == "best" else checkpoints.latest_step()
     if step is None:
       raise ValueError(f"which: workdir {workdir} holds no {which!r} checkpoint yet")
-    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     if which == "best":
       abstract = jax.eval_shape(lambda: models.init(
           module, training_setup.init_key(config), config.image_size))

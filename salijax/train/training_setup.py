@@ -66,11 +66,13 @@ def dropout_key(config: ml_collections.ConfigDict) -> jax.Array:
 def build_setup(config: ml_collections.ConfigDict, *, num_classes: int,
                 steps_per_epoch: int) -> TrainingSetup:
   """The `TrainingSetup` of a validated `config` for a dataset of `num_classes`."""
-  probe = models.create(config.model, num_classes=num_classes, head=config.head)
+  width = config_lib.classifier_width(config)
+  probe = models.create(config.model, num_classes=num_classes, head=config.head,
+                        classifier_width=width)
   plan = modes.trainable_plan(config.mode, config_lib.trainable_layers(config),
                               head_prefix=models.head_prefix(probe))
   module = models.create(config.model, num_classes=num_classes, head=config.head,
-                         bn_trainable=plan.bn_trainable)
+                         bn_trainable=plan.bn_trainable, classifier_width=width)
   params = jax.eval_shape(
       lambda: models.init(module, init_key(config), config.image_size))["params"]
   if plan.trainable is None:

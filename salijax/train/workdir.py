@@ -15,7 +15,7 @@ change the trajectory) is refused.
 import json
 import os
 import pathlib
-import tempfile
+import secrets
 from typing import Any
 
 import ml_collections
@@ -45,20 +45,29 @@ def results_path(workdir: str | os.PathLike) -> pathlib.Path:
   return pathlib.Path(workdir) / "results.json"
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-  """Writes `text` to a temporary file next to `path`, then renames it over `path`."""
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+  """Writes `data` to a temporary file next to `path`, then renames it over `path`.
+
+  The temporary file is created with the usual permissions (umask), unlike
+  `tempfile.mkstemp`'s owner-only 0600, so results stay readable by others.
+  """
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+  tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
   try:
-    with os.fdopen(fd, "w") as f:
-      f.write(text)
+    with open(tmp, "xb") as f:
+      f.write(data)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
   except BaseException:
-    os.unlink(tmp)
+    tmp.unlink(missing_ok=True)
     raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+  """`write_bytes_atomic` of `text` in UTF-8."""
+  write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_json_atomic(path: str | os.PathLike, value: Any) -> None:

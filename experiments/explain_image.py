@@ -1,0 +1,91 @@
+r"""Explains your own images: each model's top-k classes and saliency maps of its top class.
+
+With torchvision's ImageNet weights (downloaded once into ~/.cache/salijax):
+
+  python -m experiments.explain_image --image=photos/cat.jpg --image=photos/dog.png \
+    --model=resnet18 --model=vgg11
+
+With a model trained by experiments.train, next to an ImageNet one, only Grad-CAM and a
+shorter RISE, into another folder:
+
+  python -m experiments.explain_image --image=photos/star.png --checkpoint=workdir/train \
+    --model=resnet18 --methods=gradcam,rise --num_masks=1000 --out_dir=explanations/star
+
+With a .pth file in torchvision's layout for every --model (offline use):
+
+  python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 \
+    --weights=resnet18-f37072fd.pth
+
+Writes, per image, OUT_DIR/<stem>.png (the models side by side: the image and its
+top-k, then one row per method) and OUT_DIR/<stem>.npz (the model inputs and maps),
+plus OUT_DIR/predictions.json (see salijax.pipeline.explain_image).
+"""
+
+import os
+
+from absl import app, flags
+
+from experiments import orbax_logging
+from salijax import models as models_lib
+from salijax.pipeline import explain_image, model_loading
+
+_IMAGES = flags.DEFINE_multi_string("image", None, "An image file (repeat the flag for more).")
+_MODELS = flags.DEFINE_multi_string(
+    "model", [], "An architecture with ImageNet weights (repeatable): one of "
+    f"{', '.join(models_lib.ARCHITECTURES)}.")
+_WEIGHTS = flags.DEFINE_string(
+    "weights", "torchvision", "For --model: 'torchvision' (the official checkpoint) or the "
+    "path of a .pth file in torchvision's layout.")
+_CHECKPOINTS = flags.DEFINE_multi_string(
+    "checkpoint", [], "A salijax training workdir (repeatable); its best checkpoint is used.")
+_METHODS = flags.DEFINE_list("methods", ["gradcam", "rise", "sidu", "lime"],
+                             "Saliency methods, comma-separated.")
+_OUT_DIR = flags.DEFINE_string("out_dir", "explanations", "Output folder.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the methods' random keys.")
+_TOP_K = flags.DEFINE_integer("top_k", 5, "Classes reported per image and model.", lower_bound=1)
+_NUM_MASKS = flags.DEFINE_integer("num_masks", None, "RISE masks (default: RISE's 4000).",
+                                  lower_bound=1)
+_LIME_SAMPLES = flags.DEFINE_integer(
+    "lime_samples", None, "LIME perturbed samples (default: LIME's 1000).", lower_bound=1)
+flags.mark_flag_as_required("image")
+
+
+def _method_options(methods: list[str]) -> dict[str, dict[str, int]]:
+  options = {"rise": {"num_masks": _NUM_MASKS.value},
+             "lime": {"num_samples": _LIME_SAMPLES.value}}
+  return {method: {name: value for name, value in hyperparameters.items() if value is not None}
+          for method, hyperparameters in options.items() if method in methods}
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not _MODELS.value and not _CHECKPOINTS.value:
+    raise app.UsageError("give at least one --model or --checkpoint")
+  unknown = [arch for arch in _MODELS.value if arch not in models_lib.ARCHITECTURES]
+  if unknown:
+    raise app.UsageError(f"--model: unknown {unknown}; the architectures are "
+                         f"{', '.join(models_lib.ARCHITECTURES)}")
+  methods = _METHODS.value
+  try:
+    explain_image.check_methods(methods)
+  except ValueError as err:
+    raise app.UsageError(str(err)) from None
+  options = _method_options(methods)
+  orbax_logging.drop_orbax_info()
+  try:
+    explain_image.check_images(_IMAGES.value)
+    models = [model_loading.pretrained_model(arch, _WEIGHTS.value) for arch in _MODELS.value]
+    models += [model_loading.trained_model(workdir) for workdir in _CHECKPOINTS.value]
+    records = explain_image.explain_images(_IMAGES.value, models, methods, _OUT_DIR.value,
+                                           seed=_SEED.value, top_k=_TOP_K.value,
+                                           method_options=options)
+  except (OSError, ValueError) as err:
+    raise SystemExit(f"error: {err}") from None
+  for record in records:
+    print(record["panel"])
+  print(os.path.join(_OUT_DIR.value, explain_image.PREDICTIONS_FILE))
+
+
+if __name__ == "__main__":
+  app.run(main)

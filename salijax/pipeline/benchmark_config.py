@@ -1,0 +1,149 @@
+"""The benchmark config (experiments/configs/benchmark.py): validation and what it implies.
+
+`validate_config` runs before any data is loaded and raises a ValueError naming
+the field. `runs` lists the trainings (one per model and mode) and
+`train_config` builds each one's salijax.train config.
+"""
+
+import dataclasses
+import inspect
+
+import ml_collections
+
+from salijax import methods, models
+from salijax import train
+from salijax.metrics.sanity_check import MODES as SANITY_MODES
+from salijax.train import modes as train_modes
+
+FIELDS = (
+    "seed", "dataset", "data_dir", "synthetic", "train_split", "eval_split", "image_size",
+    "crop_fraction", "models", "modes", "pretrained", "train", "run_overrides", "num_images",
+    "batch_size", "label_mode", "methods", "controls", "method_options", "insertion_deletion",
+    "pointing_tolerance", "sanity", "overlay_images", "colormap",
+)
+LABEL_MODES = ("ground_truth", "predicted")
+# Data fields of the benchmark that every training run shares.
+SHARED_DATA_FIELDS = ("dataset", "data_dir", "synthetic", "train_split", "eval_split",
+                      "image_size", "crop_fraction", "seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One training of the benchmark: `model` in `mode`, named "<model>_<mode>"."""
+
+  model: str
+  mode: str
+
+  @property
+  def name(self) -> str:
+    return f"{self.model}_{self.mode}"
+
+
+def names_list(value: str) -> tuple[str, ...]:
+  """"a, b,c" -> ("a", "b", "c")."""
+  return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def runs(config: ml_collections.ConfigDict) -> tuple[Run, ...]:
+  """Every (model, mode) run, models first."""
+  return tuple(Run(model, mode) for model in names_list(config.models)
+               for mode in names_list(config.modes))
+
+
+def method_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+  return names_list(config.methods)
+
+
+def method_options(config: ml_collections.ConfigDict, method: str) -> dict:
+  """The hyperparameters given for `method` (none: the method's defaults)."""
+  options = config.method_options.get(method)
+  return dict(options.to_dict() if options is not None else {})
+
+
+def train_config(config: ml_collections.ConfigDict, run: Run) -> ml_collections.ConfigDict:
+  """The salijax.train config of `run`: config.train, the shared data fields, the
+  run's model/mode/weights, then run_overrides[model] and run_overrides[model_mode]."""
+  result = ml_collections.ConfigDict(config.train.to_dict())
+  for field in SHARED_DATA_FIELDS:
+    result[field] = config[field]
+  result.model = run.model
+  result.mode = run.mode
+  result.pretrained = "none" if run.mode == "scratch" else config.pretrained
+  for key in (run.model, run.name):
+    overrides = config.run_overrides.get(key)
+    for field, value in (overrides.items() if overrides is not None else ()):
+      if field not in result:
+        raise ValueError(f"config.run_overrides.{key}.{field}: not a training config field")
+      result[field] = value
+  return result
+
+
+def _expect(ok: bool, field: str, expected: str, value) -> None:
+  if not ok:
+    raise ValueError(f"config.{field}: expected {expected}, got {value!r}")
+
+
+def _positive_int(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError on the first invalid field (see the config file's comments)."""
+  missing = [f for f in FIELDS if f not in config]
+  if missing:
+    raise ValueError(f"config: missing fields {missing}; start from the get_config() of "
+                     "experiments/configs/benchmark.py")
+  unknown = [f for f in config if f not in FIELDS]
+  if unknown:
+    raise ValueError(f"config: unknown fields {unknown}; the fields are {FIELDS}")
+  model_names = names_list(config.models)
+  _expect(bool(model_names) and all(m in models.ARCHITECTURES for m in model_names), "models",
+          f"a comma list of {models.ARCHITECTURES}", config.models)
+  mode_names = names_list(config.modes)
+  _expect(bool(mode_names) and all(m in train_modes.MODES for m in mode_names), "modes",
+          f"a comma list of {train_modes.MODES}", config.modes)
+  known = set(models.ARCHITECTURES) | {Run(a, m).name for a in models.ARCHITECTURES
+                                        for m in train_modes.MODES}
+  for key in config.run_overrides:
+    _expect(key in known, f"run_overrides.{key}", "an architecture or <architecture>_<mode> "
+            "(overrides of runs not in this benchmark are ignored)", key)
+  for field in ("num_images", "overlay_images"):
+    value = config[field]
+    _expect(isinstance(value, int) and not isinstance(value, bool) and value >= 0, field,
+            "an integer >= 0 (num_images 0: the whole split)", value)
+  _expect(_positive_int(config.batch_size), "batch_size", "an integer >= 1", config.batch_size)
+  _expect(_positive_int(config.image_size), "image_size", "an integer >= 1", config.image_size)
+  _expect(config.label_mode in LABEL_MODES, "label_mode", f"one of {LABEL_MODES}",
+          config.label_mode)
+  registered = methods.names()
+  method_list = method_names(config)
+  _expect(bool(method_list) and all(m in registered for m in method_list), "methods",
+          f"a comma list of the registered methods {registered}", config.methods)
+  _expect(len(set(method_list)) == len(method_list), "methods", "no repeated method",
+          config.methods)
+  controls = names_list(config.controls)
+  _expect(all(c in method_list for c in controls), "controls", "a subset of config.methods",
+          config.controls)
+  for name in config.method_options:
+    _expect(name in registered, f"method_options.{name}", "options of a registered method "
+            "(those of methods not in config.methods are ignored)", name)
+    parameters = inspect.signature(methods.get(name)).parameters
+    accepted = {p for p, spec in parameters.items() if spec.kind is inspect.Parameter.KEYWORD_ONLY
+                and p != "key"}
+    bad = sorted(set(method_options(config, name)) - accepted)
+    _expect(not bad, f"method_options.{name}", f"hyperparameters of {name}: {sorted(accepted)}",
+            bad)
+  sanity = config.sanity
+  _expect(isinstance(sanity.num_images, int) and sanity.num_images >= 2, "sanity.num_images",
+          "an integer >= 2 (the baseline compares different images)", sanity.num_images)
+  _expect(sanity.mode in SANITY_MODES, "sanity.mode", f"one of {SANITY_MODES}",
+          sanity.mode)
+  _expect(all(m in method_list for m in names_list(sanity.methods)), "sanity.methods",
+          "a subset of config.methods", sanity.methods)
+  _expect("fake_cam" not in names_list(sanity.methods), "sanity.methods",
+          "methods with non-constant maps (no rank correlation of Fake-CAM's all-ones maps)",
+          sanity.methods)
+  _expect(config.pointing_tolerance >= 0, "pointing_tolerance", "a distance >= 0 in pixels",
+          config.pointing_tolerance)
+  for run in runs(config):
+    train.validate_config(train_config(config, run))

@@ -1,0 +1,98 @@
+"""The benchmark's workdir: where every stage puts its outputs, written atomically.
+
+  WORKDIR/config.json                         the run's config (another config is refused)
+  WORKDIR/data/eval_set.json                  the explained images: dataset indices, labels
+  WORKDIR/train/<run>/                        a salijax.train workdir per run ("resnet18_scratch")
+  WORKDIR/models/<run>.msgpack, <run>.json    the trained variables and what they are
+  WORKDIR/explain/<run>/predictions.npz       probabilities of the clean images
+  WORKDIR/explain/<run>/<method>/batch_NNNNN.npz   maps f32[b,H,W]
+  WORKDIR/evaluate/<run>/<method>/batch_NNNNN.npz  per-image metrics and curves
+  WORKDIR/sanity/<run>/<method>.npz           the parameter-randomisation check
+  WORKDIR/report/                             results.csv/json, summary.md, manifest.json, figures
+  WORKDIR/<stage>/DONE.json                   the stage finished (its wall time and summary)
+
+Every file is written to a temporary name and renamed, so a killed run leaves
+only complete files; a stage skips the units whose file exists, and a stage
+whose DONE.json exists is skipped as a whole.
+"""
+
+import io
+import json
+import os
+import pathlib
+from collections.abc import Mapping
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from salijax.train import workdir as train_workdir
+
+STAGES = ("data", "train", "explain", "evaluate", "sanity", "report")
+
+
+def save_arrays(path: str | os.PathLike, arrays: Mapping[str, Any]) -> None:
+  """An .npz of `arrays` (name -> array), written atomically."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
+  write_bytes_atomic(path, buffer.getvalue())
+
+
+def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+  """The arrays of an .npz written by `save_arrays`."""
+  with np.load(path, allow_pickle=False) as stored:
+    return {name: stored[name] for name in stored.files}
+
+
+write_bytes_atomic = train_workdir.write_bytes_atomic
+write_json = train_workdir.write_json_atomic
+
+
+def read_json(path: str | os.PathLike) -> Any:
+  return json.loads(pathlib.Path(path).read_text())
+
+
+def done_path(workdir: str | os.PathLike, stage: str) -> pathlib.Path:
+  return pathlib.Path(workdir) / stage / "DONE.json"
+
+
+def stage_done(workdir: str | os.PathLike, stage: str) -> dict[str, Any] | None:
+  """The DONE.json of `stage` ({"seconds", ...}), or None while it is not finished."""
+  path = done_path(workdir, stage)
+  return read_json(path) if path.exists() else None
+
+
+def mark_done(workdir: str | os.PathLike, stage: str, record: Mapping[str, Any]) -> None:
+  write_json(done_path(workdir, stage), dict(record))
+
+
+def run_dir(workdir: str | os.PathLike, stage: str, run: str) -> pathlib.Path:
+  return pathlib.Path(workdir) / stage / run
+
+
+def batch_path(workdir: str | os.PathLike, stage: str, run: str, method: str,
+               batch: int) -> pathlib.Path:
+  """explain/ or evaluate/ <run>/<method>/batch_NNNNN.npz."""
+  return run_dir(workdir, stage, run) / method / f"batch_{batch:05d}.npz"
+
+
+def check_same_config(workdir: str | os.PathLike, config: ml_collections.ConfigDict) -> None:
+  """Stores the config on the first run; raises ValueError if the workdir holds another one."""
+  path = pathlib.Path(workdir) / "config.json"
+  current = train_workdir.config_as_json(config)
+  if not path.exists():
+    write_json(path, current)
+    return
+  stored = read_json(path)
+  if stored != current:
+    differing = sorted(_differences(stored, current))
+    raise ValueError(
+        f"workdir: {workdir} holds a benchmark with a different config (differs in "
+        f"{', '.join(differing)}); use another workdir, or the same config to resume")
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+  if isinstance(a, dict) and isinstance(b, dict):
+    keys = set(a) | set(b)
+    return [d for k in keys for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")]
+  return [] if a == b else [prefix.rstrip(".")]

@@ -1,0 +1,267 @@
+"""Explaining people's own images: predictions and saliency maps of several models, as files.
+
+    from salijax.pipeline import explain_image, model_loading
+    models = [model_loading.pretrained_model("resnet18"),
+              model_loading.trained_model("workdir/train")]
+    records = explain_image.explain_images(
+        ["photos/cat.jpg", "photos/dog.png"], models, ["gradcam", "rise"], "explanations",
+        method_options={"rise": {"num_masks": 2000}})
+
+Each model sees each image as in its evaluation (`model_input`: the shorter
+side resized to image_size / crop_fraction, the centre image_size square
+cropped, with the training pipeline's `salijax.data.preprocessing`). Its
+softmax gives the top-k classes; every method explains the top-1 class with
+the key `fold_in(key(seed), index of the method in methods)` (the same for
+every image and model, so a map depends only on its image, model and method).
+Images are explained one at a time: each (model, method) compiles once, and
+memory does not grow with the number of images.
+
+Files in out_dir, per image (<stem> = the file name without its suffix,
+"<stem>_2", "<stem>_3", ... for repeated stems):
+
+  <stem>.png         the panel: models side by side, the image with its top-k,
+                     then one row per method (`salijax.report.explanation_panel`)
+  <stem>.npz         "<model name>/image" f32[S,S,3], the model's input, and
+                     "<model name>/<method>" f32[S,S], the maps
+  predictions.json   {"seed", "methods", "method_options", "models", "images": the records}
+
+Every file is written atomically. Unreadable images are all reported, with
+their reasons, before any model runs.
+"""
+
+import io
+import json
+import os
+import pathlib
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from absl import logging
+
+from salijax import methods as methods_lib
+from salijax import validation
+from salijax.classifier import Classifier
+from salijax.data import image_file, preprocessing
+from salijax.pipeline.model_loading import LoadedModel
+from salijax.report import plotting
+from salijax.report.explanation_panel import PanelColumn, explanation_panel
+
+PREDICTIONS_FILE = "predictions.json"
+
+
+def check_methods(methods: Sequence[str],
+                  method_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+  """Raises ValueError unless `methods` are distinct registered names with options only for them."""
+  if isinstance(methods, str) or not methods:
+    raise ValueError(f"methods must be a non-empty sequence of method names, got {methods!r}")
+  unknown = [name for name in methods if name not in methods_lib.names()]
+  if unknown:
+    raise ValueError(f"methods: unknown {unknown}; the methods are {list(methods_lib.names())}")
+  if len(set(methods)) != len(methods):
+    raise ValueError(f"methods must not repeat a name, got {list(methods)}")
+  for name, options in (method_options or {}).items():
+    if name not in methods:
+      raise ValueError(f"method_options: options for {name!r}, which is not among the"
+                       f" methods {list(methods)}")
+    if not isinstance(options, Mapping):
+      raise TypeError(f"method_options[{name!r}] must be a mapping of hyperparameters,"
+                      f" got {type(options).__name__}")
+
+
+def _read_each(paths: Sequence[str | os.PathLike]
+               ) -> Iterator[tuple[np.ndarray | None, str | None]]:
+  """(image f32[H,W,3], None) or (None, the reason it cannot be read) for each path."""
+  if isinstance(paths, str | os.PathLike) or not paths:
+    raise ValueError(f"paths must be a non-empty sequence of image paths, got {paths!r}")
+  for path in paths:
+    try:
+      yield image_file.read_image(path), None
+    except (FileNotFoundError, ValueError) as err:
+      yield None, str(err)
+
+
+def _unreadable_error(problems: list[str], total: int) -> ValueError:
+  return ValueError(f"{len(problems)} of the {total} images cannot be read:\n  "
+                    + "\n  ".join(problems))
+
+
+def check_images(paths: Sequence[str | os.PathLike]) -> None:
+  """Reads every image; raises one ValueError listing every unreadable path with its reason."""
+  problems = [problem for _, problem in _read_each(paths) if problem is not None]
+  if problems:
+    raise _unreadable_error(problems, len(paths))
+
+
+def model_input(image: np.ndarray, model: LoadedModel) -> np.ndarray:
+  """An image f32[H,W,3] in [0, 1] as `model` sees it: f32[S,S,3], S = model.image_size.
+
+  The shorter side is resized to S / crop_fraction and the centre S x S
+  cropped, by the evaluation transform of training
+  (`salijax.data.preprocessing.eval_example`, on 8-bit pixels).
+  """
+  pixels = np.round(np.asarray(image, np.float32) * 255).astype(np.uint8)
+  example = {"image": pixels, "label": 0}
+  return preprocessing.eval_example(example, model.image_size, model.crop_fraction)["image"]
+
+
+@jax.jit
+def _probabilities(clf: Classifier, images: jax.Array) -> jax.Array:
+  return jax.nn.softmax(clf.apply(clf.variables, images), axis=-1)
+
+
+def top_k_classes(model: LoadedModel, images: np.ndarray, k: int) -> list[list[dict[str, Any]]]:
+  """The k most probable classes (softmax) of each image f32[B,S,S,3], most probable first.
+
+  Returns:
+    Per image, [{"class": index, "name": class name, "probability": p}, ...],
+    min(k, K) entries; ties in index order.
+
+  Raises:
+    ValueError: the model's class names do not match its number of logits.
+  """
+  classes = validation.num_classes(model.classifier, images)
+  if len(model.class_names) != classes:
+    raise ValueError(f"models: {model.name} has {len(model.class_names)} class names for"
+                     f" {classes} logits")
+  probabilities = np.asarray(_probabilities(model.classifier, images))
+  order = np.argsort(-probabilities, axis=-1, kind="stable")[:, :k]
+  return [[{"class": int(c), "name": model.class_names[c], "probability": float(p[c])}
+           for c in row] for row, p in zip(order, probabilities, strict=True)]
+
+
+def _unique(names: Sequence[str], separator: str) -> list[str]:
+  """`names` with repeats renamed name<separator>2, name<separator>3, ..., clashing with none."""
+  unique: list[str] = []
+  for name in names:
+    candidate, count = name, 1
+    while candidate in unique or (candidate != name and candidate in names):
+      count += 1
+      candidate = f"{name}{separator}{count}"
+    unique.append(candidate)
+  return unique
+
+
+def _write_atomic(path: pathlib.Path, data: bytes) -> None:
+  """Writes `data` to a new temporary file next to `path`, then renames it over `path`.
+
+  The temporary file is opened with "x" rather than made by `tempfile.mkstemp`
+  (whose files are private), so the result gets the permissions of any file the
+  user creates.
+  """
+  tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+  try:
+    with open(tmp, "xb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    tmp.unlink(missing_ok=True)
+    raise
+
+
+def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  return buffer.getvalue()
+
+
+def _check_arguments(models: Sequence[LoadedModel], top_k: int, seed: int, cmap: str) -> None:
+  if isinstance(models, LoadedModel) or not models:
+    raise ValueError(f"models must be a non-empty sequence of LoadedModel, got {models!r}")
+  for index, model in enumerate(models):
+    if not isinstance(model, LoadedModel):
+      raise TypeError(f"models[{index}] must be a LoadedModel (salijax.pipeline.model_loading),"
+                      f" got {type(model).__name__}")
+  validation.check_positive_int(top_k, "top_k")
+  if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+    raise TypeError(f"seed must be an int, got {seed!r}")
+  if cmap not in plotting.pyplot().colormaps():
+    raise ValueError(f"cmap must be a matplotlib colormap name, got {cmap!r}")
+
+
+def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedModel],
+                   methods: Sequence[str], out_dir: str | os.PathLike, *, seed: int = 0,
+                   top_k: int = 5, method_options: Mapping[str, Mapping[str, Any]] | None = None,
+                   cmap: str = "jet") -> list[dict[str, Any]]:
+  """Predicts and explains each image with each model and method; writes the files (module doc).
+
+  Args:
+    paths: the image files (`salijax.data.image_file.read_image` formats).
+    models: the models (`model_loading.pretrained_model` / `trained_model`);
+      repeated names get " #2", " #3", ...
+    methods: registered method names (`salijax.methods.names()`), the panel's rows.
+    out_dir: the output folder, created if missing.
+    seed: the seed of the methods' keys.
+    top_k: how many classes to report per image and model.
+    method_options: method name -> hyperparameters passed to it
+      (e.g. {"rise": {"num_masks": 2000}}).
+    cmap: the matplotlib colormap of the panels.
+
+  Returns:
+    One record per image, in the order of `paths`: {"image": the path, "stem",
+    "panel": the .png path, "arrays": the .npz path, "predictions": {model
+    name: the top-k list of `top_k_classes`}}; the explained class is each
+    list's first entry.
+
+  Raises:
+    ValueError: unreadable images (all listed, before any model runs); empty
+      or unknown methods, options for other methods; empty models; bad top_k
+      or cmap; class names that do not match a model's logits.
+    TypeError: a model that is not a LoadedModel, a non-int seed.
+  """
+  check_methods(methods, method_options)
+  _check_arguments(models, top_k, seed, cmap)
+  method_options = {name: dict(options) for name, options in (method_options or {}).items()}
+  names = _unique([model.name for model in models], " #")
+  inputs: list[list[np.ndarray]] = []  # [image][model] f32[S,S,3]
+  problems = []
+  for image, problem in _read_each(paths):
+    if problem is not None:
+      problems.append(problem)
+    elif not problems:
+      inputs.append([model_input(image, model) for model in models])
+  if problems:
+    raise _unreadable_error(problems, len(paths))
+
+  out_dir = pathlib.Path(out_dir)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  stems = _unique([pathlib.Path(path).stem for path in paths], "_")
+  keys = [jax.random.fold_in(jax.random.key(seed), index) for index in range(len(methods))]
+  records = []
+  for path, stem, model_inputs in zip(paths, stems, inputs, strict=True):
+    arrays: dict[str, np.ndarray] = {}
+    columns, predictions = [], {}
+    for model, name, image in zip(models, names, model_inputs, strict=True):
+      batch = image[None]
+      (ranked,) = top_k_classes(model, batch, top_k)
+      labels = np.array([ranked[0]["class"]], np.int32)
+      maps = {}
+      for method, key in zip(methods, keys, strict=True):
+        explain = methods_lib.get(method)
+        saliency = explain(model.classifier, batch, labels, key=key,
+                           **method_options.get(method, {}))
+        maps[method] = np.asarray(saliency[0], np.float32)
+        arrays[f"{name}/{method}"] = maps[method]
+      arrays[f"{name}/image"] = image
+      predictions[name] = ranked
+      columns.append(PanelColumn(name, image, [(c["name"], c["probability"]) for c in ranked],
+                                 maps))
+      logging.info("%s, %s: %s (%.1f %%)", path, name, ranked[0]["name"],
+                   100 * ranked[0]["probability"])
+    panel, npz = out_dir / f"{stem}.png", out_dir / f"{stem}.npz"
+    explanation_panel(panel, columns, title=pathlib.Path(path).name, cmap=cmap)
+    _write_atomic(npz, _npz_bytes(arrays))
+    records.append({"image": str(path), "stem": stem, "panel": str(panel), "arrays": str(npz),
+                    "predictions": predictions})
+  models_json = [{"name": name, "image_size": model.image_size,
+                  "crop_fraction": model.crop_fraction}
+                 for name, model in zip(names, models, strict=True)]
+  summary = {"seed": seed, "methods": list(methods), "method_options": method_options,
+             "models": models_json, "images": records}
+  _write_atomic(out_dir / PREDICTIONS_FILE,
+                (json.dumps(summary, indent=2, default=repr) + "\n").encode())
+  return records

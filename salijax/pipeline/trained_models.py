@@ -1,0 +1,72 @@
+"""The benchmark's trained models: trained once, then read by every later stage.
+
+The training stage trains each run with `salijax.train.train_and_evaluate`
+(resumable on its own) in train/<run>/ and exports the final variables to
+models/<run>.msgpack (flax serialisation) with models/<run>.json (what the
+model is, its class names and accuracy). Later stages read only these two
+files, so they need neither orbax nor the training state, and any number of
+processes can read them.
+"""
+
+import pathlib
+from typing import Any
+
+import flax.serialization
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from salijax import models, train
+from salijax.pipeline import benchmark_workdir as bw
+from salijax.pipeline.benchmark_config import Run, train_config
+from salijax.train import config as train_config_lib
+
+
+def _paths(workdir: str, run: Run) -> tuple[pathlib.Path, pathlib.Path]:
+  base = pathlib.Path(workdir) / "models" / run.name
+  return base.with_suffix(".msgpack"), base.with_suffix(".json")
+
+
+def train_run(config: ml_collections.ConfigDict, workdir: str, run: Run) -> dict[str, Any]:
+  """Trains (or resumes, or finds finished) `run`, exports it; returns its models/<run>.json."""
+  variables_path, record_path = _paths(workdir, run)
+  if record_path.exists():
+    return bw.read_json(record_path)
+  run_config = train_config(config, run)
+  run_workdir = bw.run_dir(workdir, "train", run.name)
+  results = train.train_and_evaluate(run_config, str(run_workdir))
+  module, variables, _ = train.load_trained(str(run_workdir), which="latest")
+  bw.write_bytes_atomic(variables_path, flax.serialization.to_bytes(jax.device_get(variables)))
+  record = {
+      "run": run.name, "model": run.model, "mode": run.mode,
+      "num_classes": int(module.num_classes), "head": run_config.head,
+      "classifier_width": train_config_lib.classifier_width(run_config),
+      "image_size": run_config.image_size, "test_accuracy": results["accuracy"],
+      "test_loss": results["loss"], "eval_split": results["eval_split"],
+      "steps": results["steps"], "epochs": results["epochs"],
+      "class_names": bw.read_json(run_workdir / "run.json")["class_names"],
+  }
+  bw.write_json(record_path, record)
+  logging.info("%s: test accuracy %.4f", run.name, record["test_accuracy"])
+  return record
+
+
+def load_run_record(workdir: str, run: Run) -> dict[str, Any]:
+  """models/<run>.json: run, model, mode, num_classes, head, classifier_width,
+  image_size, test_accuracy, test_loss, eval_split, steps, epochs, class_names."""
+  return bw.read_json(_paths(workdir, run)[1])
+
+
+def load_run(workdir: str, run: Run) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+  """(module, variables, record) of a run the training stage exported."""
+  variables_path, _ = _paths(workdir, run)
+  record = load_run_record(workdir, run)
+  module = models.create(record["model"], num_classes=record["num_classes"],
+                         head=record["head"], classifier_width=record["classifier_width"])
+  template = jax.eval_shape(lambda: models.init(module, jax.random.key(0),
+                                                record["image_size"]))
+  template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), template)
+  variables = flax.serialization.from_bytes(template, variables_path.read_bytes())
+  return module, variables, record
+

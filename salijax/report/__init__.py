@@ -1,0 +1,37 @@
+"""The benchmark's report: long-format results, summary.md, manifest.json and PNG figures.
+
+  from salijax import report
+  report.write_results(rows, report_dir)           # results.csv + results.json
+  rows = report.read_results(report_dir)
+  text = report.summary_markdown(rows, title="ResNet18 on synthetic shapes")
+  workdir.write_text_atomic(report_dir / "summary.md", text)
+  workdir.write_json_atomic(report_dir / "manifest.json", report.build_manifest(config))
+  report.overlay_grid(report_dir / "overlays.png", images, {"gradcam": maps})
+  report.insertion_deletion_figure(report_dir / "curves.png",
+                                   {"gradcam": (insertion_curves, deletion_curves)})
+  report.sanity_figure(report_dir / "sanity.png", block_names, similarity, baseline)
+  report.training_figure(report_dir / "training.png", {"resnet18/scratch": records})
+
+`METRICS` names, titles and orients every metric of the tables; each row of
+results.csv is one value of one image (`COLUMNS`). The figures need
+matplotlib, imported only when one is drawn, with the non-interactive "Agg"
+backend (`plotting`).
+"""
+
+from salijax.report.confidence_interval import mean_confidence_interval
+from salijax.report.curve_figure import insertion_deletion_figure
+from salijax.report.manifest import build_manifest
+from salijax.report.metric_catalogue import METRICS, MetricInfo, metric_info, ordered_metrics
+from salijax.report.overlay_grid import overlay_grid
+from salijax.report.plotting import pyplot, save_figure
+from salijax.report.results_table import COLUMNS, read_results, write_results
+from salijax.report.sanity_figure import sanity_figure
+from salijax.report.summary_table import summary_markdown
+from salijax.report.training_figure import training_figure
+
+__all__ = [
+    "COLUMNS", "METRICS", "MetricInfo", "build_manifest", "insertion_deletion_figure",
+    "mean_confidence_interval", "metric_info", "ordered_metrics", "overlay_grid", "pyplot",
+    "read_results", "sanity_figure", "save_figure", "summary_markdown", "training_figure",
+    "write_results",
+]

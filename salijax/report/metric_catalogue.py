@@ -1,0 +1,82 @@
+"""The metrics of the benchmark's results: display title, direction and meaning of each.
+
+`METRICS` maps a metric name (the `metric` column of results.csv) to its
+`MetricInfo`, in the order tables show them. Every value is per image; tables
+report the mean over images. A metric outside the catalogue (a future one)
+still works everywhere: `metric_info` gives it its name as title and no
+direction (`higher_is_better=None`), so no method is marked best on it.
+
+    metric_info("deletion_auc").higher_is_better    # False
+    ordered_metrics(["entropy", "mine", "insertion_auc"])
+    # ["insertion_auc", "entropy", "mine"]
+"""
+
+import dataclasses
+from collections.abc import Iterable
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricInfo:
+  """How to show and read one metric."""
+
+  name: str  # the `metric` column of results.csv
+  title: str  # the column title in tables and figures
+  higher_is_better: bool | None  # None: no direction known (no best marking)
+  description: str  # what one per-image value is
+
+
+def _info(name: str, title: str, higher_is_better: bool, description: str) -> MetricInfo:
+  return MetricInfo(name=name, title=title, higher_is_better=higher_is_better,
+                    description=description)
+
+
+_SANITY = ("similarity between the maps of the trained and of the fully randomised model"
+           " (cascading parameter randomisation, Adebayo et al. 2018), per image of the"
+           " sanity subset")
+
+METRICS: dict[str, MetricInfo] = {info.name: info for info in (
+    _info("insertion_auc", "Insertion AUC", True,
+          "area under the class probability as the most salient pixels are inserted into the"
+          " insertion substrate (a blurred image), over pixel fractions 0..1"),
+    _info("deletion_auc", "Deletion AUC", False,
+          "area under the class probability as the most salient pixels are replaced by the"
+          " deletion substrate, over pixel fractions 0..1"),
+    _info("average_drop", "Average Drop (%)", False,
+          "100 max(0, Y - O) / Y: the relative loss of class probability when the image is"
+          " weighted by its min-max normalised map (Y: image, O: explanation image)"),
+    _info("increase_in_confidence", "Increase in Confidence (%)", True,
+          "100 if the class probability of the explanation image exceeds the image's, else 0"),
+    _info("average_gain", "Average Gain (%)", True,
+          "100 max(0, O - Y) / (1 - Y): the relative gain of class probability of the"
+          " explanation image"),
+    _info("pointing_game", "Pointing game", True,
+          "1 if a maximal pixel of the map lies within the tolerance (15 px by default) of the"
+          " object, else 0"),
+    _info("energy_pointing_game", "Energy pointing game", True,
+          "share of the min-max normalised map's energy inside the object"),
+    _info("sparseness", "Sparseness (Gini)", True,
+          "Gini index of the map's magnitudes: 0 uniform, close to 1 for one pixel"),
+    _info("entropy", "Entropy (nats)", False,
+          "Shannon entropy of the map's magnitudes normalised to sum 1"),
+    _info("mass_fraction_90", "90 % mass fraction", False,
+          "share of the pixels that holds 90 % of the map's magnitude"),
+    _info("sanity_spearman", "Sanity: Spearman", False, "Spearman rank correlation: " + _SANITY),
+    _info("sanity_spearman_abs", "Sanity: Spearman (abs)", False,
+          "Spearman rank correlation of the absolute values: " + _SANITY),
+    _info("sanity_ssim", "Sanity: SSIM", False, "structural similarity (SSIM): " + _SANITY),
+    _info("sanity_hog", "Sanity: HOG", False, "correlation of HOG features: " + _SANITY),
+)}
+
+
+def metric_info(name: str) -> MetricInfo:
+  """The catalogue entry of `name`, or title = name and no direction for an unknown metric."""
+  if name in METRICS:
+    return METRICS[name]
+  return MetricInfo(name=name, title=name, higher_is_better=None, description="")
+
+
+def ordered_metrics(names: Iterable[str]) -> list[str]:
+  """The distinct `names`: those of `METRICS` in catalogue order, then others as they come."""
+  distinct = list(dict.fromkeys(names))
+  known = [name for name in METRICS if name in distinct]
+  return known + [name for name in distinct if name not in METRICS]

@@ -1,0 +1,196 @@
+"""End to end: the benchmark on a tiny config, in process, killed and resumed, and in two processes."""
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import tiny_benchmark
+from salijax import report
+from salijax.pipeline import benchmark, benchmark_config
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CONFIG_FILE = "tests/pipeline/tiny_benchmark.py"
+TIMEOUT = 900
+
+
+def _env(**extra: str) -> dict[str, str]:
+  """The environment of a benchmark subprocess: the tests' compile cache, no progress bars."""
+  cache = os.environ.get("SALIJAX_TEST_JAX_CACHE",
+                         os.path.join(os.environ.get("TMPDIR", "/tmp"), "salijax_test_jax_cache"))
+  return {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache,
+          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5", **extra}
+
+
+def _command(workdir: pathlib.Path, *flags: str) -> list[str]:
+  """The binary on the ResNet18-only tiny config."""
+  return [sys.executable, "-m", "experiments.benchmark", f"--config={CONFIG_FILE}:resnet18",
+          f"--workdir={workdir}", "--noprogress", *flags]
+
+
+def _values(rows, model=None):
+  """{(model, mode, image, method, metric): value} of result rows."""
+  return {(r["model"], r["mode"], r["image_id"], r["method"], r["metric"]): r["value"]
+          for r in rows if model is None or r["model"] == model}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+  """A complete in-process run of the tiny benchmark (ResNet18 and VGG11): (workdir, summary)."""
+  workdir = tmp_path_factory.mktemp("benchmark")
+  summary = benchmark.run_benchmark(tiny_benchmark.get_config(), workdir, progress=False)
+  return workdir, summary
+
+
+def test_every_stage_writes_its_outputs(finished):
+  workdir, summary = finished
+  config = tiny_benchmark.get_config()
+  assert set(summary["stage_seconds"]) == set(benchmark.bw.STAGES)
+  assert set(summary["runs"]) == {"resnet18_scratch", "vgg11_scratch"}
+  for stage in benchmark.bw.STAGES:
+    assert (workdir / stage / "DONE.json").exists(), stage
+  out = workdir / "report"
+  rows = report.read_results(out)
+  methods = benchmark_config.method_names(config)
+  per_image = {"insertion_auc", "deletion_auc", "average_drop", "increase_in_confidence",
+               "average_gain", "sparseness", "entropy", "mass_fraction_90", "pointing_game",
+               "energy_pointing_game"}
+  for run in ("resnet18", "vgg11"):
+    for method in methods:
+      mine = [r for r in rows if r["model"] == run and r["method"] == method]
+      assert len({r["image_id"] for r in mine}) == config.num_images
+      assert per_image <= {r["metric"] for r in mine}, (run, method)
+  # Sanity rows only for the sanity methods, on the sanity images.
+  sanity_rows = [r for r in rows if r["metric"].startswith("sanity_")]
+  assert {r["method"] for r in sanity_rows} == {"lime", "random"}
+  assert len({r["image_id"] for r in sanity_rows}) == config.sanity.num_images
+  # The random control ignores the model: identical maps before and after randomisation.
+  assert all(r["value"] == pytest.approx(1.0) for r in sanity_rows
+             if r["method"] == "random" and r["metric"] == "sanity_spearman")
+  assert json.loads((out / "results.json").read_text())[0].keys() == set(report.COLUMNS)
+  manifest = json.loads((out / "manifest.json").read_text())
+  assert manifest["config"]["models"] == "resnet18,vgg11"
+  assert {"packages", "devices", "xla_flags", "matmul_precision", "git"} <= set(manifest)
+  summary_md = (out / "summary.md").read_text()
+  assert "fake_cam (control)" in summary_md and "random (control)" in summary_md
+  assert "resnet18_scratch" in summary_md and "Sanity check" in summary_md
+  for name in ("training.png", "resnet18_scratch_overlays.png", "vgg11_scratch_curves.png",
+               "vgg11_scratch_sanity.png"):
+    with Image.open(out / name) as image:
+      assert image.size[0] > 100 and image.size[1] > 100
+
+
+def test_maps_and_scores_match_the_library_functions(finished):
+  """The stored maps and AUCs are what the methods and metrics give on the same images."""
+  workdir, _ = finished
+  config = tiny_benchmark.get_config()
+  from salijax import methods, metrics, models  # noqa: PLC0415
+  from salijax.pipeline import (evaluation_set, explanation_stage,  # noqa: PLC0415
+                                trained_models)
+  run = benchmark_config.Run("resnet18", "scratch")
+  module, variables, _ = trained_models.load_run(str(workdir), run)
+  clf = models.classifier(module, variables)
+  eval_set = benchmark._load_eval_set(str(workdir))
+  source = evaluation_set.load_source(config, config.eval_split)
+  positions = eval_set.batch_indices(config.batch_size)[1]  # the padded batch
+  batch = evaluation_set.eval_batch(config, source, eval_set, positions, len(positions))
+  stored = benchmark.bw.load_arrays(
+      benchmark.bw.batch_path(workdir, "explain", run.name, "rise", 1))
+  np.testing.assert_array_equal(stored["label"], batch["label"])  # ground-truth mode
+  maps = methods.rise(clf, batch["image"], batch["label"],
+                      key=explanation_stage.method_key(config.seed, "rise", 1),
+                      **benchmark_config.method_options(config, "rise"))
+  np.testing.assert_allclose(stored["maps"], maps, rtol=1e-5, atol=1e-6)
+  scores = benchmark.bw.load_arrays(
+      benchmark.bw.batch_path(workdir, "evaluate", run.name, "rise", 1))
+  expected = metrics.insertion_deletion(clf, batch["image"], maps, batch["label"],
+                                        **config.insertion_deletion.to_dict())
+  np.testing.assert_allclose(scores["insertion_auc"], expected.insertion_auc, rtol=1e-5,
+                             atol=1e-6)
+  np.testing.assert_allclose(scores["deletion_curve"], expected.deletion_curve, rtol=1e-5,
+                             atol=1e-6)
+
+
+def test_a_finished_run_is_not_redone(finished):
+  workdir, summary = finished
+  before = {p: p.stat().st_mtime_ns for p in (workdir / "report").iterdir()}
+  again = benchmark.run_benchmark(tiny_benchmark.get_config(), workdir, progress=False)
+  assert again["stage_seconds"] == summary["stage_seconds"]
+  assert {p: p.stat().st_mtime_ns for p in (workdir / "report").iterdir()} == before
+
+
+def test_another_config_in_the_same_workdir_is_refused(finished):
+  workdir, _ = finished
+  config = tiny_benchmark.get_config()
+  config.num_images = 5
+  with pytest.raises(ValueError, match="different config.*num_images"):
+    benchmark.run_benchmark(config, workdir, progress=False)
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+  """The ResNet18-only tiny benchmark, killed (SIGKILL) during the explain stage, then resumed."""
+  workdir = tmp_path_factory.mktemp("killed")
+  process = subprocess.Popen(_command(workdir), cwd=REPO, env=_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.monotonic() + TIMEOUT
+  while not list((workdir / "explain").glob("*/*/batch_*.npz")):
+    assert process.poll() is None, "the benchmark ended before the explain stage"
+    assert time.monotonic() < deadline, "no explain batch within the timeout"
+    time.sleep(0.2)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert not (workdir / "explain" / "DONE.json").exists()
+  subprocess.run(_command(workdir), cwd=REPO, env=_env(), check=True, timeout=TIMEOUT,
+                 capture_output=True)
+  return workdir
+
+
+def test_killed_and_resumed_run_equals_the_uninterrupted_one(finished, resumed):
+  reference = _values(report.read_results(finished[0] / "report"), model="resnet18")
+  result = _values(report.read_results(resumed / "report"))
+  assert result.keys() == reference.keys()
+  for key, value in reference.items():
+    assert result[key] == pytest.approx(value, rel=1e-5, abs=1e-6, nan_ok=True), key
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_with_two_devices_each_equal_one_process(resumed, tmp_path):
+  """The explain/evaluate/sanity/report stages shared by two JAX processes, each splitting its
+  batches over 2 simulated CPU devices, give the single-process results."""
+  workdir = tmp_path / "shared"
+  for part in ("config.json", "data", "train", "models"):
+    source = resumed / part
+    (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / part)
+  flags = [f"--coordinator_address=127.0.0.1:{_free_port()}", "--num_processes=2"]
+  env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  processes = [subprocess.Popen(_command(workdir, *flags, f"--process_id={i}"), cwd=REPO, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               for i in range(2)]
+  try:
+    errors = [p.communicate(timeout=TIMEOUT)[1] for p in processes]
+  finally:
+    for p in processes:
+      p.kill()
+  assert [p.returncode for p in processes] == [0, 0], errors[0][-3000:] + errors[1][-3000:]
+  reference = _values(report.read_results(resumed / "report"))
+  result = _values(report.read_results(workdir / "report"))
+  assert result.keys() == reference.keys()
+  for key, value in reference.items():
+    assert result[key] == pytest.approx(value, rel=1e-4, abs=1e-5, nan_ok=True), key
+  manifest = json.loads((workdir / "report" / "manifest.json").read_text())
+  assert manifest["process_count"] == 2 and len(manifest["devices"]) == 4

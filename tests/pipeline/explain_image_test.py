@@ -1,0 +1,192 @@
+"""Tests of salijax.pipeline.explain_image.explain_images on tiny images and tiny classifiers."""
+
+import json
+import pathlib
+import sys
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from salijax import methods
+from salijax.data.image_file import read_image
+from salijax.pipeline import explain_image
+from salijax.pipeline.model_loading import LoadedModel
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "methods"))
+import tiny_classifiers  # noqa: E402 - tests/methods, put on the path just above
+
+REGION = (8, 20, 4, 16)  # (y0, y1, x0, x1) the region classifier looks at, in 32 x 32 pixels
+METHODS = ("gradcam", "rise")
+OPTIONS = {"rise": {"num_masks": 16, "chunk": 8}}
+SEED = 3
+
+
+def cnn_model(name="cnn"):
+  """A random CNN shown 40 x 40 centre crops (crop_fraction 0.8) of the images."""
+  return LoadedModel(name=name, classifier=tiny_classifiers.random_cnn(jax.random.key(0)),
+                     class_names=("ant", "bee", "cat", "dog"), image_size=40,
+                     crop_fraction=0.8)
+
+
+def region_model():
+  """A classifier of the pixels in REGION, shown the whole image resized to 32 x 32."""
+  return LoadedModel(name="region", classifier=tiny_classifiers.region_classifier(32, 32, REGION),
+                     class_names=("bright", "dark", "other"), image_size=32, crop_fraction=1.0)
+
+
+@pytest.fixture(scope="module")
+def image_paths(tmp_path_factory):
+  """Three images: 32 x 32 RGB PNG, 48 x 64 grey JPEG, and a PNG whose stem repeats the first."""
+  folder = tmp_path_factory.mktemp("images")
+  rng = np.random.default_rng(0)
+  (folder / "more").mkdir()
+  paths = [folder / "shape.png", folder / "wide.jpg", folder / "more" / "shape.png"]
+  Image.fromarray(rng.integers(0, 256, (32, 32, 3), np.uint8)).save(paths[0])
+  Image.fromarray(rng.integers(0, 256, (48, 64), np.uint8)).save(paths[1], quality=95)
+  Image.fromarray(rng.integers(0, 256, (36, 30, 3), np.uint8)).save(paths[2])
+  return [str(path) for path in paths]
+
+
+@pytest.fixture(scope="module")
+def explained(image_paths, tmp_path_factory):
+  """(records, out_dir) of the three images explained by both models."""
+  out_dir = tmp_path_factory.mktemp("explanations")
+  records = explain_image.explain_images(image_paths, [cnn_model(), region_model()], METHODS,
+                                         out_dir, seed=SEED, top_k=3, method_options=OPTIONS)
+  return records, out_dir
+
+
+def softmax(logits):
+  exp = np.exp(logits - logits.max())
+  return exp / exp.sum()
+
+
+def test_files_per_image_with_repeated_stems_renamed(explained, image_paths):
+  records, out_dir = explained
+  assert [r["stem"] for r in records] == ["shape", "wide", "shape_2"]
+  assert [r["image"] for r in records] == image_paths
+  for record in records:
+    assert pathlib.Path(record["panel"]) == out_dir / f"{record['stem']}.png"
+    with Image.open(record["panel"]) as panel:
+      panel.load()
+      assert panel.width > 200 and panel.height > panel.width  # 2 models x 3 rows
+  assert json.loads((out_dir / "predictions.json").read_text())["images"] == records
+  assert not list(out_dir.glob(".*"))  # no temporary files left
+
+
+def test_arrays_hold_the_model_inputs_and_maps(explained, image_paths):
+  records, _ = explained
+  for record, path in zip(records, image_paths, strict=True):
+    with np.load(record["arrays"]) as arrays:
+      assert sorted(arrays) == sorted(f"{model}/{kind}" for model in ("cnn", "region")
+                                      for kind in ("image", *METHODS))
+      for model, size in (cnn_model(), 40), (region_model(), 32):
+        image = arrays[f"{model.name}/image"]
+        assert image.shape == (size, size, 3) and image.dtype == np.float32
+        np.testing.assert_array_equal(image, explain_image.model_input(read_image(path), model))
+        for method in METHODS:
+          assert arrays[f"{model.name}/{method}"].shape == (size, size)
+  with np.load(records[0]["arrays"]) as arrays:  # 32 x 32 at crop 1.0: the pixels unchanged
+    np.testing.assert_array_equal(arrays["region/image"], read_image(image_paths[0]))
+
+
+def test_top_k_is_the_sorted_softmax(explained):
+  records, _ = explained
+  for record in records:
+    with np.load(record["arrays"]) as arrays:
+      for model in (cnn_model(), region_model()):
+        clf = model.classifier
+        logits = np.asarray(clf.apply(clf.variables, arrays[f"{model.name}/image"][None]))[0]
+        expected = softmax(logits.astype(np.float64))
+        ranked = record["predictions"][model.name]
+        assert len(ranked) == 3
+        probabilities = [entry["probability"] for entry in ranked]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert sum(probabilities) <= 1 + 1e-6  # float32 rounding
+        assert ranked[0]["class"] == int(np.argmax(expected))
+        for entry in ranked:
+          assert entry["name"] == model.class_names[entry["class"]]
+          assert entry["probability"] == pytest.approx(expected[entry["class"]], rel=1e-5)
+
+
+def test_maps_equal_the_methods_called_on_the_model_input(explained):
+  """Definition: each map is the method's map of the top-1 class, key fold_in(key(seed), index)."""
+  records, _ = explained
+  for record in records:
+    with np.load(record["arrays"]) as arrays:
+      for model in (cnn_model(), region_model()):
+        image = arrays[f"{model.name}/image"][None]
+        label = np.array([record["predictions"][model.name][0]["class"]], np.int32)
+        for index, method in enumerate(METHODS):
+          key = jax.random.fold_in(jax.random.key(SEED), index)
+          expected = methods.get(method)(model.classifier, image, label, key=key,
+                                         **OPTIONS.get(method, {}))
+          np.testing.assert_allclose(arrays[f"{model.name}/{method}"], np.asarray(expected)[0],
+                                     rtol=1e-6, atol=1e-7)
+
+
+def test_gradcam_of_the_region_classifier_stays_in_its_region(explained):
+  """Known answer: the region classifier's activations are zero outside REGION, so > 80 % of
+  the mass lies there (the rest is the bilinear spill over its border, as in gradcam_test)."""
+  records, _ = explained
+  y0, y1, x0, x1 = REGION
+  for record in records:
+    with np.load(record["arrays"]) as arrays:
+      saliency = arrays["region/gradcam"]
+    inside = saliency[y0:y1, x0:x1].sum()
+    assert saliency.sum() > 0 and inside > 0.8 * saliency.sum()
+
+
+def test_repeated_model_names_are_numbered(image_paths, tmp_path):
+  records = explain_image.explain_images(image_paths[:1], [cnn_model("m"), cnn_model("m")],
+                                         ["gradcam"], tmp_path, top_k=10)
+  assert list(records[0]["predictions"]) == ["m", "m #2"]
+  assert len(records[0]["predictions"]["m"]) == 4  # top_k beyond K gives all K classes
+  with np.load(records[0]["arrays"]) as arrays:
+    np.testing.assert_array_equal(arrays["m/gradcam"], arrays["m #2/gradcam"])
+
+
+def failing_model():
+  """A model whose classifier raises when it is run: proves that no model work happened."""
+  def apply(variables, images):
+    raise AssertionError("the model ran")
+  clf = tiny_classifiers.random_cnn(jax.random.key(0)).replace(apply=apply)
+  return LoadedModel("failing", clf, ("a", "b", "c", "d"), 32, 1.0)
+
+
+def test_unreadable_images_are_all_listed_before_any_model_runs(image_paths, tmp_path):
+  text = tmp_path / "notes.png"
+  text.write_text("not an image")
+  paths = [image_paths[0], str(tmp_path / "missing.jpg"), str(text)]
+  out_dir = tmp_path / "out"
+  with pytest.raises(ValueError, match="2 of the 3 images cannot be read") as info:
+    explain_image.explain_images(paths, [failing_model()], ["gradcam"], out_dir)
+  assert "missing.jpg: no such file" in str(info.value)
+  assert "notes.png is not an image salijax can read" in str(info.value)
+  assert not out_dir.exists()
+  with pytest.raises(ValueError, match="1 of the 1 images"):
+    explain_image.check_images([str(text)])
+
+
+def test_bad_arguments(image_paths, tmp_path):
+  model = cnn_model()
+  with pytest.raises(ValueError, match=r"methods: unknown \['nope'\]; the methods are .*'gradcam'"):
+    explain_image.explain_images(image_paths, [model], ["gradcam", "nope"], tmp_path)
+  with pytest.raises(ValueError, match="must not repeat"):
+    explain_image.explain_images(image_paths, [model], ["rise", "rise"], tmp_path)
+  with pytest.raises(ValueError, match="options for 'lime', which is not among"):
+    explain_image.explain_images(image_paths, [model], ["rise"], tmp_path,
+                                 method_options={"lime": {"num_samples": 8}})
+  with pytest.raises(ValueError, match="models must be a non-empty sequence"):
+    explain_image.explain_images(image_paths, [], ["gradcam"], tmp_path)
+  with pytest.raises(ValueError, match="paths must be a non-empty sequence"):
+    explain_image.explain_images(image_paths[0], [model], ["gradcam"], tmp_path)
+  with pytest.raises(ValueError, match="top_k must be a positive integer"):
+    explain_image.explain_images(image_paths, [model], ["gradcam"], tmp_path, top_k=0)
+  with pytest.raises(ValueError, match="cmap must be a matplotlib colormap"):
+    explain_image.explain_images(image_paths, [model], ["gradcam"], tmp_path, cmap="nope")
+  wrong_names = LoadedModel("short", model.classifier, ("ant", "bee"), 40, 0.8)
+  with pytest.raises(ValueError, match="short has 2 class names for 4 logits"):
+    explain_image.explain_images(image_paths, [wrong_names], ["gradcam"], tmp_path)

@@ -1,0 +1,47 @@
+"""Tests of salijax.report.metric_catalogue."""
+
+import pytest
+
+from salijax.metrics import SIMILARITIES, Complexity
+from salijax.report.metric_catalogue import METRICS, MetricInfo, metric_info, ordered_metrics
+
+# The benchmark's metrics in display order with their directions (the report's specification).
+EXPECTED = [("insertion_auc", True), ("deletion_auc", False), ("average_drop", False),
+            ("increase_in_confidence", True), ("average_gain", True), ("pointing_game", True),
+            ("energy_pointing_game", True), ("sparseness", True), ("entropy", False),
+            ("mass_fraction_90", False), ("sanity_spearman", False),
+            ("sanity_spearman_abs", False), ("sanity_ssim", False), ("sanity_hog", False)]
+
+
+def test_the_benchmark_metrics_in_order_with_their_directions():
+  assert [(name, info.higher_is_better) for name, info in METRICS.items()][:len(EXPECTED)] \
+      == EXPECTED
+  for name, info in METRICS.items():
+    assert isinstance(info, MetricInfo) and info.name == name
+    assert info.title and info.description
+    assert "|" not in info.title  # titles go into Markdown table headers unescaped
+  assert len({info.title for info in METRICS.values()}) == len(METRICS)
+
+
+def test_covers_the_metric_modules_names():
+  for field in Complexity._fields:
+    assert field in METRICS
+  for measure in SIMILARITIES:
+    assert f"sanity_{measure}" in METRICS
+
+
+def test_unknown_metrics_have_no_direction():
+  info = metric_info("future_metric")
+  assert info == MetricInfo("future_metric", "future_metric", None, "")
+  assert metric_info("deletion_auc") is METRICS["deletion_auc"]
+
+
+def test_ordered_metrics_catalogue_first_then_others_as_they_come():
+  names = ["zeta", "entropy", "insertion_auc", "alpha", "entropy", "zeta"]
+  assert ordered_metrics(names) == ["insertion_auc", "entropy", "zeta", "alpha"]
+  assert ordered_metrics(iter(["sanity_hog", "deletion_auc"])) == ["deletion_auc", "sanity_hog"]
+
+
+def test_metric_info_is_frozen():
+  with pytest.raises(AttributeError):
+    METRICS["entropy"].higher_is_better = True
