@@ -96,9 +96,10 @@ def _method_plan(name: str, clf: Classifier, images: jax.Array, labels: jax.Arra
     per_forward = min(chunk or _default_chunk(methods_lib.lime), lime_samples)
     return (lambda: methods_lib.lime(clf, images, labels, key=key, num_samples=lime_samples,
                                      chunk=per_forward), lime_samples, batch * per_forward)
-  # insertion_deletion: its chunk counts step images over the whole batch.
+  # insertion_deletion: each forward takes max(1, chunk // B) steps of every image.
   forwards = 2 * (num_steps(height, width, step_pixels) + 1)
-  per_forward = min(chunk or _default_chunk(insertion_deletion), batch * forwards)
+  steps = min(max(1, (chunk or _default_chunk(insertion_deletion)) // batch), forwards)
+  per_forward = batch * steps
   maps = jax.random.uniform(jax.random.key(1), (batch, height, width))
   call = lambda: insertion_deletion(clf, images, maps, labels, step_pixels=step_pixels,
                                     chunk=per_forward)

@@ -14,12 +14,14 @@ AUC = (sum_{t=0}^{n} y_t - y_0 / 2 - y_n / 2) / n. Insertion: higher is better;
 deletion: lower is better. Substrates: `salijax.metrics.substrates`.
 
 The labels are explicit: pass the predicted classes (`predicted_labels`, the
-RISE reference) or the ground truth. All 2 (n + 1) step images of all images
-are scored by one jitted loop over chunks of `chunk` step images; each chunk
-builds its images from the ranks (computed once per image) and runs one
-forward, so memory grows with `chunk` (plus the image and its two substrates
-per image), not with n, and the result does not depend on `chunk` or on the
-rest of the batch.
+RISE reference) or the ground truth. All 2 (n + 1) step images of all B images
+are scored by one jitted loop; each forward takes the same s = max(1, chunk // B)
+steps of every image (B s <= max(chunk, B) step images), built from the ranks
+(computed once per image), so memory grows with `chunk` (plus the image and
+its two substrates per image), not with n, and the result does not depend on
+`chunk` or on the rest of the batch. The batch axis stays the outermost axis
+of every step, so a batch sharded over devices (`salijax.parallel`) is scored
+by each device on its own images.
 
     labels = predicted_labels(clf, images)
     result = insertion_deletion(clf, images, maps, labels)
@@ -87,43 +89,50 @@ def predicted_labels(clf: Classifier, images: Any) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=(
     "step_pixels", "insertion_substrate", "deletion_substrate", "substrate_space", "mean",
-    "blur_size", "blur_sigma", "blur_padding", "score", "chunk"))
+    "blur_size", "blur_sigma", "blur_padding", "score", "steps_per_forward"))
 def _insertion_deletion(clf: Classifier, images: jax.Array, maps: jax.Array,
                         labels: jax.Array, *, step_pixels: int, insertion_substrate: str,
                         deletion_substrate: str, substrate_space: str,
                         mean: tuple[float, float, float], blur_size: int, blur_sigma: float,
-                        blur_padding: str, score: str, chunk: int) -> InsertionDeletion:
-  """The jitted metric: f32[B,H,W,3], f32[B,H,W], i32[B] -> curves (module doc)."""
+                        blur_padding: str, score: str, steps_per_forward: int
+                        ) -> InsertionDeletion:
+  """The jitted metric: f32[B,H,W,3], f32[B,H,W], i32[B] -> curves (module doc).
+
+  Each forward scores `steps_per_forward` (s) steps of every image: f32[B*s,H,W,3].
+  """
   batch, height, width, _ = images.shape
   points = num_steps(height, width, step_pixels) + 1  # n + 1 step images per curve
   make = functools.partial(substrates.substrate, space=substrate_space, mean=mean,
                            blur_size=blur_size, blur_sigma=blur_sigma,
                            blur_padding=blur_padding)
-  # Curve 0 = insertion (start 1 -> finish 0), curve 1 = deletion (start 0 -> finish 2).
-  stack = jnp.stack([images, make(images, insertion_substrate),
-                     make(images, deletion_substrate)])  # f32[3,B,H,W,3]
-  start_of, finish_of = jnp.array([1, 0]), jnp.array([0, 2])
-  ranks = pixel_ranks(maps)[..., None]  # i32[B,H,W,1]
+  # Curve 0 = insertion (substrate -> image), curve 1 = deletion (image -> substrate).
+  inserted_from = make(images, insertion_substrate)[:, None]  # f32[B,1,H,W,3]
+  deleted_to = make(images, deletion_substrate)[:, None]
+  image = images[:, None]
+  ranks = pixel_ranks(maps)[:, None, ..., None]  # i32[B,1,H,W,1]
 
   def scores_of(jobs: jax.Array) -> jax.Array:
-    """i32[m] flat (image, curve, step) indices -> f32[m] scores y_t."""
-    image, rest = jnp.divmod(jobs, 2 * points)
-    curve, step = jnp.divmod(rest, points)
-    finished = ranks[image] < (step * step_pixels)[:, None, None, None]
-    step_images = jnp.where(finished, stack[finish_of[curve], image],
-                            stack[start_of[curve], image])  # f32[m,H,W,3]
-    logits = clf.apply(clf.variables, step_images)
+    """i32[s] (curve, step) indices, the same for every image -> f32[B,s] scores y_t."""
+    curve, step = jnp.divmod(jobs, points)
+    insertion = (curve == 0)[None, :, None, None, None]
+    start = jnp.where(insertion, inserted_from, image)  # f32[B,s,H,W,3]
+    finish = jnp.where(insertion, image, deleted_to)
+    finished = ranks < (step * step_pixels)[None, :, None, None, None]
+    step_images = jnp.where(finished, finish, start)
+    logits = clf.apply(clf.variables, step_images.reshape(-1, height, width, 3))
+    logits = logits.reshape(batch, jobs.size, -1)
     values = jax.nn.softmax(logits, axis=-1) if score == "softmax" else logits
-    return jnp.take_along_axis(values, labels[image][:, None], axis=1)[:, 0]
+    return jnp.take_along_axis(values, labels[:, None, None], axis=2)[..., 0]
 
-  jobs = jnp.arange(batch * 2 * points, dtype=jnp.int32)
-  full = jobs.size // chunk * chunk
+  jobs = jnp.arange(2 * points, dtype=jnp.int32)
+  full = jobs.size // steps_per_forward * steps_per_forward
   parts = []
   if full:
-    parts.append(jax.lax.map(scores_of, jobs[:full].reshape(-1, chunk)).reshape(-1))
+    chunks = jax.lax.map(scores_of, jobs[:full].reshape(-1, steps_per_forward))  # f32[F,B,s]
+    parts.append(jnp.moveaxis(chunks, 0, 1).reshape(batch, full))
   if full < jobs.size:
     parts.append(scores_of(jobs[full:]))
-  curves = jnp.concatenate(parts).reshape(batch, 2, points).astype(jnp.float32)
+  curves = jnp.concatenate(parts, axis=1).reshape(batch, 2, points).astype(jnp.float32)
   aucs = curve_auc(curves)
   return InsertionDeletion(insertion_curve=curves[:, 0], deletion_curve=curves[:, 1],
                            insertion_auc=aucs[:, 0], deletion_auc=aucs[:, 1])
@@ -172,7 +181,9 @@ def insertion_deletion(clf: Classifier, images: Any, maps: Any, labels: Any, *,
       colour of 0 in normalised space. The std is not needed (the substrates
       are per-channel affine in it and it cancels).
     score: "softmax" (the class probability) or "logit".
-    chunk: step images per forward; changes memory and speed, not the result.
+    chunk: step images per forward (at least one step of every image: each
+      forward scores max(1, chunk // B) steps of each of the B images);
+      changes memory and speed, not the result.
     allow_constant_maps: rank a constant map in raster order (the tie rule)
       instead of raising, e.g. to score an all-ones control map. Under a
       caller's `jax.jit` values are not checked and this rule always applies.
@@ -201,11 +212,11 @@ def insertion_deletion(clf: Classifier, images: Any, maps: Any, labels: Any, *,
   _check_choice(score, "score", SCORES)
   batch, height, width = maps.shape
   step_pixels = min(int(step_pixels), height * width)  # every k >= H W is one step
-  jobs = batch * 2 * (num_steps(height, width, step_pixels) + 1)
+  per_image = 2 * (num_steps(height, width, step_pixels) + 1)  # step images per image
   return _insertion_deletion(
       clf, jnp.asarray(images, jnp.float32), jnp.asarray(maps, jnp.float32),
       jnp.asarray(labels, jnp.int32), step_pixels=step_pixels,
       insertion_substrate=insertion_substrate, deletion_substrate=deletion_substrate,
       substrate_space=substrate_space, mean=_check_colour(mean, "mean"),
       blur_size=int(blur_size), blur_sigma=float(blur_sigma), blur_padding=blur_padding,
-      score=score, chunk=int(min(chunk, jobs)))
+      score=score, steps_per_forward=min(max(1, int(chunk) // batch), per_image))

@@ -22,14 +22,20 @@ forward passes: with D devices each device convolves B / D of the images
 times the method's chunk (masks, samples, channels or curve steps). What is
 shared by the batch and computed on every device: RISE's masks, LIME's
 samples, the `random` and `fake_cam` controls (which have no batch input and
-are negligible). The alternative, `jax.shard_map` (each device calls the
-function on its own slice), was not chosen: the function would see tracers,
-so its value checks would be skipped and LIME's host-side
-(`segmentation="skimage"`) segmentation would fail, and the `random` map,
-drawn from `fold_in(key, batch position)`, would restart the positions on
-every device and change. With GSPMD the result equals the single-device call
-(up to float rounding of the smaller per-device batches), whatever the
-number of devices and the padding.
+are negligible). tests/parallel/sharded_equivalence.py checks the per-device
+convolution batch of every method and metric. Another function whose images
+interact (e.g. a gather across the batch) still gets the right result, but
+XLA may gather the batch and repeat the work on every device: look at its
+compiled program (`jax.jit(f).lower(...).compile().as_text()`).
+
+The alternative, `jax.shard_map` (each device calls the function on its own
+slice), was not chosen: the function would see tracers, so its value checks
+would be skipped and LIME's host-side (`segmentation="skimage"`)
+segmentation would fail, and the `random` map, drawn from
+`fold_in(key, batch position)`, would restart the positions on every device
+and change. With GSPMD the result equals the single-device call (up to float
+rounding of the smaller per-device batches), whatever the number of devices
+and the padding.
 """
 
 from collections.abc import Callable, Sequence

@@ -48,7 +48,7 @@ def test_eight_devices_equal_one_device_and_the_plain_call():
   flags = " ".join([os.environ.get("XLA_FLAGS", ""),
                     "--xla_force_host_platform_device_count=8"]).strip()
   run = subprocess.run([sys.executable, str(SCRIPT)], env=subprocess_env(XLA_FLAGS=flags),
-                       capture_output=True, text=True, timeout=600, check=False)
+                       capture_output=True, text=True, timeout=300, check=False)
   output = f"stdout:\n{run.stdout}\nstderr:\n{run.stderr[-5000:]}"
   assert run.returncode == 0, output
   lines = run.stdout.splitlines()

@@ -21,7 +21,7 @@ from salijax.parallel import barrier, initialize, process_count, process_index, 
 
 SCRIPT = pathlib.Path(__file__).with_name("process_job.py")
 NUM_ITEMS = 10  # process_job.NUM_ITEMS
-TIMEOUT_S = 600  # a hung job fails the test instead of blocking the run
+TIMEOUT_S = 300  # a hung job fails the test instead of blocking the run
 
 
 def free_port() -> int:
