@@ -28,7 +28,7 @@ from absl import app, flags, logging
 
 from experiments import method_speed
 from salijax.train import throughput
-from salijax.train import workdir as workdir_lib
+from salijax import atomic_files
 
 _BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train", "methods", "rise_memory"],
                                 "What to time.")
@@ -95,7 +95,7 @@ def main(argv):
   logging.info("jax %s on %s", jax.__version__, jax.devices())
   rows = BENCHMARKS[_BENCHMARK.value]()
   if _OUTPUT.value:
-    workdir_lib.write_json_atomic(_OUTPUT.value, rows)
+    atomic_files.write_json_atomic(_OUTPUT.value, rows)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
+from salijax import atomic_files
 from salijax.train import workdir as train_workdir
 
 STAGES = ("data", "train", "explain", "evaluate", "sanity", "report")
@@ -44,8 +45,8 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return {name: stored[name] for name in stored.files}
 
 
-write_bytes_atomic = train_workdir.write_bytes_atomic
-write_json = train_workdir.write_json_atomic
+write_bytes_atomic = atomic_files.write_bytes_atomic
+write_json = atomic_files.write_json_atomic
 
 
 def read_json(path: str | os.PathLike) -> Any:

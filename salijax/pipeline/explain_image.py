@@ -33,7 +33,6 @@ import io
 import json
 import os
 import pathlib
-import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -48,6 +47,7 @@ from salijax.data import image_file, preprocessing
 from salijax.pipeline.model_loading import LoadedModel
 from salijax.report import plotting
 from salijax.report.explanation_panel import PanelColumn, explanation_panel
+from salijax import atomic_files
 
 PREDICTIONS_FILE = "predictions.json"
 
@@ -144,25 +144,6 @@ def _unique(names: Sequence[str], separator: str) -> list[str]:
   return unique
 
 
-def _write_atomic(path: pathlib.Path, data: bytes) -> None:
-  """Writes `data` to a new temporary file next to `path`, then renames it over `path`.
-
-  The temporary file is opened with "x" rather than made by `tempfile.mkstemp`
-  (whose files are private), so the result gets the permissions of any file the
-  user creates.
-  """
-  tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-  try:
-    with open(tmp, "xb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    tmp.unlink(missing_ok=True)
-    raise
-
-
 def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
   buffer = io.BytesIO()
   np.savez(buffer, **arrays)
@@ -254,7 +235,7 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
                    100 * ranked[0]["probability"])
     panel, npz = out_dir / f"{stem}.png", out_dir / f"{stem}.npz"
     explanation_panel(panel, columns, title=pathlib.Path(path).name, cmap=cmap)
-    _write_atomic(npz, _npz_bytes(arrays))
+    atomic_files.write_bytes_atomic(npz, _npz_bytes(arrays))
     records.append({"image": str(path), "stem": stem, "panel": str(panel), "arrays": str(npz),
                     "predictions": predictions})
   models_json = [{"name": name, "image_size": model.image_size,
@@ -262,6 +243,6 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
                  for name, model in zip(names, models, strict=True)]
   summary = {"seed": seed, "methods": list(methods), "method_options": method_options,
              "models": models_json, "images": records}
-  _write_atomic(out_dir / PREDICTIONS_FILE,
+  atomic_files.write_bytes_atomic(out_dir / PREDICTIONS_FILE,
                 (json.dumps(summary, indent=2, default=repr) + "\n").encode())
   return records

@@ -4,8 +4,8 @@
   report.write_results(rows, report_dir)           # results.csv + results.json
   rows = report.read_results(report_dir)
   text = report.summary_markdown(rows, title="ResNet18 on synthetic shapes")
-  workdir.write_text_atomic(report_dir / "summary.md", text)
-  workdir.write_json_atomic(report_dir / "manifest.json", report.build_manifest(config))
+  atomic_files.write_text_atomic(report_dir / "summary.md", text)
+  atomic_files.write_json_atomic(report_dir / "manifest.json", report.build_manifest(config))
   report.overlay_grid(report_dir / "overlays.png", images, {"gradcam": maps})
   report.insertion_deletion_figure(report_dir / "curves.png",
                                    {"gradcam": (insertion_curves, deletion_curves)})

@@ -13,7 +13,7 @@
   stage_seconds, extra             when given
 
     manifest = build_manifest(config, stage_seconds={"train": 812.5})
-    workdir.write_json_atomic(report_dir / "manifest.json", manifest)
+    atomic_files.write_json_atomic(report_dir / "manifest.json", manifest)
 
 It never raises for the environment: a missing package, no git executable or
 no checkout give None.

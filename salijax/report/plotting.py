@@ -13,12 +13,14 @@ backend.
     save_figure(figure, report_dir / "curves.png")   # PNG, 150 dpi; closes the figure
 """
 
+import io
 import os
 import pathlib
-import secrets
 import sys
 from types import ModuleType
 from typing import Any
+
+from salijax import atomic_files
 
 DPI = 150
 
@@ -50,17 +52,8 @@ def save_figure(figure: Any, path: str | os.PathLike) -> None:
     if path.suffix.lower() != ".png":
       raise ValueError(f"path must name a .png file, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh name opened with "x" (not mkstemp, whose files are private): the PNG gets the
-    # permissions of any file the user creates.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-      with open(tmp, "xb") as f:
-        figure.savefig(f, format="png", dpi=DPI, bbox_inches="tight")
-        f.flush()
-        os.fsync(f.fileno())
-      os.replace(tmp, path)
-    except BaseException:
-      tmp.unlink(missing_ok=True)
-      raise
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    atomic_files.write_bytes_atomic(path, buffer.getvalue())
   finally:
     plt.close(figure)

@@ -26,7 +26,7 @@ import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from salijax.train import workdir as workdir_lib
+from salijax import atomic_files
 
 COLUMNS = ("model", "mode", "dataset", "split", "image_id", "label", "predicted", "method",
            "metric", "value", "seed")
@@ -89,9 +89,9 @@ def write_results(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike)
   writer.writerow(COLUMNS)
   writer.writerows([row[column] for column in COLUMNS] for row in checked)
   out_dir = pathlib.Path(out_dir)
-  workdir_lib.write_text_atomic(out_dir / CSV_NAME, text.getvalue())
+  atomic_files.write_text_atomic(out_dir / CSV_NAME, text.getvalue())
   lines = ",\n".join(_json_line(row) for row in checked)
-  workdir_lib.write_text_atomic(out_dir / JSON_NAME, f"[\n{lines}\n]\n" if lines else "[]\n")
+  atomic_files.write_text_atomic(out_dir / JSON_NAME, f"[\n{lines}\n]\n" if lines else "[]\n")
 
 
 def _parsed(column: str, cell: str) -> Any:

@@ -32,7 +32,7 @@ from absl import logging
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from salijax import data
+from salijax import atomic_files, data
 from salijax.train import checkpointing, training_setup
 from salijax.train import config as config_lib
 from salijax.train import metrics_writer as metrics_writer_lib
@@ -164,7 +164,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       "resumed_from_step": start_step,
       "wall_time_sec": time.perf_counter() - start_time,
   }
-  workdir_lib.write_json_atomic(workdir_lib.results_path(workdir), results)
+  atomic_files.write_json_atomic(workdir_lib.results_path(workdir), results)
   logging.info("results: %s", results)
   return results
 

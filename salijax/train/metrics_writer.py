@@ -20,6 +20,7 @@ from typing import Any
 
 import tensorboardX
 
+from salijax import atomic_files
 from salijax.train import workdir as workdir_lib
 
 
@@ -43,7 +44,7 @@ class MetricsWriter:
   def __init__(self, workdir: str | os.PathLike, *, resume_step: int):
     kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
     path = workdir_lib.metrics_path(workdir)
-    workdir_lib.write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
+    atomic_files.write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
     self._jsonl = open(path, "a")  # noqa: SIM115 - closed in close().
     self._tensorboard = tensorboardX.SummaryWriter(
         str(workdir_lib.tensorboard_dir(workdir)), purge_step=resume_step + 1)

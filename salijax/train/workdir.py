@@ -15,10 +15,11 @@ change the trajectory) is refused.
 import json
 import os
 import pathlib
-import secrets
 from typing import Any
 
 import ml_collections
+
+from salijax.atomic_files import write_json_atomic
 
 RUN_CONTROL_FIELDS = ("log_every_steps", "checkpoint_every_steps", "progress_bar",
                       "data_dir")
@@ -43,35 +44,6 @@ def tensorboard_dir(workdir: str | os.PathLike) -> pathlib.Path:
 
 def results_path(workdir: str | os.PathLike) -> pathlib.Path:
   return pathlib.Path(workdir) / "results.json"
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-  """Writes `data` to a temporary file next to `path`, then renames it over `path`.
-
-  The temporary file is created with the usual permissions (umask), unlike
-  `tempfile.mkstemp`'s owner-only 0600, so results stay readable by others.
-  """
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-  try:
-    with open(tmp, "xb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    tmp.unlink(missing_ok=True)
-    raise
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-  """`write_bytes_atomic` of `text` in UTF-8."""
-  write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_json_atomic(path: str | os.PathLike, value: Any) -> None:
-  write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 def config_as_json(config: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -173,6 +173,7 @@ def test_two_processes_with_two_devices_each_equal_one_process(resumed, tmp_path
   """The explain/evaluate/sanity/report stages shared by two JAX processes, each splitting its
   batches over 2 simulated CPU devices, give the single-process results."""
   workdir = tmp_path / "shared"
+  workdir.mkdir()
   for part in ("config.json", "data", "train", "models"):
     source = resumed / part
     (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / part)

@@ -1,6 +1,4 @@
-"""Tests of the workdir files: atomic writes and the same-run check."""
-
-import json
+"""Tests of the workdir files: the run record and the same-run check."""
 
 import ml_collections
 import pytest
@@ -13,14 +11,6 @@ def make_config(**overrides):
                                       "crop_scale": (0.35, 1.0), "log_every_steps": 10})
   config.update(overrides)
   return config
-
-
-def test_write_json_atomic_replaces_and_leaves_no_temporary(tmp_path):
-  path = tmp_path / "sub" / "results.json"
-  workdir_lib.write_json_atomic(path, {"a": 1})
-  workdir_lib.write_json_atomic(path, {"a": 2})
-  assert json.loads(path.read_text()) == {"a": 2}
-  assert [p.name for p in path.parent.iterdir()] == ["results.json"]
 
 
 def test_empty_workdir_holds_no_run(tmp_path):
