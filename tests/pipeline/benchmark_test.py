@@ -191,7 +191,9 @@ def test_two_processes_with_two_devices_each_equal_one_process(resumed, tmp_path
   reference = _values(report.read_results(resumed / "report"))
   result = _values(report.read_results(workdir / "report"))
   assert result.keys() == reference.keys()
+  # Float rounding of the 2-image per-device batches; the percent metrics (Average Drop is
+  # 100 (Y - O) / Y) magnify it.
   for key, value in reference.items():
-    assert result[key] == pytest.approx(value, rel=1e-4, abs=1e-5, nan_ok=True), key
+    assert result[key] == pytest.approx(value, rel=2e-3, abs=1e-4, nan_ok=True), key
   manifest = json.loads((workdir / "report" / "manifest.json").read_text())
   assert manifest["process_count"] == 2 and len(manifest["devices"]) == 4
