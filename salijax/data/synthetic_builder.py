@@ -27,7 +27,8 @@ import tensorflow_datasets as tfds
 from salijax.data import synthetic_shapes
 
 DEFAULT_OPTIONS = {"image_size": 96, "num_train": 2000, "num_test": 500, "seed": 0,
-                   "num_classes": len(synthetic_shapes.SHAPE_NAMES)}
+                   "num_classes": len(synthetic_shapes.SHAPE_NAMES),
+                   "max_distractors": synthetic_shapes.MAX_DISTRACTORS}
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -39,17 +40,21 @@ class ShapesConfig(tfds.core.BuilderConfig):
   num_test: int = DEFAULT_OPTIONS["num_test"]
   seed: int = DEFAULT_OPTIONS["seed"]
   num_classes: int = DEFAULT_OPTIONS["num_classes"]
+  max_distractors: int = DEFAULT_OPTIONS["max_distractors"]
 
 
 def shapes_config(image_size: int, num_train: int, num_test: int, seed: int,
-                  num_classes: int = DEFAULT_OPTIONS["num_classes"]) -> ShapesConfig:
-  """The config for these options, named after them (num_classes only when not all)."""
+                  num_classes: int = DEFAULT_OPTIONS["num_classes"],
+                  max_distractors: int = DEFAULT_OPTIONS["max_distractors"]) -> ShapesConfig:
+  """The config for these options, named after them (num_classes and
+  max_distractors only when not the default)."""
   checks = {
     "image_size": (image_size, 16),
     "num_train": (num_train, 1),
     "num_test": (num_test, 1),
     "seed": (seed, 0),
     "num_classes": (num_classes, 2),
+    "max_distractors": (max_distractors, 0),
   }
   for name, (value, low) in checks.items():
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -59,18 +64,25 @@ def shapes_config(image_size: int, num_train: int, num_test: int, seed: int,
   all_classes = len(synthetic_shapes.SHAPE_NAMES)
   if num_classes > all_classes:
     raise ValueError(f"synthetic['num_classes']: expected <= {all_classes}, got {num_classes}")
+  if max_distractors > synthetic_shapes.MAX_DISTRACTORS:
+    raise ValueError(f"synthetic['max_distractors']: expected <= "
+                     f"{synthetic_shapes.MAX_DISTRACTORS}, got {max_distractors}")
   classes = "" if num_classes == all_classes else f"_classes{num_classes}"
+  if max_distractors != DEFAULT_OPTIONS["max_distractors"]:
+    classes += f"_distractors{max_distractors}"
   return ShapesConfig(
     name=f"size{image_size}_train{num_train}_test{num_test}_seed{seed}{classes}",
     description=(
       f"{image_size}x{image_size} images, {num_train} train and {num_test} test"
-      f" examples, seed {seed}, {num_classes} classes."
+      f" examples, seed {seed}, {num_classes} classes, up to {max_distractors}"
+      " distractors."
     ),
     num_classes=int(num_classes),
     image_size=int(image_size),
     num_train=int(num_train),
     num_test=int(num_test),
     seed=int(seed),
+    max_distractors=int(max_distractors),
   )
 
 
@@ -92,7 +104,7 @@ class SalijaxShapes(tfds.core.GeneratorBasedBuilder):
       builder=self,
       description=(
         "Textured images, each with one large shape (the label, with its mask and"
-        " bounding box) and one to three smaller distractor shapes."
+        " bounding box) and up to three (max_distractors) smaller distractor shapes."
       ),
       features=tfds.features.FeaturesDict(
         {
@@ -123,7 +135,8 @@ class SalijaxShapes(tfds.core.GeneratorBasedBuilder):
       # Cycling through the classes balances every split and every prefix of it.
       label = index % config.num_classes
       example = synthetic_shapes.draw_example(
-        rng, config.image_size, label, num_classes=config.num_classes
+        rng, config.image_size, label, num_classes=config.num_classes,
+        max_distractors=config.max_distractors,
       )
       yield (
         index,
@@ -143,7 +156,7 @@ def prepared_builder(*, data_dir: str | None = None, **options: int) -> SalijaxS
     data_dir: the TFDS data directory; None: TFDS's default
       (`$TFDS_DATA_DIR` or ~/tensorflow_datasets).
     **options: image_size, num_train, num_test, seed, num_classes (the first
-      num_classes shapes of `synthetic_shapes.SHAPE_NAMES`) (keys of
+      num_classes shapes of `synthetic_shapes.SHAPE_NAMES`), max_distractors (keys of
       DEFAULT_OPTIONS; missing ones take their default).
 
   Returns:

@@ -1,7 +1,8 @@
 """Draws the examples of the built-in synthetic dataset: one large shape per image.
 
 Each example is a textured background with one large *class object* (its class
-is the label) and one to three smaller *distractors* of other classes:
+is the label) and one to `max_distractors` (default three) smaller *distractors*
+of other classes, or none when `max_distractors` is 0:
 
 - the class object has a random colour, position (fully inside the image),
   rotation (uniform in +-`MAX_ROTATION`, 30 degrees: with full turns a small CNN
@@ -145,7 +146,7 @@ class Example:
     center: (y, x) of the class object's center, in pixels.
     radius: the class object's extent radius, in pixels.
     angle: the class object's rotation, in radians.
-    distractor_labels: int[D], shape indices of the distractors (D in 1..3).
+    distractor_labels: int[D], shape indices of the distractors (D <= max_distractors).
     distractor_masks: bool[D, S, S], the distractors' pixels.
   """
 
@@ -256,7 +257,8 @@ def _free_centers(
 
 
 def draw_example(rng: np.random.Generator, image_size: int, label: int | None = None, *,
-                 num_classes: int = len(SHAPE_NAMES)) -> Example:
+                 num_classes: int = len(SHAPE_NAMES),
+                 max_distractors: int = MAX_DISTRACTORS) -> Example:
   """Draws one example of size S = image_size from `rng` (see the module doc).
 
   Args:
@@ -265,11 +267,16 @@ def draw_example(rng: np.random.Generator, image_size: int, label: int | None = 
     label: the class object's shape index; None: drawn from `rng`.
     num_classes: the shapes in use, the first `num_classes` of `SHAPE_NAMES`
       (class objects and distractors alike), at least 2.
+    max_distractors: at most this many distractors, in [0, `MAX_DISTRACTORS`];
+      the count is uniform in [1, max_distractors] (0 when max_distractors is 0).
   """
   if image_size < 16:
     raise ValueError(f"image_size: expected >= 16, got {image_size}")
   if not 2 <= num_classes <= len(SHAPE_NAMES):
     raise ValueError(f"num_classes: expected an int in [2, {len(SHAPE_NAMES)}], got {num_classes}")
+  if not 0 <= max_distractors <= MAX_DISTRACTORS:
+    raise ValueError(f"max_distractors: expected an int in [0, {MAX_DISTRACTORS}], "
+                     f"got {max_distractors}")
   num_shapes = num_classes
   if label is not None and not 0 <= label < num_shapes:
     raise ValueError(f"label: expected None or an int in [0, {num_shapes}), got {label}")
@@ -285,7 +292,8 @@ def draw_example(rng: np.random.Generator, image_size: int, label: int | None = 
 
   distractor_labels, distractor_masks = [], []
   others = [k for k in range(num_shapes) if k != label]
-  for _ in range(int(rng.integers(1, MAX_DISTRACTORS + 1))):
+  num_distractors = int(rng.integers(1, max_distractors + 1)) if max_distractors else 0
+  for _ in range(num_distractors):
     d_radius = rng.uniform(*DISTRACTOR_RADIUS) * size
     candidates = _free_centers(size, d_radius, circles)
     if not len(candidates):
@@ -318,5 +326,5 @@ def draw_example(rng: np.random.Generator, image_size: int, label: int | None = 
     radius=float(radius),
     angle=float(angle),
     distractor_labels=np.array(distractor_labels, dtype=np.int64),
-    distractor_masks=np.stack(distractor_masks).astype(bool),
+    distractor_masks=np.array(distractor_masks, dtype=bool).reshape(-1, size, size),
   )

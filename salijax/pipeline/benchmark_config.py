@@ -12,6 +12,7 @@ import ml_collections
 
 from salijax import methods, models
 from salijax import train
+from salijax.config_checks import check_fields, expect, is_int
 from salijax.metrics.sanity_check import MODES as SANITY_MODES
 from salijax.train import modes as train_modes
 
@@ -78,72 +79,57 @@ def train_config(config: ml_collections.ConfigDict, run: Run) -> ml_collections.
   return result
 
 
-def _expect(ok: bool, field: str, expected: str, value) -> None:
-  if not ok:
-    raise ValueError(f"config.{field}: expected {expected}, got {value!r}")
-
-
-def _positive_int(value) -> bool:
-  return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError on the first invalid field (see the config file's comments)."""
-  missing = [f for f in FIELDS if f not in config]
-  if missing:
-    raise ValueError(f"config: missing fields {missing}; start from the get_config() of "
-                     "experiments/configs/benchmark.py")
-  unknown = [f for f in config if f not in FIELDS]
-  if unknown:
-    raise ValueError(f"config: unknown fields {unknown}; the fields are {FIELDS}")
+  check_fields(config, FIELDS, "experiments/configs/benchmark.py")
   model_names = names_list(config.models)
-  _expect(bool(model_names) and all(m in models.ARCHITECTURES for m in model_names), "models",
-          f"a comma list of {models.ARCHITECTURES}", config.models)
+  expect(bool(model_names) and all(m in models.ARCHITECTURES for m in model_names), "models",
+         f"a comma list of {models.ARCHITECTURES}", config.models)
   mode_names = names_list(config.modes)
-  _expect(bool(mode_names) and all(m in train_modes.MODES for m in mode_names), "modes",
-          f"a comma list of {train_modes.MODES}", config.modes)
+  expect(bool(mode_names) and all(m in train_modes.MODES for m in mode_names), "modes",
+         f"a comma list of {train_modes.MODES}", config.modes)
   known = set(models.ARCHITECTURES) | {Run(a, m).name for a in models.ARCHITECTURES
                                         for m in train_modes.MODES}
   for key in config.run_overrides:
-    _expect(key in known, f"run_overrides.{key}", "an architecture or <architecture>_<mode> "
-            "(overrides of runs not in this benchmark are ignored)", key)
+    expect(key in known, f"run_overrides.{key}", "an architecture or <architecture>_<mode> "
+           "(overrides of runs not in this benchmark are ignored)", key)
   for field in ("num_images", "overlay_images"):
     value = config[field]
-    _expect(isinstance(value, int) and not isinstance(value, bool) and value >= 0, field,
-            "an integer >= 0 (num_images 0: the whole split)", value)
-  _expect(_positive_int(config.batch_size), "batch_size", "an integer >= 1", config.batch_size)
-  _expect(_positive_int(config.image_size), "image_size", "an integer >= 1", config.image_size)
-  _expect(config.label_mode in LABEL_MODES, "label_mode", f"one of {LABEL_MODES}",
-          config.label_mode)
+    expect(is_int(value, 0), field,
+           "an integer >= 0 (num_images 0: the whole split)", value)
+  expect(is_int(config.batch_size, 1), "batch_size", "an integer >= 1", config.batch_size)
+  expect(is_int(config.image_size, 1), "image_size", "an integer >= 1", config.image_size)
+  expect(config.label_mode in LABEL_MODES, "label_mode", f"one of {LABEL_MODES}",
+         config.label_mode)
   registered = methods.names()
   method_list = method_names(config)
-  _expect(bool(method_list) and all(m in registered for m in method_list), "methods",
-          f"a comma list of the registered methods {registered}", config.methods)
-  _expect(len(set(method_list)) == len(method_list), "methods", "no repeated method",
-          config.methods)
+  expect(bool(method_list) and all(m in registered for m in method_list), "methods",
+         f"a comma list of the registered methods {registered}", config.methods)
+  expect(len(set(method_list)) == len(method_list), "methods", "no repeated method",
+         config.methods)
   controls = names_list(config.controls)
-  _expect(all(c in method_list for c in controls), "controls", "a subset of config.methods",
-          config.controls)
+  expect(all(c in method_list for c in controls), "controls", "a subset of config.methods",
+         config.controls)
   for name in config.method_options:
-    _expect(name in registered, f"method_options.{name}", "options of a registered method "
-            "(those of methods not in config.methods are ignored)", name)
+    expect(name in registered, f"method_options.{name}", "options of a registered method "
+           "(those of methods not in config.methods are ignored)", name)
     parameters = inspect.signature(methods.get(name)).parameters
     accepted = {p for p, spec in parameters.items() if spec.kind is inspect.Parameter.KEYWORD_ONLY
                 and p != "key"}
     bad = sorted(set(method_options(config, name)) - accepted)
-    _expect(not bad, f"method_options.{name}", f"hyperparameters of {name}: {sorted(accepted)}",
-            bad)
+    expect(not bad, f"method_options.{name}", f"hyperparameters of {name}: {sorted(accepted)}",
+           bad)
   sanity = config.sanity
-  _expect(isinstance(sanity.num_images, int) and sanity.num_images >= 2, "sanity.num_images",
-          "an integer >= 2 (the baseline compares different images)", sanity.num_images)
-  _expect(sanity.mode in SANITY_MODES, "sanity.mode", f"one of {SANITY_MODES}",
-          sanity.mode)
-  _expect(all(m in method_list for m in names_list(sanity.methods)), "sanity.methods",
-          "a subset of config.methods", sanity.methods)
-  _expect("fake_cam" not in names_list(sanity.methods), "sanity.methods",
-          "methods with non-constant maps (no rank correlation of Fake-CAM's all-ones maps)",
-          sanity.methods)
-  _expect(config.pointing_tolerance >= 0, "pointing_tolerance", "a distance >= 0 in pixels",
-          config.pointing_tolerance)
+  expect(is_int(sanity.num_images, 2), "sanity.num_images",
+         "an integer >= 2 (the baseline compares different images)", sanity.num_images)
+  expect(sanity.mode in SANITY_MODES, "sanity.mode", f"one of {SANITY_MODES}",
+         sanity.mode)
+  expect(all(m in method_list for m in names_list(sanity.methods)), "sanity.methods",
+         "a subset of config.methods", sanity.methods)
+  expect("fake_cam" not in names_list(sanity.methods), "sanity.methods",
+         "methods with non-constant maps (no rank correlation of Fake-CAM's all-ones maps)",
+         sanity.methods)
+  expect(config.pointing_tolerance >= 0, "pointing_tolerance", "a distance >= 0 in pixels",
+         config.pointing_tolerance)
   for run in runs(config):
     train.validate_config(train_config(config, run))

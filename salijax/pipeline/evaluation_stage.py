@@ -1,8 +1,8 @@
 """The evaluation stage: every metric of every map, batch by batch.
 
-A unit is (run, method, batch), like the explanation stage's, shared out over
-the processes the same way. It reads explain/<run>/<method>/batch_NNNNN.npz and
-writes evaluate/<run>/<method>/batch_NNNNN.npz with per-image arrays:
+A unit is (run, method, batch) (`batch_units`), as in the explanation stage.
+It reads explain/<run>/<method>/batch_NNNNN.npz and writes
+evaluate/<run>/<method>/batch_NNNNN.npz with per-image arrays:
 
   insertion_auc, deletion_auc f32[b]; insertion_curve, deletion_curve f32[b,n+1]
   average_drop, increase_in_confidence, average_gain f32[b] (per image, in %:
@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from salijax import metrics, models, parallel
+from salijax import metrics, parallel
 from salijax.pipeline import benchmark_workdir as bw
-from salijax.pipeline import evaluation_set, explanation_stage, trained_models
+from salijax.pipeline import batch_units, evaluation_set
 from salijax.pipeline.benchmark_config import Run
 
 
@@ -68,24 +68,11 @@ def evaluate_unit(config: ml_collections.ConfigDict, clf: Any, batch: dict[str, 
 
 def run_stage(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Run],
               eval_set: evaluation_set.EvaluationSet, bar: Any) -> None:
-  """This process's share of the units; units whose file exists are skipped."""
-  all_units = explanation_stage.units(config, runs, eval_set)
-  mine = [all_units[i] for i in parallel.process_share(len(all_units))]
-  todo = [u for u in mine
-          if not bw.batch_path(workdir, "evaluate", u[0].name, u[1], u[2]).exists()]
-  positions = eval_set.batch_indices(config.batch_size)
-  bar.reset(total=sum(len(positions[b]) for _, _, b in mine))
-  bar.update(sum(len(positions[b]) for _, _, b in mine)
-             - sum(len(positions[b]) for _, _, b in todo))
-  source = evaluation_set.load_source(config, config.eval_split) if todo else None
-  loaded: dict[str, Any] = {}
-  for run, method, b in todo:
-    if run.name not in loaded:
-      loaded.clear()
-      module, variables, _ = trained_models.load_run(workdir, run)
-      loaded[run.name] = models.classifier(module, variables)
-    batch = evaluation_set.eval_batch(config, source, eval_set, positions[b], config.batch_size)
-    explained = bw.load_arrays(bw.batch_path(workdir, "explain", run.name, method, b))
-    arrays = evaluate_unit(config, loaded[run.name], batch, explained)
-    bw.save_arrays(bw.batch_path(workdir, "evaluate", run.name, method, b), arrays)
-    bar.update(len(positions[b]))
+  """This process's share of the units (`batch_units.run_units`)."""
+  def work(clf: Any, batch: dict[str, np.ndarray],
+           unit: batch_units.Unit) -> dict[str, np.ndarray]:
+    explained = bw.load_arrays(
+        bw.batch_path(workdir, "explain", unit.run.name, unit.method, unit.batch))
+    return evaluate_unit(config, clf, batch, explained)
+
+  batch_units.run_units(config, workdir, "evaluate", runs, eval_set, bar, work)

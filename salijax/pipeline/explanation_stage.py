@@ -1,8 +1,7 @@
 """The explanation stage: every method's maps of the evaluation set, batch by batch.
 
-A unit is (run, method, batch); the units are shared out over the JAX
-processes (`salijax.parallel.process_share`) and each process splits its batch
-over its local devices (`salijax.parallel.run_sharded`). A unit writes
+A unit is (run, method, batch) (`batch_units`); each process splits its
+batch over its local devices (`salijax.parallel.run_sharded`). A unit writes
 explain/<run>/<method>/batch_NNNNN.npz:
 
   maps f32[b,H,W], position i32[b] (into the evaluation set), label i32[b] (the
@@ -23,10 +22,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from salijax import methods, models, parallel
-from salijax.pipeline import benchmark_workdir as bw
-from salijax.pipeline import evaluation_set, trained_models
-from salijax.pipeline.benchmark_config import Run, method_names, method_options
+from salijax import methods, parallel
+from salijax.pipeline import batch_units, evaluation_set
+from salijax.pipeline.benchmark_config import Run, method_options
 
 
 def method_key(seed: int, method: str, batch: int) -> jax.Array:
@@ -50,14 +48,6 @@ def explained_labels(config: ml_collections.ConfigDict, true: np.ndarray,
   return (true if config.label_mode == "ground_truth" else predicted).astype(np.int32)
 
 
-def units(config: ml_collections.ConfigDict, runs: Sequence[Run],
-          eval_set: evaluation_set.EvaluationSet) -> list[tuple[Run, str, int]]:
-  """Every (run, method, batch) of the stage, in a fixed order."""
-  num_batches = len(eval_set.batch_indices(config.batch_size))
-  return [(run, method, b) for run in runs for method in method_names(config)
-          for b in range(num_batches)]
-
-
 def explain_unit(config: ml_collections.ConfigDict, clf: Any, batch: dict[str, np.ndarray],
                  method: str, batch_index: int) -> dict[str, np.ndarray]:
   """The arrays of one unit's file (see the module doc); `batch` from `eval_batch`."""
@@ -77,22 +67,7 @@ def explain_unit(config: ml_collections.ConfigDict, clf: Any, batch: dict[str, n
 
 def run_stage(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Run],
               eval_set: evaluation_set.EvaluationSet, bar: Any) -> None:
-  """This process's share of the units; units whose file exists are skipped."""
-  all_units = units(config, runs, eval_set)
-  mine = [all_units[i] for i in parallel.process_share(len(all_units))]
-  todo = [u for u in mine if not bw.batch_path(workdir, "explain", u[0].name, u[1], u[2]).exists()]
-  positions = eval_set.batch_indices(config.batch_size)
-  bar.reset(total=sum(len(positions[b]) for _, _, b in mine))
-  bar.update(sum(len(positions[b]) for _, _, b in mine) - sum(len(positions[b])
-                                                               for _, _, b in todo))
-  source = evaluation_set.load_source(config, config.eval_split) if todo else None
-  loaded: dict[str, Any] = {}
-  for run, method, b in todo:
-    if run.name not in loaded:
-      loaded.clear()  # one model in memory at a time
-      module, variables, _ = trained_models.load_run(workdir, run)
-      loaded[run.name] = models.classifier(module, variables)
-    batch = evaluation_set.eval_batch(config, source, eval_set, positions[b], config.batch_size)
-    arrays = explain_unit(config, loaded[run.name], batch, method, b)
-    bw.save_arrays(bw.batch_path(workdir, "explain", run.name, method, b), arrays)
-    bar.update(len(positions[b]))
+  """This process's share of the units (`batch_units.run_units`)."""
+  batch_units.run_units(
+      config, workdir, "explain", runs, eval_set, bar,
+      lambda clf, batch, unit: explain_unit(config, clf, batch, unit.method, unit.batch))

@@ -94,3 +94,23 @@ def test_default_config_is_the_registered_one():
 def test_bad_options(tmp_path, options, error, match):
   with pytest.raises(error, match=match):
     synthetic_builder.prepared_builder(data_dir=str(tmp_path), **options)
+
+
+def test_class_and_distractor_options_name_the_config_and_reach_the_examples(tmp_path):
+  options = {**OPTIONS, "num_classes": 4, "max_distractors": 0}
+  builder = synthetic_builder.prepared_builder(data_dir=str(tmp_path), **options)
+  assert builder.builder_config.name == "size32_train12_test5_seed3_classes4_distractors0"
+  assert builder.info.features["label"].names == list(synthetic_shapes.SHAPE_NAMES[:4])
+  records = builder.as_data_source("test")
+  for index in range(5):
+    expected = synthetic_shapes.draw_example(
+        synthetic_shapes.example_rng(3, "test", index), 32, label=index % 4, num_classes=4,
+        max_distractors=0)
+    assert records[index]["image"].tobytes() == expected.image.tobytes()
+
+
+@pytest.mark.parametrize("options", [{"num_classes": 1}, {"max_distractors": 4},
+                                     {"max_distractors": -1}])
+def test_bad_class_and_distractor_options(tmp_path, options):
+  with pytest.raises(ValueError, match=next(iter(options))):
+    synthetic_builder.prepared_builder(data_dir=str(tmp_path), **options)

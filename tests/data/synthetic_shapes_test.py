@@ -177,3 +177,31 @@ def test_bad_arguments():
     synthetic_shapes.draw_example(synthetic_shapes.example_rng(0, "train", 0), SIZE, 10)
   with pytest.raises(ValueError, match="split"):
     synthetic_shapes.example_rng(0, "validation", 0)
+
+
+def test_num_classes_limits_the_class_objects_and_the_distractors():
+  for index in range(40):
+    example = synthetic_shapes.draw_example(
+        synthetic_shapes.example_rng(1, "train", index), SIZE, num_classes=3)
+    assert example.label < 3 and all(d < 3 for d in example.distractor_labels)
+  with pytest.raises(ValueError, match="num_classes"):
+    synthetic_shapes.draw_example(synthetic_shapes.example_rng(0, "train", 0), SIZE,
+                                  num_classes=1)
+
+
+@pytest.mark.parametrize("max_distractors", [0, 1, 2])
+def test_max_distractors_caps_the_distractors(max_distractors):
+  counts = set()
+  for index in range(40):
+    example = synthetic_shapes.draw_example(
+        synthetic_shapes.example_rng(1, "train", index), SIZE, max_distractors=max_distractors)
+    counts.add(len(example.distractor_labels))
+    assert example.distractor_masks.shape == (len(example.distractor_labels), SIZE, SIZE)
+  assert max(counts) == max_distractors and (max_distractors == 0 or min(counts) >= 1)
+
+
+def test_bad_max_distractors():
+  for value in (-1, synthetic_shapes.MAX_DISTRACTORS + 1):
+    with pytest.raises(ValueError, match="max_distractors"):
+      synthetic_shapes.draw_example(synthetic_shapes.example_rng(0, "train", 0), SIZE,
+                                    max_distractors=value)

@@ -14,7 +14,7 @@ from experiments import explain_image as binary
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "pipeline"))
-from model_loading_test import CLASS_NAMES, make_tiny_workdir  # noqa: E402 - just above
+from tiny_workdir import CLASS_NAMES, make_tiny_workdir  # noqa: E402 - just above
 
 
 @pytest.fixture

@@ -7,14 +7,12 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.configs import train as train_config
 from salijax import models, porting
 from salijax.pipeline import model_loading
-from salijax.train import checkpointing, load_trained
-from salijax.train import workdir as workdir_lib
+from salijax.train import load_trained
+from tiny_workdir import CLASS_NAMES, make_tiny_workdir
 
 IMAGES = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype(np.float32)
-CLASS_NAMES = ("circle", "square", "star")
 
 
 @pytest.fixture(scope="module")
@@ -31,34 +29,6 @@ def resnet18_pth(torch, torch_models, tmp_path_factory):
   path = tmp_path_factory.mktemp("pth") / "random_resnet18.pth"
   torch.save(torch_models.build("resnet18", seed=3).state_dict(), path)
   return path
-
-
-def random_variables(module, seed: int):
-  """Random variables of `module` (numpy: faster than an eager `models.init` of a ResNet)."""
-  rng = np.random.default_rng(seed)
-
-  def leaf(path, shape):
-    name = path[-1].key
-    if name == "kernel":
-      return rng.normal(0, (2 / np.prod(shape.shape[:-1])) ** 0.5, shape.shape).astype(np.float32)
-    return np.full(shape.shape, 1.0 if name in ("scale", "var") else 0.0, np.float32)
-
-  return jax.tree_util.tree_map_with_path(
-      leaf, jax.eval_shape(lambda: models.init(module, jax.random.key(0), 32)))
-
-
-def make_tiny_workdir(workdir: pathlib.Path) -> None:
-  """A training workdir (run.json + a best checkpoint) of a random ResNet18 at 32 px."""
-  config = train_config.get_config()
-  config.image_size = 32
-  config.crop_fraction = 0.75
-  module = models.create(config.model, num_classes=len(CLASS_NAMES))
-  variables = random_variables(module, seed=1)
-  workdir_lib.write_run_record(workdir, config, num_classes=len(CLASS_NAMES),
-                               class_names=list(CLASS_NAMES), steps_per_epoch=1)
-  checkpoints = checkpointing.Checkpoints(workdir)
-  checkpoints.save_best(1, variables, accuracy=0.5)
-  checkpoints.close()
 
 
 def feature_channels(model):
