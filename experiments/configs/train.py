@@ -30,6 +30,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.mode = "scratch"
   config.pretrained = "none"  # "none" | "torchvision" | path to a torchvision .pth
   config.trainable_layers = ""  # finetune only: torchvision prefixes ("layer4,head"); "" = all
+  # Learning-rate factors per torchvision prefix ("classifier.0=0.03,head=0.5"); "" = none.
+  config.lr_scales = ""
   # Data.
   config.dataset = "synthetic"
   config.data_dir = ""  # "" = the salijax.data default

@@ -16,8 +16,8 @@ from salijax.train import optimizer as optimizer_lib
 
 PRETRAINED_KEYWORDS = ("none", "torchvision")
 FIELDS = (
-    "model", "head", "classifier_width", "mode", "pretrained", "trainable_layers", "dataset", "data_dir",
-    "synthetic", "train_split", "eval_split", "image_size", "crop_scale",
+    "model", "head", "classifier_width", "mode", "pretrained", "trainable_layers", "lr_scales",
+    "dataset", "data_dir", "synthetic", "train_split", "eval_split", "image_size", "crop_scale",
     "crop_fraction", "batch_size", "eval_batch_size", "num_epochs", "optimizer",
     "learning_rate", "momentum", "nesterov", "weight_decay", "warmup_epochs",
     "lr_floor", "label_smoothing", "seed", "log_every_steps",
@@ -28,6 +28,27 @@ FIELDS = (
 def trainable_layers(config: ml_collections.ConfigDict) -> tuple[str, ...]:
   """`config.trainable_layers` ("layer4,fc") as a tuple of prefixes; () = all."""
   return tuple(p.strip() for p in config.trainable_layers.split(",") if p.strip())
+
+
+def lr_scales(config: ml_collections.ConfigDict) -> tuple[tuple[str, float], ...]:
+  """`config.lr_scales` ("classifier.0=0.03,head=0.5") as ((prefix, scale), ...); () = none.
+
+  Raises:
+    ValueError: an entry is not "<prefix>=<positive number>".
+  """
+  entries = []
+  for part in config.lr_scales.split(","):
+    if not part.strip():
+      continue
+    prefix, _, value = part.partition("=")
+    try:
+      scale = float(value)
+    except ValueError:
+      scale = float("nan")
+    expect(bool(prefix.strip()) and scale > 0, "lr_scales",
+           "a comma list of <torchvision prefix>=<learning-rate factor > 0>", config.lr_scales)
+    entries.append((prefix.strip(), scale))
+  return tuple(entries)
 
 
 def classifier_width(config: ml_collections.ConfigDict) -> int | None:
@@ -66,6 +87,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     warnings.warn(
         f"config.mode={config.mode!r} with config.pretrained='none' trains on top of "
         "a randomly initialised backbone", UserWarning, stacklevel=2)
+  lr_scales(config)
   expect(config.mode == "finetune" or not trainable_layers(config), "trainable_layers",
          "'' unless mode='finetune'", config.trainable_layers)
   expect(isinstance(config.dataset, str) and config.dataset != "", "dataset",

@@ -8,6 +8,10 @@ and dense weights); BatchNorm scales/biases and all biases are not decayed.
 - "adamw": decoupled decay, `p <- p - lr * (adam_update + wd * p)` (Loshchilov
   & Hutter; PyTorch's `AdamW`).
 
+`lr_scales`, a float pytree like the params, multiplies each parameter's
+update (weight decay included), as a per-layer learning rate does in PyTorch's
+parameter groups.
+
 Parameters whose `trainable` mask leaf is False get zero updates
 (`optax.set_to_zero` in an `optax.multi_transform`) and keep no optimizer
 state, so freezing a backbone also saves its momentum buffers.
@@ -28,7 +32,7 @@ def weight_decay_mask(params: Any) -> Any:
 
 def make_optimizer(name: str, *, learning_rate: optax.Schedule, momentum: float,
                    nesterov: bool, weight_decay: float,
-                   trainable: Any) -> optax.GradientTransformation:
+                   trainable: Any, lr_scales: Any = None) -> optax.GradientTransformation:
   """Builds the optimizer of the module doc.
 
   Args:
@@ -39,6 +43,8 @@ def make_optimizer(name: str, *, learning_rate: optax.Schedule, momentum: float,
     nesterov: Nesterov momentum (SGD only).
     weight_decay: decay coefficient >= 0 (see the module doc for where it applies).
     trainable: bool pytree with the structure of the params; False = frozen.
+    lr_scales: float pytree with the structure of the params: each parameter's
+      learning-rate factor; None = 1 everywhere.
   """
   if name not in OPTIMIZERS:
     raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {name!r}")
@@ -54,6 +60,9 @@ def make_optimizer(name: str, *, learning_rate: optax.Schedule, momentum: float,
   else:
     inner = optax.adamw(learning_rate, weight_decay=weight_decay,
                         mask=weight_decay_mask)
+  if lr_scales is not None:
+    inner = optax.chain(inner, optax.stateless(
+        lambda updates, params: jax.tree.map(lambda u, s: u * s, updates, lr_scales)))
   labels = jax.tree.map(lambda t: "trainable" if t else "frozen", trainable)
   return optax.multi_transform(
       {"trainable": inner, "frozen": optax.set_to_zero()}, labels)

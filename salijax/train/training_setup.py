@@ -83,13 +83,20 @@ def build_setup(config: ml_collections.ConfigDict, *, num_classes: int,
       raise ValueError(
           f"config.trainable_layers: {config.trainable_layers!r} matches no parameter "
           f"of {config.model}")
+  scales = None
+  if config_lib.lr_scales(config):
+    scales = jax.tree.map(lambda _: 1.0, params)
+    for prefix, scale in config_lib.lr_scales(config):
+      mask = models.trainable_mask(module, params, (prefix,))
+      scales = jax.tree.map(lambda old, m, s=scale: s if m else old, scales, mask)
   total_steps = config.num_epochs * steps_per_epoch
   schedule = schedule_lib.warmup_cosine(
       config.learning_rate, total_steps=total_steps,
       warmup_steps=round(config.warmup_epochs * steps_per_epoch), floor=config.lr_floor)
   tx = optimizer_lib.make_optimizer(
       config.optimizer, learning_rate=schedule, momentum=config.momentum,
-      nesterov=config.nesterov, weight_decay=config.weight_decay, trainable=trainable)
+      nesterov=config.nesterov, weight_decay=config.weight_decay, trainable=trainable,
+      lr_scales=scales)
   return TrainingSetup(module=module, trainable=trainable, tx=tx, schedule=schedule,
                        steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                        num_classes=num_classes)

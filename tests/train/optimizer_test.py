@@ -92,6 +92,24 @@ def test_adamw_matches_reference():
 
 
 @pytest.mark.parametrize("name", optimizer.OPTIMIZERS)
+def test_lr_scales_multiply_each_parameters_update(name):
+  params = make_params()
+  trainable = jax.tree.map(lambda _: True, params)
+  scales = {"conv": {"kernel": 0.1, "bias": 1.0}, "bn": {"scale": 3.0}, "fc": {"kernel": 1.0}}
+  kwargs = {"learning_rate": lr_at, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1,
+            "trainable": trainable}
+  plain = optimizer.make_optimizer(name, **kwargs)
+  scaled = optimizer.make_optimizer(name, **kwargs, lr_scales=scales)
+  plain_state, scaled_state = plain.init(params), scaled.init(params)
+  for step in range(3):  # the optimizer state (momentum) is not affected by the scales
+    grads = make_grads(step)
+    expected, plain_state = plain.update(grads, plain_state, params)
+    got, scaled_state = scaled.update(grads, scaled_state, params)
+    jax.tree.map(lambda g, e, s: np.testing.assert_allclose(g, s * e, rtol=1e-6),
+                 got, expected, scales)
+
+
+@pytest.mark.parametrize("name", optimizer.OPTIMIZERS)
 def test_frozen_params_get_zero_updates_and_no_state(name):
   params = make_params()
   trainable = {"conv": {"kernel": False, "bias": False}, "bn": {"scale": False},

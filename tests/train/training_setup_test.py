@@ -131,3 +131,29 @@ def test_pretrained_weights_of_another_model_are_refused(tiny_config, monkeypatc
                       lambda *args, **kwargs: fake_pretrained(other, tiny_config))
   with pytest.raises(ValueError, match="config.pretrained"):
     training_setup.initial_state(setup, tiny_config)
+
+
+def test_lr_scales_scale_the_updates_of_the_prefixed_layers(tiny_config):
+  _, before, plain = train_a_few_steps(tiny_config, num_steps=1)
+  tiny_config.lr_scales = "layer4=0.25, fc=2"
+  _, _, scaled = train_a_few_steps(tiny_config, num_steps=1)
+  factors = {"layer4": 0.25, "fc": 2.0}
+  for (path, old), new, ref in zip(jax.tree_util.tree_flatten_with_path(before.params)[0],
+                                   jax.tree.leaves(scaled.params),
+                                   jax.tree.leaves(plain.params), strict=True):
+    factor = factors.get(path[0].key.split("_")[0], 1.0)
+    np.testing.assert_allclose(np.asarray(new) - old, factor * (np.asarray(ref) - old),
+                               rtol=1e-4, atol=1e-7, err_msg=str(path))
+
+
+@pytest.mark.parametrize("value", ["layer4", "layer4=0", "layer4=-1", "=2", "layer4=x"])
+def test_bad_lr_scales_are_refused(tiny_config, value):
+  tiny_config.lr_scales = value
+  with pytest.raises(ValueError, match="lr_scales"):
+    training_setup.build_setup(tiny_config, num_classes=10, steps_per_epoch=3)
+
+
+def test_lr_scales_of_an_unknown_layer_are_refused(tiny_config):
+  tiny_config.lr_scales = "layer5=0.5"
+  with pytest.raises(ValueError, match="layer5"):
+    training_setup.build_setup(tiny_config, num_classes=10, steps_per_epoch=3)
