@@ -16,9 +16,16 @@ With a .pth file in torchvision's layout for every --model (offline use):
   python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 \
     --weights=resnet18-f37072fd.pth
 
+With each model's class model of each image's top-1 class (Simonyan et al. 2014: the
+image that class's logit likes best) as an extra row of the panel, in 100 steps:
+
+  python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 \
+    --class_model --class_model_steps=100 --class_model_l2=0.001
+
 Writes, per image, OUT_DIR/<stem>.png (the models side by side: the image and its
-top-k, then one row per method) and OUT_DIR/<stem>.npz (the model inputs and maps),
-plus OUT_DIR/predictions.json (see salijax.pipeline.explain_image).
+top-k, [the class model,] then one row per method) and OUT_DIR/<stem>.npz (the model
+inputs, maps [and class models]), plus OUT_DIR/predictions.json (see
+salijax.pipeline.explain_image).
 """
 
 import os
@@ -47,6 +54,16 @@ _NUM_MASKS = flags.DEFINE_integer("num_masks", None, "RISE masks (default: RISE'
                                   lower_bound=1)
 _LIME_SAMPLES = flags.DEFINE_integer(
     "lime_samples", None, "LIME perturbed samples (default: LIME's 1000).", lower_bound=1)
+_CLASS_MODEL = flags.DEFINE_bool(
+    "class_model", False, "Also render, per model, the class model of each image's top-1 "
+    "class (Simonyan et al. 2014): the image that class's logit likes best, by gradient "
+    "ascent from grey, as a row of the panel under the image and '<model>/class_model' in "
+    "the .npz. Costs --class_model_steps forward and backward passes per model and class.")
+_CLASS_MODEL_STEPS = flags.DEFINE_integer(
+    "class_model_steps", None, "With --class_model: ascent steps (default 200).", lower_bound=1)
+_CLASS_MODEL_L2 = flags.DEFINE_float(
+    "class_model_l2", None, "With --class_model: weight of the penalty ||I - 0.5||^2, a sum "
+    "over pixels (default 0.01, for 72 px; about 0.001 at 224 px).", lower_bound=0.0)
 flags.mark_flag_as_required("image")
 
 
@@ -72,6 +89,11 @@ def main(argv):
   except ValueError as err:
     raise app.UsageError(str(err)) from None
   options = _method_options(methods)
+  class_model_options = {name: value for name, value in
+                         (("steps", _CLASS_MODEL_STEPS.value), ("l2", _CLASS_MODEL_L2.value))
+                         if value is not None}
+  if class_model_options and not _CLASS_MODEL.value:
+    raise app.UsageError("--class_model_steps and --class_model_l2 need --class_model")
   orbax_logging.drop_orbax_info()
   try:
     explain_image.check_images(_IMAGES.value)
@@ -79,7 +101,9 @@ def main(argv):
     models += [model_loading.trained_model(workdir) for workdir in _CHECKPOINTS.value]
     records = explain_image.explain_images(_IMAGES.value, models, methods, _OUT_DIR.value,
                                            seed=_SEED.value, top_k=_TOP_K.value,
-                                           method_options=options)
+                                           method_options=options,
+                                           class_model=_CLASS_MODEL.value,
+                                           class_model_options=class_model_options)
   except (OSError, ValueError) as err:
     raise SystemExit(f"error: {err}") from None
   for record in records:

@@ -16,14 +16,25 @@ every image and model, so a map depends only on its image, model and method).
 Images are explained one at a time: each (model, method) compiles once, and
 memory does not grow with the number of images.
 
+With `class_model=True`, each model also renders the class model of each
+image's top-1 class (Simonyan et al. 2014, `salijax.visualisation.class_model`:
+the image that class's logit likes best, by gradient ascent from mid-grey at
+the model's input size, with `class_model_options`): a row of the panel under
+the image. It is computed once per (model, class) and call; it costs `steps`
+(default 200) forward and backward passes of the model per class.
+
 Files in out_dir, per image (<stem> = the file name without its suffix,
 "<stem>_2", "<stem>_3", ... for repeated stems):
 
   <stem>.png         the panel: models side by side, the image with its top-k,
                      then one row per method (`salijax.report.explanation_panel`)
   <stem>.npz         "<model name>/image" f32[S,S,3], the model's input, and
-                     "<model name>/<method>" f32[S,S], the maps
-  predictions.json   {"seed", "methods", "method_options", "models", "images": the records}
+                     "<model name>/<method>" f32[S,S], the maps; with class_model,
+                     "<model name>/class_model" f32[S,S,3] and
+                     "<model name>/class_model_logit" f32[steps+1], the top-1
+                     class's logit along the ascent (entry t after t steps)
+  predictions.json   {"seed", "methods", "method_options", "class_model_options"
+                     (None without class models), "models", "images": the records}
 
 Every file is written atomically. Unreadable images are all reported, with
 their reasons, before any model runs.
@@ -40,16 +51,17 @@ import jax
 import numpy as np
 from absl import logging
 
+from salijax import atomic_files, validation, visualisation
 from salijax import methods as methods_lib
-from salijax import validation
 from salijax.classifier import Classifier
 from salijax.data import image_file, preprocessing
 from salijax.pipeline.model_loading import LoadedModel
 from salijax.report import plotting
 from salijax.report.explanation_panel import PanelColumn, explanation_panel
-from salijax import atomic_files
+from salijax.visualisation.class_model import check_hyperparameters
 
 PREDICTIONS_FILE = "predictions.json"
+CLASS_MODEL_OPTIONS = ("steps", "learning_rate", "l2")  # of salijax.visualisation.class_model
 
 
 def check_methods(methods: Sequence[str],
@@ -150,6 +162,28 @@ def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
   return buffer.getvalue()
 
 
+def check_class_model_options(class_model: bool,
+                              options: Mapping[str, Any] | None) -> dict[str, Any] | None:
+  """The class model options to use (None: no class models), or ValueError/TypeError."""
+  if not isinstance(class_model, bool):
+    raise TypeError(f"class_model must be a bool, got {class_model!r}")
+  if options is not None and not isinstance(options, Mapping):
+    raise TypeError(f"class_model_options must be a mapping, got {type(options).__name__}")
+  if not class_model:
+    if options:
+      raise ValueError(f"class_model_options {dict(options)} given with class_model=False")
+    return None
+  unknown = sorted(set(options or {}) - set(CLASS_MODEL_OPTIONS))
+  if unknown:
+    raise ValueError(f"class_model_options: unknown {unknown}; the options are"
+                     f" {list(CLASS_MODEL_OPTIONS)}")
+  try:
+    check_hyperparameters(**(options or {}))
+  except ValueError as err:
+    raise ValueError(f"class_model_options: {err}") from None
+  return dict(options or {})
+
+
 def _check_arguments(models: Sequence[LoadedModel], top_k: int, seed: int, cmap: str) -> None:
   if isinstance(models, LoadedModel) or not models:
     raise ValueError(f"models must be a non-empty sequence of LoadedModel, got {models!r}")
@@ -167,7 +201,9 @@ def _check_arguments(models: Sequence[LoadedModel], top_k: int, seed: int, cmap:
 def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedModel],
                    methods: Sequence[str], out_dir: str | os.PathLike, *, seed: int = 0,
                    top_k: int = 5, method_options: Mapping[str, Mapping[str, Any]] | None = None,
-                   cmap: str = "jet") -> list[dict[str, Any]]:
+                   cmap: str = "jet", class_model: bool = False,
+                   class_model_options: Mapping[str, Any] | None = None
+                   ) -> list[dict[str, Any]]:
   """Predicts and explains each image with each model and method; writes the files (module doc).
 
   Args:
@@ -181,6 +217,11 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
     method_options: method name -> hyperparameters passed to it
       (e.g. {"rise": {"num_masks": 2000}}).
     cmap: the matplotlib colormap of the panels.
+    class_model: also render each model's class model of each image's top-1
+      class (module doc).
+    class_model_options: keyword arguments of
+      `salijax.visualisation.class_model` ("steps", "learning_rate", "l2");
+      only with class_model.
 
   Returns:
     One record per image, in the order of `paths`: {"image": the path, "stem",
@@ -191,11 +232,14 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
   Raises:
     ValueError: unreadable images (all listed, before any model runs); empty
       or unknown methods, options for other methods; empty models; bad top_k
-      or cmap; class names that do not match a model's logits.
-    TypeError: a model that is not a LoadedModel, a non-int seed.
+      or cmap; class names that do not match a model's logits; class model
+      options without class_model, unknown or with bad values.
+    TypeError: a model that is not a LoadedModel, a non-int seed, a non-bool
+      class_model.
   """
   check_methods(methods, method_options)
   _check_arguments(models, top_k, seed, cmap)
+  class_model_options = check_class_model_options(class_model, class_model_options)
   method_options = {name: dict(options) for name, options in (method_options or {}).items()}
   names = _unique([model.name for model in models], " #")
   inputs: list[list[np.ndarray]] = []  # [image][model] f32[S,S,3]
@@ -212,11 +256,12 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
   out_dir.mkdir(parents=True, exist_ok=True)
   stems = _unique([pathlib.Path(path).stem for path in paths], "_")
   keys = [jax.random.fold_in(jax.random.key(seed), index) for index in range(len(methods))]
+  class_models: dict[tuple[int, int], visualisation.ClassModel] = {}  # by (model index, class)
   records = []
   for path, stem, model_inputs in zip(paths, stems, inputs, strict=True):
     arrays: dict[str, np.ndarray] = {}
     columns, predictions = [], {}
-    for model, name, image in zip(models, names, model_inputs, strict=True):
+    for index, (model, name, image) in enumerate(zip(models, names, model_inputs, strict=True)):
       batch = image[None]
       (ranked,) = top_k_classes(model, batch, top_k)
       labels = np.array([ranked[0]["class"]], np.int32)
@@ -228,9 +273,19 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
         maps[method] = np.asarray(saliency[0], np.float32)
         arrays[f"{name}/{method}"] = maps[method]
       arrays[f"{name}/image"] = image
+      class_model_image = None
+      if class_model_options is not None:
+        cached = (index, int(labels[0]))
+        if cached not in class_models:
+          class_models[cached] = visualisation.class_model(
+              model.classifier, labels, image_size=model.image_size, **class_model_options)
+        result = class_models[cached]
+        class_model_image = np.asarray(result.images[0], np.float32)
+        arrays[f"{name}/class_model"] = class_model_image
+        arrays[f"{name}/class_model_logit"] = np.asarray(result.target_logit[0], np.float32)
       predictions[name] = ranked
       columns.append(PanelColumn(name, image, [(c["name"], c["probability"]) for c in ranked],
-                                 maps))
+                                 maps, class_model=class_model_image))
       logging.info("%s, %s: %s (%.1f %%)", path, name, ranked[0]["name"],
                    100 * ranked[0]["probability"])
     panel, npz = out_dir / f"{stem}.png", out_dir / f"{stem}.npz"
@@ -242,7 +297,8 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
                   "crop_fraction": model.crop_fraction}
                  for name, model in zip(names, models, strict=True)]
   summary = {"seed": seed, "methods": list(methods), "method_options": method_options,
-             "models": models_json, "images": records}
+             "class_model_options": class_model_options, "models": models_json,
+             "images": records}
   atomic_files.write_bytes_atomic(out_dir / PREDICTIONS_FILE,
-                (json.dumps(summary, indent=2, default=repr) + "\n").encode())
+                                  (json.dumps(summary, indent=2, default=repr) + "\n").encode())
   return records

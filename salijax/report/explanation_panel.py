@@ -1,8 +1,10 @@
 """The explanations of one image by several models, side by side, as one PNG.
 
 One column per model. The first row shows the image as the model saw it
-(preprocessed) with the model's top-k classes and probabilities under it; then
-one row per method, the map of the explained (top-1) class over the image.
+(preprocessed) with the model's top-k classes and probabilities under it; then,
+if the columns have one, the model's class model of its top-1 class (the image
+that class's logit likes best, `salijax.visualisation.class_model`); then one
+row per method, the map of the explained (top-1) class over the image.
 Each map is min-max normalised over its own image (`salijax.report.overlay_grid.normalized_map`;
 a constant map ranks nothing, shows as all low and is marked "constant map") and
 drawn through `cmap` with opacity `alpha`; a colorbar states the colormap's
@@ -37,16 +39,28 @@ class PanelColumn:
   image: Any  # f32[h,w,3] in [0, 1], the image as the model saw it
   top_k: Sequence[tuple[str, float]]  # (class name, probability), most probable first
   maps: Mapping[str, Any]  # method -> f32[h,w], the explained class's map, larger = more salient
+  class_model: Any = None  # f32[h',w',3] in [0, 1], the top-1 class's class model, or None
 
 
-def _check_column(index: int, column: Any, methods: tuple[str, ...]) -> None:
+def _check_picture(picture: Any, name: str) -> None:
+  picture = np.asarray(picture)
+  if picture.ndim != 3 or picture.shape[-1] != 3:
+    raise ValueError(f"{name} must have shape [h, w, 3], got {picture.shape}")
+  if not np.isfinite(picture).all() or picture.min() < 0 or picture.max() > 1:
+    raise ValueError(f"{name} must hold finite values in [0, 1]")
+
+
+def _check_column(index: int, column: Any, methods: tuple[str, ...],
+                  with_class_model: bool) -> None:
   if not isinstance(column, PanelColumn):
     raise TypeError(f"columns[{index}] must be a PanelColumn, got {type(column).__name__}")
+  _check_picture(column.image, f"columns[{index}].image")
   image = np.asarray(column.image)
-  if image.ndim != 3 or image.shape[-1] != 3:
-    raise ValueError(f"columns[{index}].image must have shape [h, w, 3], got {image.shape}")
-  if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
-    raise ValueError(f"columns[{index}].image must hold finite values in [0, 1]")
+  if (column.class_model is not None) != with_class_model:
+    raise ValueError(f"columns[{index}].class_model must be given in every column or in"
+                     f" none, like columns[0] ({'given' if with_class_model else 'None'})")
+  if with_class_model:
+    _check_picture(column.class_model, f"columns[{index}].class_model")
   if tuple(column.maps) != methods:
     raise ValueError(f"columns[{index}].maps must explain the methods of columns[0] in the"
                      f" same order, {list(methods)}, got {list(column.maps)}")
@@ -78,23 +92,26 @@ def explanation_panel(path: str | os.PathLike, columns: Sequence[PanelColumn], *
     alpha: the maps' opacity, in [0, 1].
 
   Raises:
-    ValueError: no columns; an image not [h, w, 3] in [0, 1]; a map not [h, w]
-      like its image or non-finite; columns with different methods; an
-      unknown cmap; alpha outside [0, 1].
+    ValueError: no columns; an image or class model not [h, w, 3] in [0, 1]; a
+      map not [h, w] like its image or non-finite; columns with different
+      methods, or a class model in some columns only; an unknown cmap; alpha
+      outside [0, 1].
     TypeError: a column that is not a PanelColumn.
   """
   if isinstance(columns, PanelColumn) or not columns:
     raise ValueError(f"columns must be a non-empty sequence of PanelColumn, got {columns!r}")
   methods = tuple(getattr(columns[0], "maps", {}))
+  with_class_model = getattr(columns[0], "class_model", None) is not None
   for index, column in enumerate(columns):
-    _check_column(index, column, methods)
+    _check_column(index, column, methods, with_class_model)
   if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
     raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
   plt = plotting.pyplot()
   if cmap not in plt.colormaps():
     raise ValueError(f"cmap must be a matplotlib colormap name, got {cmap!r}")
 
-  rows = 1 + len(methods)
+  first_map_row = 2 if with_class_model else 1
+  rows = first_map_row + len(methods)
   top_k_inches = 0.2 * max(len(column.top_k) for column in columns)
   figure, axes = plt.subplots(
       rows, len(columns), squeeze=False, layout="constrained",
@@ -105,7 +122,14 @@ def explanation_panel(path: str | os.PathLike, columns: Sequence[PanelColumn], *
     top.imshow(image, interpolation="nearest")
     top.set_title(textwrap.shorten(column.model, LABEL_CHARS, placeholder="…"), fontsize=10)
     top.set_xlabel(_top_k_text(column.top_k), fontsize=8, loc="left")
-    for row, (method, saliency) in enumerate(column.maps.items(), start=1):
+    if with_class_model:
+      axes[1, col].imshow(np.asarray(column.class_model, np.float64), interpolation="nearest")
+      if column.top_k:
+        axes[1, col].set_xlabel(textwrap.shorten(str(column.top_k[0][0]), LABEL_CHARS,
+                                                 placeholder="…"), fontsize=8)
+      if col == 0:
+        axes[1, col].set_ylabel("class model\nof the top-1", fontsize=10)
+    for row, (method, saliency) in enumerate(column.maps.items(), start=first_map_row):
       ax = axes[row, col]
       normalized = normalized_map(saliency)
       ax.imshow(image, interpolation="nearest")
@@ -123,7 +147,7 @@ def explanation_panel(path: str | os.PathLike, columns: Sequence[PanelColumn], *
       spine.set_visible(False)
   if methods:
     scale = plt.cm.ScalarMappable(norm=plt.Normalize(0.0, 1.0), cmap=cmap)
-    colorbar = figure.colorbar(scale, ax=axes[1:], location="bottom", shrink=0.8,
+    colorbar = figure.colorbar(scale, ax=axes[first_map_row:], location="bottom", shrink=0.8,
                                aspect=12 * len(columns))
     colorbar.set_ticks([0.0, 1.0], labels=["low", "high"])
     colorbar.set_label(f"{cmap}: low → high saliency (min-max per map)", fontsize=9)

@@ -54,11 +54,37 @@ def test_explains_an_image_with_a_checkpoint(run_main, image, tmp_path, capsys):
   assert str(out_dir / "photo.png") in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("args,class_model,options", [
+    ([], False, {}),
+    (["--class_model"], True, {}),
+    (["--class_model", "--class_model_steps=4", "--class_model_l2=0.02"], True,
+     {"steps": 4, "l2": 0.02}),
+])
+def test_class_model_flags_reach_the_pipeline(run_main, image, monkeypatch, args, class_model,
+                                              options):
+  """The flags become explain_images' class_model and class_model_options (the pipeline tests
+  check what it draws and stores with them); the model is a stand-in, never run."""
+  received = {}
+
+  def explain_images(paths, models, methods, out_dir, **kwargs):
+    received.update(kwargs, models=models)
+    return []
+
+  monkeypatch.setattr(binary.model_loading, "pretrained_model", lambda arch, weights: arch)
+  monkeypatch.setattr(binary.explain_image, "explain_images", explain_images)
+  run_main(f"--image={image}", "--model=resnet18", *args)
+  assert received["models"] == ["resnet18"]
+  assert received["class_model"] is class_model
+  assert received["class_model_options"] == options
+
+
 @pytest.mark.parametrize("args,message", [
     (["--model=resnet18", "--methods=gradcam,nope"], r"unknown \['nope'\].*'gradcam'"),
     (["--model=resnet19"], r"--model: unknown \['resnet19'\]"),
     ([], "give at least one --model or --checkpoint"),
     (["--model=resnet18", "extra"], r"unexpected arguments: \['extra'\]"),
+    (["--model=resnet18", "--class_model_steps=5"],
+     "--class_model_steps and --class_model_l2 need --class_model"),
 ])
 def test_bad_flags_are_usage_errors(run_main, image, args, message):
   with pytest.raises(app.UsageError, match=message):
@@ -70,6 +96,8 @@ def test_flags_that_absl_rejects(run_main, image):
     run_main("--model=resnet18")
   with pytest.raises(flags.IllegalFlagValueError, match="top_k"):
     run_main(f"--image={image}", "--model=resnet18", "--top_k=0")
+  with pytest.raises(flags.IllegalFlagValueError, match="class_model_l2"):
+    run_main(f"--image={image}", "--model=resnet18", "--class_model", "--class_model_l2=-1")
 
 
 def test_runtime_errors_exit_with_a_message(run_main, image, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from salijax import methods
+from salijax import methods, visualisation
 from salijax.data.image_file import read_image
 from salijax.pipeline import explain_image
 from salijax.pipeline.model_loading import LoadedModel
@@ -21,6 +21,7 @@ REGION = (8, 20, 4, 16)  # (y0, y1, x0, x1) the region classifier looks at, in 3
 METHODS = ("gradcam", "rise")
 OPTIONS = {"rise": {"num_masks": 16, "chunk": 8}}
 SEED = 3
+CLASS_MODEL_OPTIONS = {"steps": 12, "learning_rate": 0.05, "l2": 0.01}
 
 
 def cnn_model(name="cnn"):
@@ -72,7 +73,8 @@ def test_files_per_image_with_repeated_stems_renamed(explained, image_paths):
     with Image.open(record["panel"]) as panel:
       panel.load()
       assert panel.width > 200 and panel.height > panel.width  # 2 models x 3 rows
-  assert json.loads((out_dir / "predictions.json").read_text())["images"] == records
+  summary = json.loads((out_dir / "predictions.json").read_text())
+  assert summary["images"] == records and summary["class_model_options"] is None
   assert not list(out_dir.glob(".*"))  # no temporary files left
 
 
@@ -139,6 +141,56 @@ def test_gradcam_of_the_region_classifier_stays_in_its_region(explained):
     assert saliency.sum() > 0 and inside > 0.8 * saliency.sum()
 
 
+@pytest.fixture(scope="module")
+def with_class_models(image_paths, tmp_path_factory):
+  """(records, out_dir, calls) of two images explained by the region model with class models;
+  calls: the (labels, image_size) of each salijax.visualisation.class_model call."""
+  calls = []
+  class_model = visualisation.class_model
+
+  def counting(clf, labels, **kwargs):
+    calls.append((np.asarray(labels).tolist(), kwargs["image_size"]))
+    return class_model(clf, labels, **kwargs)
+
+  out_dir = tmp_path_factory.mktemp("class_models")
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(visualisation, "class_model", counting)
+    records = explain_image.explain_images(image_paths[:2], [region_model()], ["gradcam"],
+                                           out_dir, top_k=2, class_model=True,
+                                           class_model_options=CLASS_MODEL_OPTIONS)
+  return records, out_dir, calls
+
+
+def test_class_model_of_the_top_class_in_the_arrays_and_the_panel(with_class_models):
+  """Definition: the class model of the top-1 class from grey, with the options given; it
+  scores that class higher than the image it explains; one computation per (model, class)."""
+  records, out_dir, calls = with_class_models
+  model = region_model()
+  clf = model.classifier
+  for record in records:
+    label = record["predictions"]["region"][0]["class"]
+    with np.load(record["arrays"]) as arrays:
+      assert sorted(arrays) == ["region/class_model", "region/class_model_logit",
+                                "region/gradcam", "region/image"]
+      image, trace = arrays["region/class_model"], arrays["region/class_model_logit"]
+      assert image.shape == (32, 32, 3) and image.dtype == np.float32
+      assert trace.shape == (CLASS_MODEL_OPTIONS["steps"] + 1,)
+      expected = visualisation.class_model(clf, np.array([label], np.int32), image_size=32,
+                                           **CLASS_MODEL_OPTIONS)
+      np.testing.assert_allclose(image, expected.images[0], atol=1e-6)
+      np.testing.assert_allclose(trace, expected.target_logit[0], rtol=1e-6, atol=1e-6)
+      logits = np.asarray(clf.apply(clf.variables, np.stack([image, arrays["region/image"]])))
+      assert logits[0, label] > logits[1, label]
+  classes = [record["predictions"]["region"][0]["class"] for record in records]
+  assert len(set(classes)) < len(classes)  # a repeated class: computed once
+  assert calls == [([label], 32) for label in dict.fromkeys(classes)]
+  summary = json.loads((out_dir / "predictions.json").read_text())
+  assert summary["class_model_options"] == CLASS_MODEL_OPTIONS
+  with Image.open(records[0]["panel"]) as panel:
+    panel.load()
+    assert panel.height > 2.5 * panel.width  # 3 rows (image, class model, gradcam), 1 column
+
+
 def test_repeated_model_names_are_numbered(image_paths, tmp_path):
   records = explain_image.explain_images(image_paths[:1], [cnn_model("m"), cnn_model("m")],
                                          ["gradcam"], tmp_path, top_k=10)
@@ -187,6 +239,17 @@ def test_bad_arguments(image_paths, tmp_path):
     explain_image.explain_images(image_paths, [model], ["gradcam"], tmp_path, top_k=0)
   with pytest.raises(ValueError, match="cmap must be a matplotlib colormap"):
     explain_image.explain_images(image_paths, [model], ["gradcam"], tmp_path, cmap="nope")
+  with pytest.raises(ValueError, match="class_model_options .* given with class_model=False"):
+    explain_image.explain_images(image_paths, [model], ["gradcam"], tmp_path,
+                                 class_model_options={"steps": 3})
+  with pytest.raises(ValueError, match=r"class_model_options: unknown \['lr'\]"):
+    explain_image.explain_images(image_paths, [model], ["gradcam"], tmp_path, class_model=True,
+                                 class_model_options={"lr": 0.1})
+  with pytest.raises(ValueError, match="class_model_options: l2 must be a finite number >= 0"):
+    explain_image.explain_images(image_paths, [model], ["gradcam"], tmp_path, class_model=True,
+                                 class_model_options={"l2": -1.0})
+  with pytest.raises(TypeError, match="class_model must be a bool"):
+    explain_image.explain_images(image_paths, [model], ["gradcam"], tmp_path, class_model="yes")
   wrong_names = LoadedModel("short", model.classifier, ("ant", "bee"), 40, 0.8)
   with pytest.raises(ValueError, match="short has 2 class names for 4 logits"):
     explain_image.explain_images(image_paths, [wrong_names], ["gradcam"], tmp_path)

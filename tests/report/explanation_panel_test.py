@@ -45,6 +45,34 @@ def test_models_of_different_input_sizes_and_a_constant_map(tmp_path):
   assert width > 300 and height > width
 
 
+def test_class_model_row_sits_between_the_image_and_the_maps(tmp_path):
+  """alpha = 1, cmap gray: a mid-grey image, a red class model, a map black on its right
+  half; the three cells lie in that order from top to bottom, and the class model adds a row."""
+  image = np.full((32, 32, 3), 0.5, np.float32)
+  saliency = np.zeros((32, 32), np.float32)
+  saliency[:, :16] = 1.0
+  red = np.zeros((24, 24, 3), np.float32)
+  red[..., 0] = 1.0
+  with_row, without = tmp_path / "with.png", tmp_path / "without.png"
+  explanation_panel(with_row, [PanelColumn("m", image, [("x", 1.0)], {"rise": saliency},
+                                           class_model=red)], title="", cmap="gray", alpha=1.0)
+  explanation_panel(without, [PanelColumn("m", image, [("x", 1.0)], {"rise": saliency})],
+                    title="", cmap="gray", alpha=1.0)
+  (w1, h1), (w0, h0) = png_size(with_row), png_size(without)
+  assert abs(w1 - w0) < 0.2 * w0 and h1 > 1.2 * h0
+  with Image.open(with_row) as png:
+    pixels = np.asarray(png.convert("RGB"), np.float64)
+
+  def rows(mask):  # rows crossed by > 100 px of `mask`: the cells, not text or the colorbar
+    return np.flatnonzero(mask.sum(axis=1) > 100)
+
+  grey = rows((np.abs(pixels - 128) < 3).all(axis=-1))
+  reds = rows((pixels[..., 0] > 245) & (pixels[..., 1:] < 10).all(axis=-1))
+  black = rows((pixels < 10).all(axis=-1))
+  assert min(grey.size, reds.size, black.size) > 100
+  assert grey.max() < reds.min() and reds.max() < black.min()
+
+
 def test_overlay_shows_the_map_through_the_colormap(tmp_path):
   """alpha = 1, cmap gray, a map high on the left half: under the mid-grey image cell, the
   method cell is white on the left half and black on the right half."""
@@ -91,6 +119,15 @@ def test_bad_input(tmp_path):
     explanation_panel(path, [nan], title="")
   with pytest.raises(ValueError, match=r"columns\[1\].maps must explain the methods"):
     explanation_panel(path, [good, column(methods=("rise", "gradcam"))], title="")
+  with pytest.raises(ValueError, match=r"columns\[0\].class_model must have shape \[h, w, 3\]"):
+    explanation_panel(path, [PanelColumn("m", good.image, TOP_K, good.maps,
+                                         class_model=good.image[..., 0])], title="")
+  with pytest.raises(ValueError, match=r"columns\[0\].class_model must hold finite values"):
+    explanation_panel(path, [PanelColumn("m", good.image, TOP_K, good.maps,
+                                         class_model=-good.image)], title="")
+  with pytest.raises(ValueError, match=r"columns\[1\].class_model must be given in every"):
+    explanation_panel(path, [PanelColumn("m", good.image, TOP_K, good.maps,
+                                         class_model=good.image), good], title="")
   with pytest.raises(ValueError, match="cmap must be a matplotlib colormap"):
     explanation_panel(path, [good], title="", cmap="nope")
   with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 1\]"):
