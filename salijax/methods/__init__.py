@@ -5,12 +5,19 @@
   maps = methods.rise(clf, images, labels, key=jax.random.key(0), num_masks=4000)
 """
 
+from salijax.methods.ablation_cam import ablation_cam
 from salijax.methods.controls import fake_cam, random_map
+from salijax.methods.eigencam import eigencam
 from salijax.methods.gradcam import gradcam
+from salijax.methods.gradcam_plus_plus import gradcam_plus_plus
+from salijax.methods.layercam import layercam
 from salijax.methods.lime import lime
 from salijax.methods.registry import Method, get, names, register
 from salijax.methods.rise import rise
+from salijax.methods.score_cam import score_cam
 from salijax.methods.sidu import sidu, sidu_feature_space
+from salijax.methods.xgradcam import xgradcam
 
-__all__ = ["Method", "fake_cam", "get", "gradcam", "lime", "names", "random_map", "register",
-           "rise", "sidu", "sidu_feature_space"]
+__all__ = ["Method", "ablation_cam", "eigencam", "fake_cam", "get", "gradcam",
+           "gradcam_plus_plus", "layercam", "lime", "names", "random_map", "register", "rise",
+           "score_cam", "sidu", "sidu_feature_space", "xgradcam"]

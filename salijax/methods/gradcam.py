@@ -20,22 +20,20 @@ import jax.numpy as jnp
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.methods.layer_gradients import (
+    check_explained_layer,
+    class_activation_map,
+    layer_gradients,
+)
 from salijax.methods.registry import register
-from salijax.methods.upsampling import upsample_bilinear
 
 
 @jax.jit
 def _gradcam(clf: Classifier, images: jax.Array, labels: jax.Array) -> jax.Array:
   """The jitted Grad-CAM: f32[B,H,W,3], i32[B] -> f32[B,H,W]."""
-  feats = clf.features(clf.variables, images)
-  logits, head_vjp = jax.vjp(lambda a: clf.head(clf.variables, a, images), feats)
-  # Images are independent, so one vjp with a one-hot cotangent per image gives
-  # each image's gradient of its own target logit.
-  (grads,) = head_vjp(jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype))
+  feats, grads, _ = layer_gradients(clf, images, labels)
   alpha = grads.mean(axis=(1, 2))  # f32[B,k]
-  cams = jax.nn.relu(jnp.einsum("bhwk,bk->bhw", feats, alpha,
-                                precision=jax.lax.Precision.HIGHEST))
-  return upsample_bilinear(cams, images.shape[1], images.shape[2])
+  return class_activation_map(feats, alpha, images.shape[1], images.shape[2])
 
 
 @register("gradcam")
@@ -58,9 +56,5 @@ def gradcam(clf: Classifier, images: Any, labels: Any, *,
   """
   del key  # deterministic
   validation.check_classifier_inputs(clf, images, labels)
-  if clf.features is None or clf.head is None:
-    raise ValueError(
-        "clf: Grad-CAM needs a Classifier with `features` and `head` (an explained "
-        "layer, e.g. salijax.models.classifier(module, variables, layer='layer4')), "
-        f"got features={clf.features!r}, head={clf.head!r}")
+  check_explained_layer(clf, images, "Grad-CAM")
   return _gradcam(clf, jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32))

@@ -1,0 +1,134 @@
+"""Tests of salijax.methods.ablation_cam against a slow reference and known answers."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tiny_classifiers
+from skimage.transform import resize
+
+from salijax import methods
+from salijax.classifier import Classifier
+from salijax.methods.ablation_cam import _ablation_cam, ablation_cam
+
+SIZE = 32
+REGION = (8, 20, 12, 28)
+
+
+def _images(seed, batch, low=0.0, high=1.0):
+  return jax.random.uniform(jax.random.key(seed), (batch, SIZE, SIZE, 3), minval=low,
+                            maxval=high)
+
+
+def _upsample(cam):
+  return resize(cam, (SIZE, SIZE), order=1, mode="edge", anti_aliasing=False)
+
+
+def _reference(clf, image, label):
+  """Ablation-CAM of one image: the head called once per zeroed channel (float64 weights)."""
+  feats = np.asarray(clf.features(clf.variables, image[None]))
+
+  def logit(a):
+    return float(clf.head(clf.variables, jnp.asarray(a), image[None])[0, label])
+
+  target = logit(feats)
+  weights = np.zeros(feats.shape[-1])
+  for k in range(feats.shape[-1]):
+    ablated = feats.copy()
+    ablated[..., k] = 0.0
+    weights[k] = (target - logit(ablated)) / target
+  return _upsample(np.maximum(np.asarray(feats[0], np.float64) @ weights, 0.0))
+
+
+@functools.cache
+def _cnn():
+  return tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
+
+
+@functools.cache
+def _skip_cnn():
+  """random_cnn whose head also reads the images (a skip path, as inside a residual block)."""
+  clf = _cnn()
+
+  def head(v, feats, images):
+    b, h, w, _ = feats.shape
+    skip = images.reshape(b, h, SIZE // h, w, SIZE // w, 3).mean(axis=(2, 4, 5))[..., None]
+    return clf.head(v, feats + skip - 0.5, images)
+
+  return clf.replace(head=head, apply=lambda v, x: head(v, clf.features(v, x), x))
+
+
+@pytest.mark.parametrize("classifier", [_cnn, _skip_cnn])
+def test_equals_slow_reference(classifier):
+  clf = classifier()
+  images, labels = _images(1, 3), jnp.array([3, 1, 0])
+  got = ablation_cam(clf, images, labels, chunk=4)  # 6 channels = 4 + 2 (+ 2 padding)
+  assert got.shape == (3, SIZE, SIZE) and got.dtype == jnp.float32
+  positive = 0
+  for b in range(3):
+    want = _reference(clf, images[b], int(labels[b]))
+    positive += want.max() > 0
+    np.testing.assert_allclose(got[b], want, rtol=1e-4, atol=1e-5 * max(want.max(), 1e-3))
+  assert positive >= 2
+
+
+def test_known_answer_on_region_classifier():
+  """Linear head: y_c - y_c^k = readout[k, c] mean(A^k). Class 0 (readout +1):
+  w_k = mean(A^k) / sum_j mean(A^j), inside the region. Class 1 (readout -1) has a
+  negative logit: the division by y_c flips the signs back, the same map. Class 2's
+  readout is set to 0: y_c = 0 and the map is zero (no NaN)."""
+  clf = tiny_classifiers.region_classifier(SIZE, SIZE, REGION)
+  readout = clf.variables["readout"].at[:, 2].set(0.0)
+  clf = clf.replace(variables={**clf.variables, "readout": readout})
+  images = jnp.repeat(_images(2, 1, 0.2, 1.0), 3, axis=0)
+  maps = np.asarray(ablation_cam(clf, images, jnp.array([0, 1, 2])))
+  feats = np.asarray(clf.features(clf.variables, images[:1]), np.float64)[0]
+  means = feats.mean(axis=(0, 1))
+  np.testing.assert_allclose(maps[0], _upsample(feats @ (means / means.sum())), rtol=1e-5,
+                             atol=1e-7)
+  inside = np.zeros((SIZE, SIZE), bool)
+  inside[REGION[0]:REGION[1], REGION[2]:REGION[3]] = True
+  assert maps[0][inside].sum() > 0.8 * maps[0].sum() > 0
+  np.testing.assert_allclose(maps[1], maps[0], rtol=1e-5, atol=1e-7)
+  np.testing.assert_array_equal(maps[2], 0.0)
+
+
+def test_same_map_whatever_the_batch_the_chunk_jit_and_vmap():
+  images, labels = _images(4, 3), jnp.array([0, 1, 3])
+  run = functools.partial(ablation_cam, _skip_cnn())
+  batch = np.asarray(run(images, labels, chunk=4))
+  np.testing.assert_allclose(run(images[1:2], labels[1:2], chunk=4)[0], batch[1], rtol=1e-4,
+                             atol=1e-6)
+  for chunk in (1, 64):  # 64 > 6 channels: one step
+    np.testing.assert_allclose(run(images, labels, chunk=chunk), batch, rtol=1e-4, atol=1e-6)
+  inside_jit = jax.jit(lambda x, y: run(x, y, chunk=4))(images, labels)
+  np.testing.assert_allclose(inside_jit, batch, rtol=1e-5, atol=1e-6)
+  one_by_one = jax.vmap(lambda x, y: run(x[None], y[None], chunk=4)[0])(images, labels)
+  np.testing.assert_allclose(one_by_one, batch, rtol=1e-4, atol=1e-6)
+  compiled = _ablation_cam._cache_size()
+  run(_images(5, 3), labels, chunk=4)
+  assert _ablation_cam._cache_size() == compiled
+  assert methods.get("ablation_cam") is ablation_cam
+
+
+@pytest.mark.parametrize("chunk", [0, -2, 1.5, True, "4"])
+def test_bad_chunk(chunk):
+  with pytest.raises(ValueError, match="chunk"):
+    ablation_cam(_cnn(), _images(0, 1), jnp.array([0]), chunk=chunk)
+
+
+def test_bad_inputs():
+  images, labels = _images(0, 2), jnp.array([0, 1])
+  no_head = Classifier(variables=_cnn().variables, apply=_cnn().apply, features=_cnn().features)
+  with pytest.raises(ValueError, match="clf: Ablation-CAM needs .*`head`"):
+    ablation_cam(no_head, images, labels)
+  with pytest.raises(ValueError, match="labels"):
+    ablation_cam(_cnn(), images, jnp.array([0, 4]))
+  with pytest.raises(ValueError, match="images"):
+    ablation_cam(_cnn(), images * 2.0, labels)
+  with pytest.raises(ValueError, match="images"):
+    ablation_cam(_cnn(), images[0], labels)
+  with pytest.raises(TypeError, match="clf"):
+    ablation_cam(_cnn().apply, images, labels)

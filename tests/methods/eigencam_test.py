@@ -1,0 +1,125 @@
+"""Tests of salijax.methods.eigencam against numpy's SVD and known answers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tiny_classifiers
+from skimage.transform import resize
+
+from salijax import methods
+from salijax.classifier import Classifier
+from salijax.methods.eigencam import _eigencam, eigencam
+
+SIZE = 32
+REGION = (8, 20, 12, 28)
+
+
+def _images(seed, batch, low=0.0, high=1.0):
+  return jax.random.uniform(jax.random.key(seed), (batch, SIZE, SIZE, 3), minval=low,
+                            maxval=high)
+
+
+def _upsample(cam):
+  return resize(cam, (SIZE, SIZE), order=1, mode="edge", anti_aliasing=False)
+
+
+def _reference(feats):
+  """Eigen-CAM of activations f32[h,w,k]: numpy's SVD (float64), the sign rule, ReLU."""
+  height, width, channels = feats.shape
+  flat = np.asarray(feats, np.float64).reshape(height * width, channels)
+  _, _, right = np.linalg.svd(flat)
+  projection = flat @ right[0]
+  if projection @ flat.mean(axis=1) < 0:
+    projection = -projection
+  return _upsample(np.maximum(projection, 0.0).reshape(height, width))
+
+
+def _rank_one_classifier(direction):
+  """Features A_ij = brightness_ij * direction (rank one): Eigen-CAM = brightness * |direction|
+  when the direction is positive."""
+  direction = jnp.asarray(direction, jnp.float32)
+
+  def features(v, images):
+    stride = tiny_classifiers.STRIDE
+    b, h, w, _ = images.shape
+    brightness = images.mean(axis=-1).reshape(b, h // stride, stride, w // stride,
+                                              stride).mean(axis=(2, 4))
+    return brightness[..., None] * v["direction"]
+
+  def head(v, feats, images):
+    del images
+    return feats.mean(axis=(1, 2))[:, :2]
+
+  return Classifier(variables={"direction": direction},
+                    apply=lambda v, x: head(v, features(v, x), x), features=features, head=head)
+
+
+def test_equals_numpy_svd_on_random_cnn():
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4, channels=10)
+  images = _images(1, 3)
+  got = eigencam(clf, images, jnp.array([0, 3, 2]))
+  assert got.shape == (3, SIZE, SIZE) and got.dtype == jnp.float32
+  feats = np.asarray(clf.features(clf.variables, images))
+  for b in range(3):
+    want = _reference(feats[b])
+    assert want.max() > 0
+    np.testing.assert_allclose(got[b], want, rtol=1e-4, atol=1e-5 * want.max())
+
+
+def test_rank_one_activations_and_the_sign_rule():
+  """A = u d^T: P = u |d| for d > 0; for d < 0 the channel mean is negative, the sign rule
+  keeps P = -u |d| <= 0 (agreeing with the mean map), and the map is zero."""
+  direction = np.array([0.5, 2.0, 1.0, 0.25], np.float32)
+  images = _images(2, 2, 0.1, 1.0)
+  positive = _rank_one_classifier(direction)
+  got = np.asarray(eigencam(positive, images, jnp.array([0, 1])))
+  brightness = np.asarray(positive.features(positive.variables, images))[..., 0] / direction[0]
+  for b in range(2):
+    np.testing.assert_allclose(got[b], _upsample(brightness[b] * np.linalg.norm(direction)),
+                               rtol=1e-5)
+  negative = np.asarray(eigencam(_rank_one_classifier(-direction), images, jnp.array([0, 1])))
+  np.testing.assert_array_equal(negative, 0.0)
+
+
+def test_known_answer_on_region_classifier_and_class_agnostic():
+  clf = tiny_classifiers.region_classifier(SIZE, SIZE, REGION)
+  images = _images(3, 2, 0.2, 1.0)
+  maps = np.asarray(eigencam(clf, images, jnp.array([0, 1])))
+  inside = np.zeros((SIZE, SIZE), bool)
+  inside[REGION[0]:REGION[1], REGION[2]:REGION[3]] = True
+  for saliency in maps:
+    assert saliency[inside].sum() > 0.8 * saliency.sum() > 0
+  np.testing.assert_array_equal(eigencam(clf, images, jnp.array([2, 2])), maps)
+
+
+def test_batch_composition_jit_vmap_and_no_recompilation():
+  clf = tiny_classifiers.random_cnn(jax.random.key(5))
+  images, labels = _images(6, 3), jnp.array([1, 0, 2])
+  batch = eigencam(clf, images, labels)
+  alone = eigencam(clf, images[1:2], labels[1:2])
+  np.testing.assert_allclose(batch[1], alone[0], rtol=1e-5, atol=1e-6)
+  inside_jit = jax.jit(lambda x, y: eigencam(clf, x, y))(images, labels)
+  np.testing.assert_allclose(inside_jit, batch, rtol=1e-5, atol=1e-6)
+  one_by_one = jax.vmap(lambda x, y: eigencam(clf, x[None], y[None])[0])(images, labels)
+  np.testing.assert_allclose(one_by_one, batch, rtol=1e-5, atol=1e-6)
+  compiled = _eigencam._cache_size()
+  eigencam(clf, _images(7, 3), jnp.array([3, 3, 0]))
+  assert _eigencam._cache_size() == compiled
+  assert methods.get("eigencam") is eigencam
+
+
+def test_bad_inputs():
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
+  images, labels = _images(0, 2), jnp.array([0, 1])
+  no_features = Classifier(variables=clf.variables, apply=clf.apply, head=clf.head)
+  with pytest.raises(ValueError, match="clf: Eigen-CAM needs a Classifier with `features`"):
+    eigencam(no_features, images, labels)
+  with pytest.raises(ValueError, match="labels"):
+    eigencam(clf, images, jnp.array([0, 4]))
+  with pytest.raises(ValueError, match="images"):
+    eigencam(clf, images * 2.0, labels)
+  with pytest.raises(ValueError, match="images"):
+    eigencam(clf, images[0], labels)
+  with pytest.raises(TypeError, match="clf"):
+    eigencam(clf.apply, images, labels)

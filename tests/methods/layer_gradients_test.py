@@ -1,0 +1,63 @@
+"""Tests of salijax.methods.layer_gradients: gradients, the CAM reduction, the layer check."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tiny_classifiers
+from skimage.transform import resize
+
+from salijax.classifier import Classifier
+from salijax.methods.layer_gradients import (
+    check_explained_layer,
+    class_activation_map,
+    layer_gradients,
+)
+
+
+def _images(seed, batch=3, size=32):
+  return jax.random.uniform(jax.random.key(seed), (batch, size, size, 3))
+
+
+def test_gradients_are_each_images_own_target_logit_gradient():
+  clf = tiny_classifiers.random_cnn(jax.random.key(1), num_classes=4)
+  images, labels = _images(0), jnp.array([3, 0, 3])
+  feats, grads, logits = jax.jit(layer_gradients)(clf, images, labels)
+  np.testing.assert_allclose(logits, clf.logits(images), rtol=1e-5, atol=1e-6)
+  for b in range(3):
+    image = images[b:b + 1]
+    want_feats = clf.features(clf.variables, image)
+    want = jax.grad(lambda a, b=b, image=image: clf.head(clf.variables, a, image)[0, labels[b]])(
+        want_feats)
+    np.testing.assert_allclose(feats[b], want_feats[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads[b], want[0], rtol=1e-5, atol=1e-7)
+    assert np.abs(want).max() > 0
+
+
+def test_class_activation_map_is_the_upsampled_relu_of_the_weighted_sum():
+  feats = np.random.default_rng(0).normal(size=(2, 4, 5, 3)).astype(np.float32)
+  weights = np.array([[1.0, -2.0, 0.5], [0.0, 1.0, -1.0]], np.float32)
+  got = np.asarray(class_activation_map(jnp.asarray(feats), jnp.asarray(weights), 16, 20))
+  assert got.shape == (2, 16, 20)
+  for b in range(2):
+    low = np.maximum(sum(weights[b, k] * feats[b, ..., k].astype(np.float64) for k in range(3)),
+                     0.0)
+    want = resize(low, (16, 20), order=1, mode="edge", anti_aliasing=False)
+    assert want.max() > 0 and (want == 0).any()
+    np.testing.assert_allclose(got[b], want, rtol=1e-5, atol=1e-6)
+
+
+def test_check_explained_layer():
+  clf = tiny_classifiers.random_cnn(jax.random.key(1), channels=5)
+  images = _images(0, batch=2)
+  assert check_explained_layer(clf, images, "X") == 5
+  no_head = Classifier(variables=clf.variables, apply=clf.apply, features=clf.features)
+  assert check_explained_layer(no_head, images, "X", needs_head=False) == 5
+  with pytest.raises(ValueError, match="clf: X needs a Classifier with `features` and `head`"):
+    check_explained_layer(no_head, images, "X")
+  no_features = Classifier(variables=clf.variables, apply=clf.apply, head=clf.head)
+  with pytest.raises(ValueError, match="clf: X needs a Classifier with `features`"):
+    check_explained_layer(no_features, images, "X", needs_head=False)
+  flat = clf.replace(features=lambda v, x: x.mean(axis=(1, 2)))
+  with pytest.raises(ValueError, match=r"clf.features must return f32\[B,h,w,k\]"):
+    check_explained_layer(flat, images, "X")

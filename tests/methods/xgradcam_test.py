@@ -1,0 +1,111 @@
+"""Tests of salijax.methods.xgradcam against a slow reference and known answers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tiny_classifiers
+from skimage.transform import resize
+
+from salijax import methods
+from salijax.classifier import Classifier
+from salijax.methods.xgradcam import _xgradcam, xgradcam
+
+SIZE = 32
+REGION = (8, 20, 12, 28)
+
+
+def _images(seed, batch, low=0.0, high=1.0):
+  return jax.random.uniform(jax.random.key(seed), (batch, SIZE, SIZE, 3), minval=low,
+                            maxval=high)
+
+
+def _upsample(cam):
+  return resize(cam, (SIZE, SIZE), order=1, mode="edge", anti_aliasing=False)
+
+
+def _reference(clf, image, label):
+  """XGrad-CAM of one image, the formula channel by channel (float64), jax.grad per image."""
+  feats = clf.features(clf.variables, image[None])
+  grads = jax.grad(lambda a: clf.head(clf.variables, a, image[None])[0, label])(feats)
+  feats, grads = np.asarray(feats[0], np.float64), np.asarray(grads[0], np.float64)
+  channels = feats.shape[-1]
+  weights = np.zeros(channels)
+  for k in range(channels):
+    total = feats[..., k].sum()
+    if total != 0:
+      weights[k] = sum(a / total * g for a, g in zip(feats[..., k].ravel(),
+                                                     grads[..., k].ravel(), strict=True))
+  return _upsample(np.maximum(feats @ weights, 0.0))
+
+
+def test_equals_slow_reference_on_random_cnn():
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
+  images, labels = _images(1, 3), jnp.array([0, 3, 2])
+  got = xgradcam(clf, images, labels)
+  assert got.shape == (3, SIZE, SIZE) and got.dtype == jnp.float32
+  for b in range(3):
+    want = _reference(clf, images[b], int(labels[b]))
+    assert want.max() > 0
+    np.testing.assert_allclose(got[b], want, rtol=1e-4, atol=1e-5 * want.max())
+
+
+def test_channel_summing_to_zero_gets_weight_zero():
+  """A channel that is 0 everywhere (0 / 0) adds nothing and makes no NaN."""
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
+  dead = clf.replace(features=lambda v, x: clf.features(v, x).at[..., 2].set(0.0))
+  images, labels = _images(3, 2), jnp.array([1, 2])
+  got = np.asarray(xgradcam(dead, images, labels))
+  assert np.isfinite(got).all() and got.max() > 0
+  for b in range(2):
+    np.testing.assert_allclose(got[b], _reference(dead, images[b], int(labels[b])), rtol=1e-4,
+                               atol=1e-5 * got[b].max())
+
+
+def test_known_answer_on_region_classifier():
+  """Linear head: g = readout[k, c] / (h w) everywhere, so w_k = readout[k, c] / (h w)
+  (Grad-CAM's weights). Class 0's map lies in the region; class 1's is zero."""
+  clf = tiny_classifiers.region_classifier(SIZE, SIZE, REGION)
+  images = _images(2, 2, 0.2, 1.0)
+  maps = np.asarray(xgradcam(clf, images, jnp.array([0, 1])))
+  feats = np.asarray(clf.features(clf.variables, images), np.float64)
+  _, h, w, _ = feats.shape
+  weights = np.asarray(clf.variables["readout"][:, 0], np.float64) / (h * w)
+  np.testing.assert_allclose(maps[0], _upsample(np.maximum(feats[0] @ weights, 0.0)),
+                             rtol=1e-5, atol=1e-7)
+  inside = np.zeros((SIZE, SIZE), bool)
+  inside[REGION[0]:REGION[1], REGION[2]:REGION[3]] = True
+  assert maps[0][inside].sum() > 0.8 * maps[0].sum() > 0
+  np.testing.assert_array_equal(maps[1], 0.0)
+
+
+def test_batch_composition_jit_vmap_and_no_recompilation():
+  clf = tiny_classifiers.random_cnn(jax.random.key(5))
+  images, labels = _images(6, 3), jnp.array([1, 0, 2])
+  batch = xgradcam(clf, images, labels)
+  alone = xgradcam(clf, images[1:2], labels[1:2])
+  np.testing.assert_allclose(batch[1], alone[0], rtol=1e-5, atol=1e-6)
+  inside_jit = jax.jit(lambda x, y: xgradcam(clf, x, y))(images, labels)
+  np.testing.assert_allclose(inside_jit, batch, rtol=1e-5, atol=1e-6)
+  one_by_one = jax.vmap(lambda x, y: xgradcam(clf, x[None], y[None])[0])(images, labels)
+  np.testing.assert_allclose(one_by_one, batch, rtol=1e-5, atol=1e-6)
+  compiled = _xgradcam._cache_size()
+  xgradcam(clf, _images(7, 3), jnp.array([3, 3, 0]))
+  assert _xgradcam._cache_size() == compiled
+  assert methods.get("xgradcam") is xgradcam
+
+
+def test_bad_inputs():
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
+  images, labels = _images(0, 2), jnp.array([0, 1])
+  no_head = Classifier(variables=clf.variables, apply=clf.apply, features=clf.features)
+  with pytest.raises(ValueError, match="clf: XGrad-CAM needs .*`head`"):
+    xgradcam(no_head, images, labels)
+  with pytest.raises(ValueError, match="labels"):
+    xgradcam(clf, images, jnp.array([0, 4]))
+  with pytest.raises(ValueError, match="images"):
+    xgradcam(clf, images * 2.0, labels)
+  with pytest.raises(ValueError, match="images"):
+    xgradcam(clf, images[0], labels)
+  with pytest.raises(TypeError, match="clf"):
+    xgradcam(clf.apply, images, labels)
