@@ -89,15 +89,21 @@ def every_class(images: jax.Array, classes: int) -> tuple[jax.Array, jax.Array]:
   return jnp.repeat(images, classes, axis=0), labels
 
 
+RESNET_SIZE = 80
+
+
 @pytest.fixture(scope="module")
 def resnet():
-  """A ResNet18 (5 classes, 64x64) with random weights, BatchNorm parameters and statistics.
+  """A ResNet18 (5 classes, 80x80) with random weights, BatchNorm parameters and statistics.
+
+  80 px, not 64: XLA:CPU runs ResNet18 at 40-64 px many times slower.
 
   Drawn with numpy into the shapes of `models.init` (compiling the
   initialiser would take longer than these tests).
   """
   module = models.create("resnet18", num_classes=5)
-  shapes = jax.eval_shape(lambda key: models.init(module, key, image_size=64), jax.random.key(0))
+  shapes = jax.eval_shape(lambda key: models.init(module, key, image_size=RESNET_SIZE),
+                          jax.random.key(0))
   rng = np.random.default_rng(0)
 
   def draw(path, leaf):
@@ -117,14 +123,15 @@ def test_resnet_layer4_is_the_class_activation_map(resnet):
   """At `layer4` the head is average pool + fc: alpha_k = fc[k, c] / (h w)."""
   module, variables = resnet
   clf = models.classifier(module, variables, layer="layer4")
-  images, labels = every_class(random_images(3, (2, 64, 64, 3)), 5)
+  images, labels = every_class(random_images(3, (2, RESNET_SIZE, RESNET_SIZE, 3)), 5)
   got = gradcam(clf, images, labels)
   feats = np.asarray(clf.features(variables, images))
   _, h, w, _ = feats.shape
   kernel = np.asarray(variables["params"]["fc"]["kernel"], np.float64)
   nonzero = 0
   for b in range(len(labels)):
-    expected = cam_from_alpha(feats[b], kernel[:, labels[b]] / (h * w), 64, 64)
+    expected = cam_from_alpha(feats[b], kernel[:, labels[b]] / (h * w), RESNET_SIZE,
+                              RESNET_SIZE)
     nonzero += expected.max() > 0.0
     np.testing.assert_allclose(got[b], expected, rtol=1e-4, atol=1e-5 * max(expected.max(), 1.0))
   assert nonzero >= 3
@@ -134,7 +141,7 @@ def test_resnet_inside_a_residual_block_matches_a_hand_written_head(resnet):
   """At `layer4.1.conv2` the head is bn2, + skip (layer4.0's output), ReLU, pool, fc."""
   module, variables = resnet
   clf = models.classifier(module, variables, layer="layer4.1.conv2")
-  images, labels = every_class(random_images(4, (2, 64, 64, 3)), 5)
+  images, labels = every_class(random_images(4, (2, RESNET_SIZE, RESNET_SIZE, 3)), 5)
   got = gradcam(clf, images, labels)
   skips = models.classifier(module, variables, layer="layer4.0").features(variables, images)
   bn_params = variables["params"]["layer4_1"]["bn2"]
@@ -154,7 +161,8 @@ def test_resnet_inside_a_residual_block_matches_a_hand_written_head(resnet):
     np.testing.assert_allclose(head(feats, skips[b], labels[b]), logits[b, labels[b]],
                                rtol=1e-4, atol=1e-4)
     alpha = jax.grad(head)(feats, skips[b], labels[b]).mean(axis=(0, 1))
-    expected = cam_from_alpha(np.asarray(feats), np.asarray(alpha, np.float64), 64, 64)
+    expected = cam_from_alpha(np.asarray(feats), np.asarray(alpha, np.float64), RESNET_SIZE,
+                              RESNET_SIZE)
     nonzero += expected.max() > 0.0
     np.testing.assert_allclose(got[b], expected, rtol=1e-3, atol=1e-4 * max(expected.max(), 1.0))
   assert nonzero >= 3
