@@ -9,9 +9,12 @@ import tiny_classifiers
 from salijax import methods
 
 # Registered name -> the function exported by salijax.methods.
-EXPECTED_METHODS = {"fake_cam": "fake_cam", "gradcam": "gradcam", "lime": "lime",
-                    "random": "random_map", "rise": "rise", "sidu": "sidu",
-                    "sidu_feature_space": "sidu_feature_space"}
+EXPECTED_METHODS = {
+    "ablation_cam": "ablation_cam", "eigencam": "eigencam", "fake_cam": "fake_cam",
+    "gradcam": "gradcam", "gradcam_plus_plus": "gradcam_plus_plus", "iba": "iba",
+    "layercam": "layercam", "lime": "lime", "mask_search": "mask_search", "random": "random_map",
+    "rise": "rise", "score_cam": "score_cam", "sidu": "sidu",
+    "sidu_feature_space": "sidu_feature_space", "xgradcam": "xgradcam"}
 
 
 def test_names_lists_every_method():

@@ -36,6 +36,9 @@ METHOD_OPTIONS = {
     "sidu": dict(chunk=3),
     "sidu_feature_space": dict(chunk=3),
     "lime": dict(num_samples=24, num_segments=16, slic_iterations=3, chunk=8),
+    "iba": dict(steps=2, num_samples=2),
+    # threshold 0: subtracting 0.96 x the mean amplifies 1-ulp layout differences ~25x.
+    "mask_search": dict(num_steps=8, threshold=0.0),
 }
 # (name, function, takes the classifier, batch argument names, keyword arguments)
 METRICS = (

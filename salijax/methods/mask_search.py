@@ -1,0 +1,162 @@
+"""Mask search of Thakur & Fischmeister (ICPR 2020), as METHODS.md defines it.
+
+The state of image b is a grid of cell values v f32[g,g] (g = `grid` = 8); a
+cell is on when v > 0. Initially each cell is on (v = 1) with probability
+`initial_fraction` = 0.3. Step t = 1..N (N = `num_steps` = 5000):
+
+  p_t = f_c(I * M + fill * (1 - M)),  M = up(v)   softmax probability of class c
+  d_t = p_t - p_{t-1}                             (p_0 = 0)
+  u ~ U[0, 1)^{g x g}
+  a cell on stays on (keeping its value) if u < p_t, else turns off (v = 0);
+  a cell off turns on if u < 1 - p_t, with v = 1 - rate |d_t|  (rate = 0.02)
+  S += up(v)                                      (the mask after the update)
+
+so on cells hold values in [1 - rate, 1] and "scaled" means "scaled from 1".
+The map is  L = ReLU(S - threshold * mean(S)) / max(...)  (threshold = 0.96;
+L = 0 everywhere when no pixel exceeds the threshold), mean and max over the
+image's pixels. `up` is bilinear upsampling to H x W (`salijax.methods.upsampling`,
+half-pixel centres); it is linear, so S = up(sum_t v_t) is upsampled once.
+
+Choices where METHODS.md is silent, from the authors' notebook
+(explainer-prototype.ipynb): p_0 = 0; the sum takes the masks after each
+update. Differences from that notebook, where salijax follows METHODS.md:
+the notebook re-draws every cell as 1 or 0 each step and then scales every
+cell whose value rose (also cells that stayed on after a scaling), and it
+crops each upsampled mask at a random offset as RISE does; here a cell that
+stays on keeps its value and masks are upsampled without a random shift. The
+notebook masks the preprocessed input (its 0 is the mean colour); here the
+masked image is in pixel space, with the substrate `fill` (0 = black, as RISE
+in salijax).
+
+Randomness: image b (its index in the batch) draws its initial grid from
+`fold_in(fold_in(key, b), 0)` and the uniforms of step t from
+`fold_in(fold_in(key, b), t)` (each as a flat draw of g^2 values, reshaped), so
+a map depends on (key, index), not on the batch size.
+
+Cost: N forwards of the B images, one per step: the search is sequential, a
+`lax.scan` over steps carrying the B states, with per-image randomness.
+
+    maps = mask_search(clf, images, labels, key=jax.random.key(0))   # f32[B,H,W]
+"""
+
+import functools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from salijax import validation
+from salijax.classifier import Classifier
+from salijax.methods.registry import register
+from salijax.methods.upsampling import upsample_bilinear
+
+
+def _uniform_grids(keys: jax.Array, step: jax.Array | int, grid: int) -> jax.Array:
+  """U[0,1) f32[B,g,g], image b's drawn from fold_in(keys[b], step)."""
+  # Drawn flat: a multi-axis shape makes XLA:CPU compile the sampler much longer.
+  return jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(k, step), (grid * grid,)))(
+      keys).reshape(-1, grid, grid)
+
+
+def update_cells(cells: jax.Array, uniforms: jax.Array, score: jax.Array,
+                 change: jax.Array, rate: float) -> jax.Array:
+  """One step's update of the cell values (see the module doc).
+
+  Args:
+    cells: v f32[B,g,g], the current values (on where > 0).
+    uniforms: u f32[B,g,g] in [0, 1).
+    score: p_t f32[B].
+    change: d_t = p_t - p_{t-1}, f32[B].
+    rate: the scaling rate.
+
+  Returns:
+    f32[B,g,g], the new values.
+  """
+  score = score[:, None, None]
+  on = cells > 0.0
+  switched_on = ~on & (uniforms < 1.0 - score)
+  scaled = (1.0 - rate * jnp.abs(change))[:, None, None]
+  return jnp.where(on & (uniforms < score), cells, jnp.where(switched_on, scaled, 0.0))
+
+
+def threshold_map(total: jax.Array, threshold: float) -> jax.Array:
+  """S f32[B,H,W] -> ReLU(S - threshold mean(S)) / its max, 0 where that max is 0."""
+  shifted = jax.nn.relu(total - threshold * total.mean(axis=(1, 2), keepdims=True))
+  peak = shifted.max(axis=(1, 2), keepdims=True)
+  return jnp.where(peak > 0.0, shifted / jnp.where(peak > 0.0, peak, 1.0), 0.0)
+
+
+@functools.partial(jax.jit, static_argnames=("grid", "num_steps"))
+def _mask_search(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array, *,
+                 grid: int, initial_fraction: float, num_steps: int, rate: float,
+                 threshold: float, fill: float) -> jax.Array:
+  """The jitted mask search: f32[B,H,W,3], i32[B] -> f32[B,H,W] (see the module doc).
+
+  The float hyperparameters are traced (changing them does not recompile).
+  """
+  batch, height, width, _ = images.shape
+  keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(jnp.arange(batch))
+
+  def step(carry: tuple[jax.Array, jax.Array, jax.Array],
+           t: jax.Array) -> tuple[tuple[jax.Array, jax.Array, jax.Array], None]:
+    cells, previous, total = carry
+    masks = upsample_bilinear(cells, height, width)[..., None]  # f32[B,H,W,1]
+    logits = clf.apply(clf.variables, images * masks + fill * (1.0 - masks))
+    score = jnp.take_along_axis(jax.nn.softmax(logits, axis=-1), labels[:, None], axis=-1)[:, 0]
+    cells = update_cells(cells, _uniform_grids(keys, t, grid), score, score - previous, rate)
+    return (cells, score, total + cells), None
+
+  cells = (_uniform_grids(keys, 0, grid) < initial_fraction).astype(jnp.float32)
+  start = (cells, jnp.zeros((batch,), jnp.float32), jnp.zeros_like(cells))
+  (_, _, total), _ = jax.lax.scan(step, start, jnp.arange(1, num_steps + 1))
+  return threshold_map(upsample_bilinear(total, height, width), threshold)
+
+
+def _check_number(value: Any, name: str, low: float, high: float | None = None) -> None:
+  """A finite real number in [low, high) ([low, inf) without high), else ValueError naming it."""
+  ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        and math.isfinite(value) and value >= low and (high is None or value < high))
+  if not ok:
+    interval = f"in [{low}, {high})" if high is not None else f">= {low}"
+    raise ValueError(f"{name} must be a finite number {interval}, got {value!r}")
+
+
+@register("mask_search")
+def mask_search(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = None,
+                grid: int = 8, initial_fraction: float = 0.3, num_steps: int = 5000,
+                rate: float = 0.02, threshold: float = 0.96, fill: float = 0.0) -> jax.Array:
+  """Thakur & Fischmeister mask-search maps (see the module doc).
+
+  Args:
+    clf: the Classifier; only `clf.apply` is used.
+    images: f32[B,H,W,3] in [0, 1].
+    labels: i32[B], the class explained for each image.
+    key: a `jax.random.key`; required.
+    grid: g, the masks are g x g cells.
+    initial_fraction: the probability that a cell is on initially, in [0, 1].
+    num_steps: N, the steps (one forward of the batch each).
+    rate: the scaling rate of cells that switch on, in [0, 1).
+    threshold: the fraction of the mean subtracted from the summed masks, >= 0.
+    fill: the substrate's pixel value in [0, 1], shown where masks are 0.
+
+  Returns:
+    f32[B,H,W] in [0, 1], maximum 1 (or all 0).
+
+  Raises:
+    ValueError: bad images/labels or hyperparameters.
+    TypeError: wrong types of clf, images, labels or key.
+  """
+  validation.check_classifier_inputs(clf, images, labels)
+  validation.check_key(key)
+  validation.check_positive_int(grid, "grid")
+  validation.check_positive_int(num_steps, "num_steps")
+  validation.check_probability(initial_fraction, "initial_fraction", open_low=False)
+  validation.check_probability(fill, "fill", open_low=False)
+  _check_number(rate, "rate", 0.0, 1.0)
+  _check_number(threshold, "threshold", 0.0)
+  return _mask_search(clf, jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32), key,
+                      grid=int(grid), initial_fraction=float(initial_fraction),
+                      num_steps=int(num_steps), rate=float(rate), threshold=float(threshold),
+                      fill=float(fill))

@@ -1,0 +1,192 @@
+"""Tests of salijax.methods.mask_search against a slow reference and known answers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tiny_classifiers
+from skimage import transform
+
+from salijax.classifier import Classifier
+from salijax.methods.mask_search import _mask_search, mask_search, threshold_map, update_cells
+
+SIZE = 32
+
+
+def random_images(seed: int, shape: tuple[int, ...], low: float = 0.0,
+                  high: float = 1.0) -> jax.Array:
+  """Uniform images, drawn by numpy (jax.random compiles a program per shape)."""
+  return jnp.asarray(np.random.default_rng(seed).uniform(low, high, shape), jnp.float32)
+
+
+def upsample(grid: np.ndarray, height: int, width: int) -> np.ndarray:
+  """Reference bilinear upsampling (half-pixel centres, edge values) by skimage."""
+  return transform.resize(np.asarray(grid, np.float64), (height, width), order=1, mode="edge",
+                          anti_aliasing=False)
+
+
+def test_update_rule_on_hand_made_cells():
+  """p = 0.8, d = -0.3, rate 0.5: on cells stay if u < 0.8 (keeping their value), off
+  cells turn on if u < 0.2, at 1 - 0.5 * 0.3 = 0.85."""
+  cells = jnp.array([[[0.0, 1.0, 0.9, 0.0, 0.95, 1.0]]])
+  uniforms = jnp.array([[[0.1, 0.5, 0.95, 0.7, 0.79, 0.8]]])
+  got = update_cells(cells, uniforms, jnp.array([0.8]), jnp.array([-0.3]), 0.5)
+  np.testing.assert_allclose(got, [[[0.85, 1.0, 0.0, 0.0, 0.95, 0.0]]], rtol=1e-6)
+
+
+def test_threshold_map_is_relu_of_sum_minus_threshold_mean_over_max():
+  total = jnp.array([[[1.0, 2.0], [3.0, 6.0]], [[2.0, 2.0], [2.0, 2.0]]])
+  got = threshold_map(total, 0.96)
+  shifted = np.maximum(np.array([[1.0, 2.0], [3.0, 6.0]]) - 0.96 * 3.0, 0.0)
+  np.testing.assert_allclose(got[0], shifted / shifted.max(), atol=1e-6)
+  np.testing.assert_allclose(got[1], 1.0, rtol=1e-6)  # a flat sum: 0.04 S / 0.04 S
+  np.testing.assert_array_equal(threshold_map(total, 1.5)[1], 0.0)  # nothing above: 0
+
+
+def reference_mask_search(clf, images, labels, key, *, grid, initial_fraction, num_steps, rate,
+                          threshold, fill):
+  """METHODS.md literally, one image and one step at a time, with the module's key derivation.
+
+  Returns (maps, sums of the upsampled masks), f64[B,H,W] each.
+  """
+  apply = jax.jit(clf.apply)
+  images = np.asarray(images, np.float64)
+  batch, height, width, _ = images.shape
+  maps, sums = [], []
+  for b in range(batch):
+    image_key = jax.random.fold_in(key, b)
+
+    def uniforms(step, image_key=image_key):
+      draw = jax.random.uniform(jax.random.fold_in(image_key, step), (grid * grid,))
+      return np.asarray(draw, np.float64).reshape(grid, grid)
+
+    cells = (uniforms(0) < initial_fraction).astype(np.float64)
+    previous, total = 0.0, np.zeros((height, width))
+    for t in range(1, num_steps + 1):
+      mask = upsample(cells, height, width)[..., None]
+      masked = images[b] * mask + fill * (1 - mask)
+      logits = np.asarray(apply(clf.variables, jnp.asarray(masked[None], jnp.float32))[0],
+                          np.float64)
+      score = (np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())[labels[b]]
+      u = uniforms(t)
+      new = np.zeros_like(cells)
+      for i in range(grid):
+        for j in range(grid):
+          if cells[i, j] > 0:  # on: stays on (keeping its value) with probability p
+            new[i, j] = cells[i, j] if u[i, j] < score else 0.0
+          elif u[i, j] < 1 - score:  # off: turns on with probability 1 - p, scaled
+            new[i, j] = 1 - rate * abs(score - previous)
+      cells, previous = new, score
+      total += upsample(cells, height, width)
+    shifted = np.maximum(total - threshold * total.mean(), 0.0)
+    maps.append(shifted / shifted.max() if shifted.max() > 0 else shifted)
+    sums.append(total)
+  return np.stack(maps), np.stack(sums)
+
+
+def test_matches_slow_reference():
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=3)
+  images = random_images(1, (3, SIZE, SIZE, 3))
+  labels = jnp.array([2, 0, 1])
+  key = jax.random.key(3)
+  settings = {"grid": 4, "initial_fraction": 0.4, "num_steps": 40, "rate": 0.5, "fill": 0.3}
+  got = mask_search(clf, images, labels, key=key, threshold=0.96, **settings)
+  assert got.shape == (3, SIZE, SIZE) and got.dtype == jnp.float32
+  expected, sums = reference_mask_search(clf, images, np.asarray(labels), key, threshold=0.96,
+                                         **settings)
+  # Not a trivial run: cells switched on (values below 1 appear) and the maps differ.
+  assert (np.unique(np.round(sums, 6)).size > 10) and expected.max() == 1.0
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+  # threshold = 0: the map is the sum of the masks over its maximum.
+  raw = mask_search(clf, images, labels, key=key, threshold=0.0, **settings)
+  np.testing.assert_allclose(raw, sums / sums.max(axis=(1, 2), keepdims=True), atol=1e-5)
+
+
+def test_constant_scores_give_known_sums():
+  """p = 1: on cells stay on, off cells never turn on, so S = N up(initial cells).
+  p = 0: every cell flips every step (switched-on cells scaled by 1 - rate |0 - 0| = 1), so
+  for N even S = N / 2 everywhere and the map is 1 everywhere."""
+  clf = Classifier(variables={"logits": jnp.array([200.0, -200.0])},
+                   apply=lambda v, x: jnp.broadcast_to(v["logits"], (x.shape[0], 2)))
+  images = random_images(0, (2, 24, 24, 3))
+  key = jax.random.key(5)
+  maps = mask_search(clf, images, jnp.array([0, 1]), key=key, num_steps=6)
+  initial = np.asarray(jax.random.uniform(jax.random.fold_in(jax.random.fold_in(key, 0), 0),
+                                          (64,))).reshape(8, 8) < 0.3
+  assert 0 < initial.sum() < 64
+  total = 6 * upsample(initial, 24, 24)
+  shifted = np.maximum(total - 0.96 * total.mean(), 0.0)
+  np.testing.assert_allclose(maps[0], shifted / shifted.max(), atol=1e-5)
+  np.testing.assert_allclose(maps[1], 1.0, atol=1e-5)
+
+
+def test_known_answer_on_region_classifier():
+  """Class 0 rises with the region's brightness, class 1 falls with it.
+
+  A high score freezes the cells (on cells stay on, off cells stay off), so states
+  that keep the evidence last: for class 0 the region's cells are on more often than
+  the others (whose on-fraction tends to 1/2 at any fixed score), for class 1 less
+  often. Eight chains (the image repeated; each index draws its own numbers), N =
+  1000. Asserted: every class-0 chain's summed mask is higher in the region than
+  outside it (mean ratio > 1.02; observed 1.04-1.20 over images and keys) and every
+  class-1 chain's lower (observed 0.991-0.994); after the threshold the region (25 % of
+  the image) holds on average > 40 % of the class-0 map (observed 47-51 %) and < 25 %
+  of the class-1 map (observed 21-22 %).
+  """
+  size, region = 48, (8, 32, 16, 40)
+  clf = tiny_classifiers.region_classifier(size, size, region, num_classes=2)
+  image = random_images(1, (1, size, size, 3), 0.4, 0.9)
+  images = jnp.repeat(image, 8, axis=0)
+  labels = jnp.array([0, 0, 0, 0, 1, 1, 1, 1])
+  key = jax.random.key(3)
+  sums = np.asarray(mask_search(clf, images, labels, key=key, num_steps=1000, threshold=0.0))
+  maps = np.asarray(mask_search(clf, images, labels, key=key, num_steps=1000))
+  inside = np.zeros((size, size), bool)
+  inside[region[0]:region[1], region[2]:region[3]] = True
+  ratio = sums[:, inside].mean(axis=1) / sums[:, ~inside].mean(axis=1)
+  assert (ratio[:4] > 1.02).all() and (ratio[4:] < 1.0).all()
+  share = maps[:, inside].sum(axis=1) / maps.sum(axis=(1, 2))
+  assert share[:4].mean() > 0.4 and share[4:].mean() < 0.25
+
+
+def test_batch_composition_jit_and_no_recompilation():
+  """Image b's map depends on (image, label, key, b) only."""
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=3)
+  images = random_images(2, (3, SIZE, SIZE, 3))
+  labels = jnp.array([1, 2, 0])
+  key = jax.random.key(7)
+  settings = {"num_steps": 30, "grid": 4}
+  batch = mask_search(clf, images, labels, key=key, **settings)
+  others = images.at[0].set(random_images(4, (SIZE, SIZE, 3))).at[2].set(0.5)
+  changed = mask_search(clf, others, jnp.array([0, 2, 2]), key=key, **settings)
+  np.testing.assert_allclose(changed[1], batch[1], atol=1e-6)
+  assert np.abs(changed[0] - batch[0]).max() > 1e-3
+  inside_jit = jax.jit(lambda x, y, k: mask_search(clf, x, y, key=k, **settings))(
+      images, labels, key)
+  np.testing.assert_allclose(inside_jit, batch, atol=1e-5)
+  compiled = _mask_search._cache_size()
+  mask_search(clf, random_images(3, (3, SIZE, SIZE, 3)), labels, key=jax.random.key(8),
+              rate=0.1, threshold=0.5, initial_fraction=0.6, fill=0.2, **settings)
+  assert _mask_search._cache_size() == compiled  # new images, key and floats: the same program
+
+
+def test_bad_inputs():
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
+  images = random_images(0, (2, SIZE, SIZE, 3))
+  labels = jnp.array([0, 1])
+  key = jax.random.key(0)
+  with pytest.raises(TypeError, match="key"):
+    mask_search(clf, images, labels)
+  with pytest.raises(TypeError, match="key"):
+    mask_search(clf, images, labels, key=0)
+  with pytest.raises(ValueError, match="labels"):
+    mask_search(clf, images, jnp.array([0, 4]), key=key)
+  with pytest.raises(ValueError, match="images"):
+    mask_search(clf, images * 2.0, labels, key=key)
+  with pytest.raises(TypeError, match="clf"):
+    mask_search(clf.apply, images, labels, key=key)
+  for bad in ({"grid": 0}, {"num_steps": 0}, {"num_steps": 2.5}, {"initial_fraction": -0.1},
+              {"initial_fraction": 1.5}, {"rate": 1.0}, {"rate": -0.1}, {"threshold": -1.0},
+              {"threshold": float("inf")}, {"fill": 2.0}):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+      mask_search(clf, images, labels, key=key, **bad)
