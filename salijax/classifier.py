@@ -7,6 +7,11 @@ with pure functions (static fields):
   features(variables, images) -> activations f32[B,h,w,c] at the explained layer
   head(variables, feats, images) -> logits f32[B,K], the rest of the network
       from the explained layer, with `feats` in place of the activations there.
+  guided_apply(variables, images) -> logits f32[B,K], the same logits as
+      `apply` from the same network with its ReLUs guided
+      (`salijax.models.guided_relu`): its input gradient is guided
+      backpropagation's. Optional (None): only the guided methods need it,
+      and `salijax.models.classifier` fills it.
 
 `head(v, features(v, x), x) == apply(v, x)`. `head` takes the images too, so a
 layer inside a residual block (whose skip path does not pass through the layer)
@@ -22,12 +27,13 @@ from flax import struct
 
 @struct.dataclass
 class Classifier:
-  """Model variables plus pure apply/features/head functions (see module doc)."""
+  """Model variables plus pure apply/features/head/guided_apply functions (see module doc)."""
 
   variables: Any
   apply: Callable[..., Any] = struct.field(pytree_node=False)
   features: Callable[..., Any] | None = struct.field(pytree_node=False, default=None)
   head: Callable[..., Any] | None = struct.field(pytree_node=False, default=None)
+  guided_apply: Callable[..., Any] | None = struct.field(pytree_node=False, default=None)
 
   def logits(self, images):
     """f32[B,H,W,3] in [0, 1] -> f32[B,K]."""

@@ -10,7 +10,11 @@ from salijax.methods.controls import fake_cam, random_map
 from salijax.methods.eigencam import eigencam
 from salijax.methods.gradcam import gradcam
 from salijax.methods.gradcam_plus_plus import gradcam_plus_plus
+from salijax.methods.gradient import gradient
+from salijax.methods.guided_backprop import guided_backprop
+from salijax.methods.guided_gradcam import guided_gradcam
 from salijax.methods.iba import iba, iba_feature_stats
+from salijax.methods.integrated_gradients import integrated_gradients
 from salijax.methods.layercam import layercam
 from salijax.methods.lime import lime
 from salijax.methods.mask_search import mask_search
@@ -18,9 +22,11 @@ from salijax.methods.registry import Method, get, names, register
 from salijax.methods.rise import rise
 from salijax.methods.score_cam import score_cam
 from salijax.methods.sidu import sidu, sidu_feature_space
+from salijax.methods.smoothgrad import smoothgrad
 from salijax.methods.xgradcam import xgradcam
 
 __all__ = ["Method", "ablation_cam", "eigencam", "fake_cam", "get", "gradcam",
-           "gradcam_plus_plus", "iba", "iba_feature_stats", "layercam", "lime", "mask_search",
+           "gradcam_plus_plus", "gradient", "guided_backprop", "guided_gradcam", "iba",
+           "iba_feature_stats", "integrated_gradients", "layercam", "lime", "mask_search",
            "names", "random_map", "register", "rise", "score_cam", "sidu", "sidu_feature_space",
-           "xgradcam"]
+           "smoothgrad", "xgradcam"]

@@ -15,6 +15,7 @@ from salijax.models.architectures import (
     tap_names,
 )
 from salijax.models.classifier_builder import classifier
+from salijax.models.guided_relu import guided_relu
 from salijax.models.heads import HEADS
 from salijax.models.normalization import IMAGENET_MEAN, IMAGENET_STD
 from salijax.models.resnet import ResNet
@@ -31,6 +32,7 @@ __all__ = [
     "classifier",
     "create",
     "default_tap",
+    "guided_relu",
     "head_prefix",
     "init",
     "tap_names",

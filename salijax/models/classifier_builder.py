@@ -13,6 +13,7 @@ import jax
 
 from salijax.classifier import Classifier
 from salijax.models import architectures, taps
+from salijax.models.guided_relu import guided_relu
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +54,9 @@ class ModelHead:
 def classifier(module: nn.Module, variables: Any, layer: str | None = None) -> Classifier:
   """A `Classifier` of a salijax model, in inference mode.
 
+  Its `guided_apply` is the same model with its ReLUs guided
+  (`module.clone(relu=guided_relu)`, the same variables), for guided backpropagation.
+
   Args:
     module: a model from `salijax.models.create`.
     variables: its variables ({"params", "batch_stats"}), the Classifier's leaves.
@@ -66,4 +70,5 @@ def classifier(module: nn.Module, variables: Any, layer: str | None = None) -> C
   layer = architectures.default_tap(module) if layer is None else layer
   taps.check_tap(layer, names)
   return Classifier(variables=variables, apply=ModelLogits(module),
-                    features=ModelFeatures(module, layer), head=ModelHead(module, layer))
+                    features=ModelFeatures(module, layer), head=ModelHead(module, layer),
+                    guided_apply=ModelLogits(module.clone(relu=guided_relu)))

@@ -45,10 +45,12 @@ class HeadSpec:
     return (self.prefix,) if self.kind == "linear" else (f"{self.prefix}.1", f"{self.prefix}.4")
 
 
-def classification_head(x: jax.Array, spec: HeadSpec, train: bool) -> jax.Array:
+def classification_head(x: jax.Array, spec: HeadSpec, train: bool,
+                        relu: Callable[[jax.Array], jax.Array] = nn.relu) -> jax.Array:
   """f32[B,D] features -> f32[B,num_classes] logits; call inside a compact method.
 
-  `train` enables the mlp's dropout (rng collection "dropout").
+  `train` enables the mlp's dropout (rng collection "dropout"); `relu` is the
+  mlp's activation (the model's, e.g. the guided ReLU).
   """
   if spec.kind not in HEADS:
     raise ValueError(f"head: expected one of {HEADS}, got {spec.kind!r}")
@@ -58,7 +60,7 @@ def classification_head(x: jax.Array, spec: HeadSpec, train: bool) -> jax.Array:
   if spec.kind == "linear":
     return dense(spec.num_classes, name=names[0])(x)
   x = nn.Dropout(MLP_DROPOUT, deterministic=not train)(x)
-  x = nn.relu(dense(MLP_HIDDEN, name=names[0])(x))
+  x = relu(dense(MLP_HIDDEN, name=names[0])(x))
   x = nn.Dropout(MLP_DROPOUT, deterministic=not train)(x)
   return dense(spec.num_classes, name=names[1])(x)
 

@@ -32,6 +32,7 @@ BatchNorm scale 1 and bias 0, and the head's Dense layers torch's default
 Linear weight init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with a zero bias.
 """
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -87,6 +88,7 @@ class ResidualBlock(nn.Module):
   bottleneck: bool
   torch_name: str  # e.g. "layer2.0"
   bn_trainable: tuple[str, ...] | None = None
+  relu: Callable[[jax.Array], jax.Array] = nn.relu
 
   def _batch_norm(self, name: str, train: bool) -> nn.BatchNorm:
     return normalization.batch_norm(f"{self.torch_name}.{naming.torch_name([name])}", train=train,
@@ -104,13 +106,13 @@ class ResidualBlock(nn.Module):
       y = probe(f"{self.torch_name}.conv{k}", y)
       y = probe(f"{self.torch_name}.bn{k}", self._batch_norm(f"bn{k}", train)(y))
       if k < len(convs):
-        y = nn.relu(y)
+        y = self.relu(y)
     skip = x
     if self.downsample:
       skip = nn.Conv(convs[-1].features, (1, 1), strides=(self.stride, self.stride),
                      use_bias=False, kernel_init=KAIMING_FAN_OUT, name="downsample_0")(x)
       skip = probe(f"{self.torch_name}.downsample", self._batch_norm("downsample_1", train)(skip))
-    return nn.relu(y + skip)
+    return self.relu(y + skip)
 
 
 class ResNet(nn.Module):
@@ -134,6 +136,9 @@ class ResNet(nn.Module):
     bn_trainable: None (every BatchNorm follows `train`) or the torchvision
       prefixes of the BatchNorms that do; the others always use their running
       statistics.
+    relu: the activation at every ReLU (stem, blocks, mlp head) (nn.relu;
+      `module.clone(relu=salijax.models.guided_relu.guided_relu)` is the same
+      model, with the same variables, for guided backpropagation).
   """
 
   stage_sizes: tuple[int, ...]
@@ -144,6 +149,7 @@ class ResNet(nn.Module):
   mean: tuple[float, ...] = normalization.IMAGENET_MEAN
   std: tuple[float, ...] = normalization.IMAGENET_STD
   bn_trainable: tuple[str, ...] | None = None
+  relu: Callable[[jax.Array], jax.Array] = nn.relu
 
   def blocks(self) -> tuple[BlockSpec, ...]:
     """Every residual block, in forward order."""
@@ -213,15 +219,16 @@ class ResNet(nn.Module):
                                use_bias=False, kernel_init=KAIMING_FAN_OUT, name="conv1")(x))
     x = probe("bn1", normalization.batch_norm(
         "bn1", train=train, bn_trainable=self.bn_trainable, name="bn1")(x))
-    x = probe("relu", nn.relu(x))
+    x = probe("relu", self.relu(x))
     x = probe("maxpool", nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1))))
     for block in self.blocks():
       x = ResidualBlock(
           planes=block.planes, stride=block.stride, downsample=block.downsample,
           bottleneck=self.bottleneck, torch_name=block.path, bn_trainable=self.bn_trainable,
-          name=naming.flax_path(block.path)[-1])(x, train, probe)
+          relu=self.relu, name=naming.flax_path(block.path)[-1])(x, train, probe)
       x = probe(block.path, x)
       if block.last_in_stage:
         x = probe(block.stage, x)
     x = probe("avgpool", jnp.mean(x, axis=(1, 2), keepdims=True))
-    return heads.classification_head(x.reshape(x.shape[0], -1), self.head_spec(), train)
+    return heads.classification_head(x.reshape(x.shape[0], -1), self.head_spec(), train,
+                                     relu=self.relu)

@@ -80,6 +80,9 @@ class VGG(nn.Module):
     classifier_width: the width of `classifier.0` and `classifier.3`
       (torchvision's 4096; smaller widths train from scratch much faster, but
       torchvision weights need 4096).
+    relu: the activation at every ReLU (`features`, `classifier`, mlp head) (nn.relu;
+      `module.clone(relu=salijax.models.guided_relu.guided_relu)` is the same
+      model, with the same variables, for guided backpropagation).
   """
 
   layers: tuple[int | str, ...]
@@ -91,6 +94,7 @@ class VGG(nn.Module):
   std: tuple[float, ...] = normalization.IMAGENET_STD
   bn_trainable: tuple[str, ...] | None = None
   classifier_width: int = HIDDEN
+  relu: Callable[[jax.Array], jax.Array] = nn.relu
 
   def feature_layers(self) -> tuple[FeatureLayer, ...]:
     """Every module of `features`, in order, with torchvision's indices."""
@@ -165,7 +169,7 @@ class VGG(nn.Module):
         x = normalization.batch_norm(path, train=train, bn_trainable=self.bn_trainable,
                                      name=name)(x)
       elif layer.kind == RELU:
-        x = nn.relu(x)
+        x = self.relu(x)
       else:
         x = nn.max_pool(x, (2, 2), strides=(2, 2))
       x = probe(path, x)
@@ -175,5 +179,5 @@ class VGG(nn.Module):
       fan_in = x.shape[-1] if name == "classifier_0" else self.classifier_width
       x = nn.Dense(self.classifier_width, kernel_init=self.linear_kernel(fan_in),
                    bias_init=nn.initializers.zeros, name=name)(x)
-      x = nn.Dropout(DROPOUT, deterministic=not train)(nn.relu(x))
-    return heads.classification_head(x, self.head_spec(), train)
+      x = nn.Dropout(DROPOUT, deterministic=not train)(self.relu(x))
+    return heads.classification_head(x, self.head_spec(), train, relu=self.relu)

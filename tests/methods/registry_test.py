@@ -11,10 +11,13 @@ from salijax import methods
 # Registered name -> the function exported by salijax.methods.
 EXPECTED_METHODS = {
     "ablation_cam": "ablation_cam", "eigencam": "eigencam", "fake_cam": "fake_cam",
-    "gradcam": "gradcam", "gradcam_plus_plus": "gradcam_plus_plus", "iba": "iba",
+    "gradcam": "gradcam", "gradcam_plus_plus": "gradcam_plus_plus", "gradient": "gradient",
+    "guided_backprop": "guided_backprop", "guided_gradcam": "guided_gradcam", "iba": "iba",
+    "integrated_gradients": "integrated_gradients",
     "layercam": "layercam", "lime": "lime", "mask_search": "mask_search", "random": "random_map",
     "rise": "rise", "score_cam": "score_cam", "sidu": "sidu",
-    "sidu_feature_space": "sidu_feature_space", "xgradcam": "xgradcam"}
+    "sidu_feature_space": "sidu_feature_space", "smoothgrad": "smoothgrad",
+    "xgradcam": "xgradcam"}
 
 
 def test_names_lists_every_method():

@@ -4,7 +4,7 @@
 rectangle (optionally only on one colour channel there); its activations are
 zero outside the rectangle, so every sound saliency method puts its mass there.
 `random_cnn`: a small random convolutional network, for definition tests
-against slow references.
+against slow references; its `guided_apply` has guided ReLUs.
 """
 
 import jax
@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from salijax.classifier import Classifier
+from salijax.models.guided_relu import guided_relu
 
 STRIDE = 4  # feature-map stride of both classifiers
 
@@ -74,9 +75,13 @@ def random_cnn(key: jax.Array, num_classes: int = 4, channels: int = 6) -> Class
         x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
         precision=jax.lax.Precision.HIGHEST)
 
-  def features(v, images):
-    x = jax.nn.relu(conv(images - 0.5, v["conv1"]))
-    return jax.nn.relu(conv(_pool(x), v["conv2"]))
+  def features_with(relu):
+    def features(v, images):
+      x = relu(conv(images - 0.5, v["conv1"]))
+      return relu(conv(_pool(x), v["conv2"]))
+    return features
+
+  features = features_with(jax.nn.relu)
 
   def head(v, feats, images):
     del images  # sequential model
@@ -85,4 +90,8 @@ def random_cnn(key: jax.Array, num_classes: int = 4, channels: int = 6) -> Class
   def apply(v, images):
     return head(v, features(v, images), images)
 
-  return Classifier(variables=variables, apply=apply, features=features, head=head)
+  def guided_apply(v, images):
+    return head(v, features_with(guided_relu)(v, images), images)
+
+  return Classifier(variables=variables, apply=apply, features=features, head=head,
+                    guided_apply=guided_apply)

@@ -37,6 +37,8 @@ METHOD_OPTIONS = {
     "sidu_feature_space": dict(chunk=3),
     "lime": dict(num_samples=24, num_segments=16, slic_iterations=3, chunk=8),
     "iba": dict(steps=2, num_samples=2),
+    "integrated_gradients": dict(steps=4, chunk=2),
+    "smoothgrad": dict(num_samples=4, sample_chunk=2),
     # threshold 0: subtracting 0.96 x the mean amplifies 1-ulp layout differences ~25x.
     "mask_search": dict(num_steps=8, threshold=0.0),
 }

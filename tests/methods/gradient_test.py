@@ -1,0 +1,130 @@
+"""Tests of salijax.methods.gradient and of salijax.methods.channel_reduction."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tiny_classifiers
+
+from salijax.methods.channel_reduction import REDUCTIONS, check_reduce, reduce_channels
+from salijax.methods.gradient import _gradient, gradient
+
+REGION = (8, 24, 24, 40)  # (y0, y1, x0, x1), on the classifiers' 4-pixel grid
+
+
+def random_images(key: int, shape: tuple[int, ...], low: float = 0.0,
+                  high: float = 1.0) -> jax.Array:
+  return jax.random.uniform(jax.random.key(key), shape, minval=low, maxval=high)
+
+
+def numpy_reduction(raw: np.ndarray, reduce: str) -> np.ndarray:
+  """The reductions of salijax.methods.channel_reduction, one pixel at a time."""
+  out = np.zeros(raw.shape[:-1]) if reduce != "none" else raw.copy()
+  for index in np.ndindex(raw.shape[:-1]):
+    values = [float(v) for v in raw[index]]
+    if reduce == "max_abs":
+      out[index] = max(abs(v) for v in values)
+    elif reduce == "abs_sum":
+      out[index] = sum(abs(v) for v in values)
+    elif reduce == "sum":
+      out[index] = sum(values)
+  return out
+
+
+def per_image_gradients(clf, images, labels) -> np.ndarray:
+  """The slow reference: jax.grad of one image's target logit, one image at a time."""
+  grad = jax.jit(jax.grad(lambda image, c: clf.apply(clf.variables, image[None])[0, c]))
+  return np.stack([grad(images[b], labels[b]) for b in range(images.shape[0])])
+
+
+@pytest.mark.parametrize("reduce", REDUCTIONS)
+def test_reductions_match_a_per_pixel_reference(reduce):
+  raw = np.asarray(jax.random.normal(jax.random.key(0), (2, 5, 4, 3)))
+  got = reduce_channels(jnp.asarray(raw), reduce)
+  expected = numpy_reduction(raw, reduce)
+  assert got.shape == expected.shape
+  np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_matches_per_image_jax_grad_on_random_cnn():
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
+  images = random_images(1, (3, 32, 32, 3))
+  labels = jnp.array([0, 3, 2])
+  expected = per_image_gradients(clf, images, labels)
+  assert np.abs(expected).max() > 0.0
+  raw = gradient(clf, images, labels, reduce="none")
+  assert raw.shape == (3, 32, 32, 3) and raw.dtype == jnp.float32
+  np.testing.assert_allclose(raw, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+  default = gradient(clf, images, labels)  # reduce="max_abs"
+  assert default.shape == (3, 32, 32)
+  np.testing.assert_allclose(default, numpy_reduction(expected, "max_abs"), rtol=1e-5,
+                             atol=1e-6 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("channel", [None, 1])
+def test_known_answer_on_region_classifier(channel):
+  """Inside the region every feature is active (checked), so
+
+    d y_0 / d I[y, x, c] = sum_k colour[c, k] readout[k, 0] / (16 h w),  readout[:, 0] = 1
+
+  (16 = the 4x4 average pool, h w = the feature map's mean); outside it is 0.
+  With `channel` set, the other colour channels get 0 everywhere.
+  """
+  height = 48
+  clf = tiny_classifiers.region_classifier(height, height, REGION, channel=channel)
+  images = random_images(2, (2, height, height, 3), 0.5, 1.0)
+  colour = np.asarray(clf.variables["colour"], np.float64)
+  pooled = np.asarray(images).reshape(2, 12, 4, 12, 4, 3).mean(axis=(2, 4))
+  assert (pooled @ colour + np.asarray(clf.variables["bias"]) > 0).all()
+  raw = np.asarray(gradient(clf, images, jnp.array([0, 0]), reduce="none"))
+  cells = (height // tiny_classifiers.STRIDE) ** 2
+  expected = np.zeros((height, height, 3))
+  y0, y1, x0, x1 = REGION
+  expected[y0:y1, x0:x1] = colour.sum(axis=1) / (16 * cells)
+  for b in range(2):
+    np.testing.assert_allclose(raw[b], expected, rtol=1e-5, atol=1e-9)
+  maps = np.asarray(gradient(clf, images, jnp.array([0, 1])))
+  inside = np.zeros((height, height), bool)
+  inside[y0:y1, x0:x1] = True
+  for b in range(2):  # class 1 (readout -1) has the same |gradient|
+    assert maps[b][inside].min() > 0.0
+    np.testing.assert_array_equal(maps[b][~inside], 0.0)
+  if channel is not None:
+    others = [c for c in range(3) if c != channel]
+    np.testing.assert_array_equal(raw[..., others], 0.0)
+
+
+def test_batch_composition_jit_and_no_recompilation():
+  clf = tiny_classifiers.random_cnn(jax.random.key(5))
+  images = random_images(6, (3, 32, 32, 3))
+  labels = jnp.array([1, 0, 2])
+  batch = gradient(clf, images, labels)
+  alone = gradient(clf, images[1:2], labels[1:2])
+  np.testing.assert_allclose(batch[1], alone[0], rtol=1e-5, atol=1e-7)
+  reordered = gradient(clf, images[::-1], labels[::-1])
+  np.testing.assert_allclose(reordered[::-1], batch, rtol=1e-5, atol=1e-7)
+  inside_jit = jax.jit(lambda x, y: gradient(clf, x, y))(images, labels)
+  np.testing.assert_allclose(inside_jit, batch, rtol=1e-5, atol=1e-7)
+  vmapped = jax.vmap(lambda x, y: gradient(clf, x[None], y[None])[0])(images, labels)
+  np.testing.assert_allclose(vmapped, batch, rtol=1e-5, atol=1e-7)
+  compiled = _gradient._cache_size()
+  gradient(clf, random_images(7, (3, 32, 32, 3)), jnp.array([3, 3, 0]))
+  assert _gradient._cache_size() == compiled
+
+
+def test_bad_inputs():
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
+  images = random_images(0, (2, 32, 32, 3))
+  labels = jnp.array([0, 1])
+  with pytest.raises(ValueError, match="reduce.*'mean'"):
+    gradient(clf, images, labels, reduce="mean")
+  with pytest.raises(ValueError, match="reduce"):
+    check_reduce(None)
+  with pytest.raises(ValueError, match="labels"):
+    gradient(clf, images, jnp.array([0, 4]))
+  with pytest.raises(ValueError, match="images"):
+    gradient(clf, images * 2.0, labels)
+  with pytest.raises(ValueError, match="images"):
+    gradient(clf, images[0], labels)
+  with pytest.raises(TypeError, match="clf"):
+    gradient(clf.apply, images, labels)
