@@ -1,18 +1,50 @@
-"""Speed of saliency methods and insertion/deletion against their forward-pass floor.
+"""Speed of every saliency method (and insertion/deletion) against its pass-count floor.
 
-Every perturbation method costs forward passes (DESIGN.md, "Performance
-model"): RISE N, SIDU c + 1 (c channels at the explained layer), LIME S
-samples, insertion + deletion 2 (n + 1) with n = ceil(H W / step_pixels).
-Its floor is that count times the batch size divided by F, the forward
-throughput (images/s) of the same jitted classifier (`jax.jit(clf.apply)`) on
-a batch shaped like the one the method forwards per step (batch_size * chunk
-images), measured in the same process, in alternation with the method (see
-`interleaved_medians`). Grad-CAM's floor is one forward of the batch. Each
-row's `ratio` is method time / floor time, printed next to the issue's target:
+A map costs passes of one of two kinds (issue 6):
 
-    rows = method_benchmark(["resnet18"], 224, 1, methods=METHODS, num_masks=256,
-                            lime_samples=256, step_pixels=224 * 16, warmup=1,
-                            repeats=3, chunk=None)
+  forward   a forward of the whole classifier, `jax.jit(clf.apply)`;
+  gradient  a forward and a backward of the target logits with respect to the
+            input images, `jax.jit(jax.grad(sum of the target logits))`.
+
+`COSTS` is the one table of what a map costs: per method name, from the
+method's options and the shapes, a `PassCount` (the pass kind, the passes per
+image and the images one pass takes per explained image, i.e. the method's
+chunk). k is the number of channels at the explained layer, n the number of
+insertion/deletion steps, ceil(H W / step_pixels):
+
+  forward:  rise num_masks; lime num_samples; sidu k + 1; sidu_feature_space k
+            (forwards to the layer, counted as full forwards); score_cam k + 1;
+            ablation_cam k + 1 (passes through the head only, counted as full
+            forwards, as issue 6 puts it: "AblationCAM: channels"); mask_search
+            num_steps (one forward of the batch per step); eigencam 1 (a
+            forward to the layer); insertion_deletion 2 (n + 1).
+  gradient: gradient, guided_backprop, guided_gradcam (its Grad-CAM part is
+            not counted), gradcam, gradcam_plus_plus, xgradcam, layercam 1
+            (the CAMs' backward stops at the layer); integrated_gradients steps
+            (steps + 1 with rule="trapezoid"); smoothgrad num_samples times
+            the wrapped method's; iba steps x num_samples (forward and backward
+            passes through the head only, counted as full gradient passes:
+            "IBA: steps").
+  none:     fake_cam and random (no pass: their time is reported, no ratio).
+
+The floor of a map is passes x B / P, with P the throughput (images/s) of the
+pass kind on a batch shaped like the one the method runs per pass (B times
+the images per pass), measured in the same process, in alternation with the
+method (`interleaved_medians`). Each row's ratio is method time / floor,
+against the target `TARGET` = 1.2 of issue 6. A method whose passes are
+cheaper than the counted ones (ablation_cam and iba through the head only,
+the CAMs) can be well below 1.
+
+Options: every method runs with its own defaults except where `options`
+({method: {option: value}}) or the shortcuts (`num_masks`: rise's,
+`lime_samples`: lime's num_samples, `step_pixels`: insertion/deletion's,
+`chunk`: every `chunk` option) say otherwise. IBA gets `feature_stats` =
+(zeros, ones) of the layer's shape: statistics given, as in the paper, not
+estimated from the batch (which needs B >= 2); their values do not change the
+cost.
+
+    rows = method_benchmark(["resnet18"], 80, 2, options={"rise": {"num_masks": 256},
+                                                          "iba": {"steps": 5}})
     rows = rise_peak_memory("resnet18", 224, masks=(1000, 8000), chunk=256)
 
 `rise_peak_memory` runs RISE once per number of masks, each in a fresh
@@ -20,14 +52,14 @@ row's `ratio` is method time / floor time, printed next to the issue's target:
 ratio to the first.
 """
 
+import ast
 import inspect
-import math
 import multiprocessing
 import resource
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,16 +70,147 @@ from salijax import validation
 from salijax.classifier import Classifier
 from salijax.metrics.insertion_deletion import insertion_deletion, num_steps
 
-METHODS = ("gradcam", "rise", "sidu", "lime", "insertion_deletion")
-# Upper bounds on `ratio` from issue 3 (Grad-CAM: forwards of the batch).
-TARGETS = {"gradcam": 3.0, "rise": 1.15, "sidu": 1.15, "lime": 1.25,
-           "insertion_deletion": 1.15}
+TARGET = 1.2  # issue 6: every method within 1.2x of its pass-count floor.
 PEAK_MEMORY_TARGET = 1.10  # RISE peak RSS, most masks / fewest masks.
+PASS_KINDS = ("forward", "gradient")
 
 
-def _default_chunk(function: Callable[..., Any]) -> int:
-  """The default of `function`'s keyword argument `chunk`."""
-  return inspect.signature(function).parameters["chunk"].default
+class Shapes(NamedTuple):
+  """The shapes a cost depends on: the batch, the image side and the layer's channels."""
+  batch: int
+  height: int
+  width: int
+  channels: int  # k at the explained layer (0 when the Classifier has none)
+
+
+class PassCount(NamedTuple):
+  """A map's cost: `passes` passes of `kind` per image, `per_pass` images of it per pass."""
+  kind: str | None  # one of PASS_KINDS, or None for no pass (no floor)
+  passes: int
+  per_pass: int
+
+
+def _chunked(kind: str, passes: int, chunk: int) -> PassCount:
+  return PassCount(kind, passes, min(chunk, passes))
+
+
+def _per_channel_plus_one(options: Mapping[str, Any], shapes: Shapes) -> PassCount:
+  """k + 1 forwards (k channels and one more), `chunk` channels per pass."""
+  return PassCount("forward", shapes.channels + 1, min(options["chunk"], shapes.channels))
+
+
+def _integrated_gradients_cost(options: Mapping[str, Any], _: Shapes) -> PassCount:
+  points = options["steps"] + (options["rule"] == "trapezoid")
+  return _chunked("gradient", points, options["chunk"])
+
+
+def _smoothgrad_cost(options: Mapping[str, Any], shapes: Shapes) -> PassCount:
+  own = _keyword_defaults(methods_lib.get("smoothgrad"))
+  wrapped_name = options["method"]
+  if wrapped_name not in COSTS:
+    raise ValueError(f"method_options: smoothgrad.method={wrapped_name!r} has no cost entry")
+  wrapped = COSTS[wrapped_name](
+      resolve_options(wrapped_name, {k: v for k, v in options.items() if k not in own}), shapes)
+  samples = options["num_samples"]
+  return PassCount(wrapped.kind, samples * wrapped.passes,
+                   min(options["sample_chunk"], samples) * wrapped.per_pass)
+
+
+def _insertion_deletion_cost(options: Mapping[str, Any], shapes: Shapes) -> PassCount:
+  forwards = 2 * (num_steps(shapes.height, shapes.width, options["step_pixels"]) + 1)
+  # Each forward takes max(1, chunk // B) steps of every image.
+  return PassCount("forward", forwards, min(max(1, options["chunk"] // shapes.batch), forwards))
+
+
+def _one_gradient(_: Mapping[str, Any], __: Shapes) -> PassCount:
+  return PassCount("gradient", 1, 1)
+
+
+def _no_pass(_: Mapping[str, Any], __: Shapes) -> PassCount:
+  return PassCount(None, 0, 0)
+
+
+# name -> (resolved options, shapes) -> PassCount; see the module doc.
+COSTS: dict[str, Callable[[Mapping[str, Any], Shapes], PassCount]] = {
+    "rise": lambda o, s: _chunked("forward", o["num_masks"], o["chunk"]),
+    "lime": lambda o, s: _chunked("forward", o["num_samples"], o["chunk"]),
+    "sidu": _per_channel_plus_one,
+    "sidu_feature_space": lambda o, s: _chunked("forward", s.channels, o["chunk"]),
+    "score_cam": _per_channel_plus_one,
+    "ablation_cam": _per_channel_plus_one,
+    "mask_search": lambda o, s: PassCount("forward", o["num_steps"], 1),
+    "eigencam": lambda o, s: PassCount("forward", 1, 1),
+    "insertion_deletion": _insertion_deletion_cost,
+    "gradient": _one_gradient,
+    "guided_backprop": _one_gradient,
+    "guided_gradcam": _one_gradient,
+    "gradcam": _one_gradient,
+    "gradcam_plus_plus": _one_gradient,
+    "xgradcam": _one_gradient,
+    "layercam": _one_gradient,
+    "integrated_gradients": _integrated_gradients_cost,
+    "smoothgrad": _smoothgrad_cost,
+    "iba": lambda o, s: PassCount("gradient", o["steps"] * o["num_samples"], o["num_samples"]),
+    "fake_cam": _no_pass,
+    "random": _no_pass,
+}
+
+
+def benchmarked_methods() -> tuple[str, ...]:
+  """The names `method_benchmark` can time: registered methods in `COSTS`, insertion_deletion."""
+  registered = set(methods_lib.names()) | {"insertion_deletion"}
+  return tuple(name for name in COSTS if name in registered)
+
+
+def _function(name: str) -> Callable[..., Any]:
+  return insertion_deletion if name == "insertion_deletion" else methods_lib.get(name)
+
+
+def _keyword_defaults(function: Callable[..., Any]) -> dict[str, Any]:
+  """{name: default} of `function`'s keyword-only options (not `key`)."""
+  return {name: p.default for name, p in inspect.signature(function).parameters.items()
+          if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
+          and name != "key"}
+
+
+def resolve_options(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
+  """The options `name` runs with: its keyword defaults updated with `given`.
+
+  Raises:
+    ValueError: an option `name` does not take (unless it takes **options).
+  """
+  function = _function(name)
+  defaults = _keyword_defaults(function)
+  takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD
+                  for p in inspect.signature(function).parameters.values())
+  unknown = sorted(set(given) - set(defaults))
+  if unknown and not takes_any:
+    raise ValueError(f"method_options: {name} has no option {unknown}; its options:"
+                     f" {sorted(defaults)}")
+  return defaults | dict(given)
+
+
+def parse_method_options(entries: Sequence[str]) -> dict[str, dict[str, Any]]:
+  """["rise.num_masks=256", "smoothgrad.method=integrated_gradients"] -> {method: {option: value}}.
+
+  Values are Python literals (ints, floats, booleans) where they parse as one,
+  strings otherwise.
+
+  Raises:
+    ValueError: an entry that is not `method.option=value`.
+  """
+  options: dict[str, dict[str, Any]] = {}
+  for entry in entries:
+    target, equals, text = entry.partition("=")
+    method, dot, option = target.strip().partition(".")
+    if not (equals and dot and method and option and text.strip()):
+      raise ValueError(f"method_options: expected entries method.option=value, got {entry!r}")
+    try:
+      value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+      value = text.strip()
+    options.setdefault(method, {})[option] = value
+  return options
 
 
 def _print_row(row: dict) -> None:
@@ -68,115 +231,153 @@ def interleaved_medians(calls: Sequence[Callable[[], Any]], *, warmup: int,
       jax.block_until_ready(call())
   timings: list[list[float]] = [[] for _ in calls]
   for _ in range(repeats):
-    for call, times in zip(calls, timings):
+    for call, times in zip(calls, timings, strict=True):
       start = time.perf_counter()
       jax.block_until_ready(call())
       times.append(time.perf_counter() - start)
   return [statistics.median(times) for times in timings]
 
 
-def _method_plan(name: str, clf: Classifier, images: jax.Array, labels: jax.Array, *,
-                 num_masks: int, lime_samples: int, step_pixels: int,
-                 chunk: int | None) -> tuple[Callable[[], Any], int, int]:
-  """(call, forwards per image, images per forward) of one timed method."""
-  batch, height, width, _ = images.shape
+def _pass_functions(clf: Classifier) -> dict[str, Callable[[jax.Array, jax.Array], Any]]:
+  """{kind: jitted (images f32[n,H,W,3], labels i32[n]) -> the pass's result}."""
+  def target_logits(variables: Any, images: jax.Array, labels: jax.Array) -> jax.Array:
+    logits = clf.apply(variables, images)
+    return jnp.take_along_axis(logits, labels[:, None], axis=1).sum()
+
+  forward = jax.jit(clf.apply)
+  gradient = jax.jit(jax.grad(target_logits, argnums=1))
+  return {"forward": lambda x, y: forward(clf.variables, x),
+          "gradient": lambda x, y: gradient(clf.variables, x, y)}
+
+
+def _timed_call(name: str, clf: Classifier, images: jax.Array, labels: jax.Array,
+                given: Mapping[str, Any]) -> Callable[[], Any]:
+  """The call timed for `name`, with the options `given` (the rest: its defaults)."""
+  if name == "insertion_deletion":
+    maps = jax.random.uniform(jax.random.key(1), images.shape[:3])
+    return lambda: insertion_deletion(clf, images, maps, labels, **given)
+  if name == "iba" and "feature_stats" not in given:
+    layer = jax.eval_shape(clf.features, clf.variables, images).shape[1:]
+    given = dict(given, feature_stats=(jnp.zeros(layer), jnp.ones(layer)))
+  method = methods_lib.get(name)
   key = jax.random.key(0)
-  if name == "gradcam":
-    return lambda: methods_lib.gradcam(clf, images, labels), 1, batch
-  if name == "rise":
-    per_forward = min(chunk or _default_chunk(methods_lib.rise), num_masks)
-    return (lambda: methods_lib.rise(clf, images, labels, key=key, num_masks=num_masks,
-                                     chunk=per_forward), num_masks, batch * per_forward)
-  if name == "sidu":
-    channels = jax.eval_shape(clf.features, clf.variables, images).shape[-1]
-    per_forward = min(chunk or _default_chunk(methods_lib.sidu), channels)
-    return (lambda: methods_lib.sidu(clf, images, labels, chunk=per_forward), channels + 1,
-            batch * per_forward)
-  if name == "lime":
-    per_forward = min(chunk or _default_chunk(methods_lib.lime), lime_samples)
-    return (lambda: methods_lib.lime(clf, images, labels, key=key, num_samples=lime_samples,
-                                     chunk=per_forward), lime_samples, batch * per_forward)
-  # insertion_deletion: each forward takes max(1, chunk // B) steps of every image.
-  forwards = 2 * (num_steps(height, width, step_pixels) + 1)
-  steps = min(max(1, (chunk or _default_chunk(insertion_deletion)) // batch), forwards)
-  per_forward = batch * steps
-  maps = jax.random.uniform(jax.random.key(1), (batch, height, width))
-  call = lambda: insertion_deletion(clf, images, maps, labels, step_pixels=step_pixels,
-                                    chunk=per_forward)
-  return call, forwards, per_forward
+  return lambda: method(clf, images, labels, key=key, **given)
+
+
+def _layer_channels(clf: Classifier, images: jax.Array) -> int:
+  if clf.features is None:
+    return 0
+  return int(jax.eval_shape(clf.features, clf.variables, images).shape[-1])
+
+
+def _given_options(methods: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None,
+                   num_masks: int | None, lime_samples: int | None, step_pixels: int | None,
+                   chunk: int | None) -> dict[str, dict[str, Any]]:
+  """{method: the options it is called with}: the shortcuts, then `options` over them."""
+  shortcuts = {"rise": {"num_masks": num_masks}, "lime": {"num_samples": lime_samples},
+               "insertion_deletion": {"step_pixels": step_pixels}}
+  given = {}
+  for name in methods:
+    chosen = {k: v for k, v in shortcuts.get(name, {}).items() if v is not None}
+    if chunk is not None and "chunk" in _keyword_defaults(_function(name)):
+      chosen["chunk"] = chunk
+    given[name] = chosen | dict((options or {}).get(name, {}))
+    resolve_options(name, given[name])  # unknown options fail before any timing
+  return given
 
 
 def method_benchmark(models: Sequence[str], image_size: int, batch_size: int, *,
-                     methods: Sequence[str] = METHODS, num_masks: int = 4000,
-                     lime_samples: int = 1000, step_pixels: int = 224, warmup: int = 2,
-                     repeats: int = 10, chunk: int | None = None,
-                     num_classes: int = 10) -> list[dict]:
-  """Times each method and its forward-pass floor; prints and returns one row each.
+                     methods: Sequence[str] | None = None,
+                     options: Mapping[str, Mapping[str, Any]] | None = None,
+                     num_masks: int | None = None, lime_samples: int | None = None,
+                     step_pixels: int | None = None, chunk: int | None = None,
+                     warmup: int = 2, repeats: int = 10, num_classes: int = 10) -> list[dict]:
+  """Times each method and its pass-count floor; prints and returns one row each.
 
   Args:
     models: architectures (`salijax.models.ARCHITECTURES`), randomly initialised.
     image_size: square image side in pixels.
-    batch_size: images explained per call.
-    methods: names from `METHODS`.
-    num_masks: RISE's N.
+    batch_size: B, images explained per call.
+    methods: names from `benchmarked_methods()`; None for all of them.
+    options: {method: {option: value}}, e.g. {"iba": {"steps": 5}}; over the
+      shortcuts below.
+    num_masks: RISE's N (None: its default).
     lime_samples: LIME's S (its jax SLIC is part of the timed call).
     step_pixels: insertion/deletion's pixels per step.
+    chunk: every method's `chunk` option (masks, channels, samples or path
+      points per pass; step images per forward for insertion/deletion); None
+      = each method's default.
     warmup: untimed calls of each after the compiling call.
-    repeats: timed rounds (one method call, one forward call); medians are
+    repeats: timed rounds (one method call, one pass call); medians are
       reported.
-    chunk: masks/channels/samples (step images for insertion/deletion) per
-      forward; None = each method's default.
     num_classes: outputs of the model head.
 
   Returns:
-    One dict per (model, method): forwards_per_image, forward_batch,
-    forward_images_per_sec (F), method_sec, maps_per_sec, floor_sec
-    (= batch_size * forwards_per_image / F), ratio (= method_sec / floor_sec),
-    target and meets_target.
+    One dict per (model, method): options (those given), pass_kind,
+    passes_per_image, pass_batch (images per pass), pass_images_per_sec (P),
+    method_sec, maps_per_sec, floor_sec (= B * passes_per_image / P), ratio
+    (= method_sec / floor_sec), target and meets_target; the last five are
+    None for a method without passes.
 
   Raises:
-    ValueError: an unknown method, a non-positive size/count or a negative
-      warmup.
+    ValueError: an unknown method, options of an unknown method or an option
+      the method does not take, a non-positive size/count or a negative warmup.
   """
-  unknown = [m for m in methods if m not in METHODS]
+  known = benchmarked_methods()
+  methods = known if methods is None else tuple(methods)
+  unknown = [m for m in methods if m not in known]
   if unknown:
-    raise ValueError(f"methods: expected names from {METHODS}, got unknown {unknown}")
+    raise ValueError(f"methods: expected names from {known}, got unknown {unknown}")
   for value, name in ((image_size, "image_size"), (batch_size, "batch_size"),
-                      (num_masks, "num_masks"), (lime_samples, "lime_samples"),
-                      (step_pixels, "step_pixels"), (repeats, "repeats"),
-                      (num_classes, "num_classes")):
+                      (repeats, "repeats"), (num_classes, "num_classes")):
     validation.check_positive_int(value, name)
-  if chunk is not None:
-    validation.check_positive_int(chunk, "chunk")
+  for value, name in ((num_masks, "num_masks"), (lime_samples, "lime_samples"),
+                      (step_pixels, "step_pixels"), (chunk, "chunk")):
+    if value is not None:
+      validation.check_positive_int(value, name)
   if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
     raise ValueError(f"warmup: expected an int >= 0, got {warmup!r}")
+  unknown = sorted(set(options or {}) - set(known))
+  if unknown:
+    raise ValueError(f"method_options: expected method names from {known}, got {unknown}")
+  given = _given_options(methods, options, num_masks, lime_samples, step_pixels, chunk)
   rows = []
   for model in models:
     module = models_lib.create(model, num_classes=num_classes)
     clf = models_lib.classifier(module, models_lib.init(module, jax.random.key(0), image_size))
     images = jax.random.uniform(jax.random.key(1), (batch_size, image_size, image_size, 3))
     labels = jax.random.randint(jax.random.key(2), (batch_size,), 0, num_classes)
-    forward = jax.jit(clf.apply)
+    shapes = Shapes(batch_size, image_size, image_size, _layer_channels(clf, images))
+    passes = _pass_functions(clf)
     for name in methods:
-      call, forwards, forward_batch = _method_plan(
-          name, clf, images, labels, num_masks=num_masks, lime_samples=lime_samples,
-          step_pixels=step_pixels, chunk=chunk)
-      batch = jax.random.uniform(jax.random.key(3), (forward_batch, image_size, image_size, 3))
-      method_sec, forward_sec = interleaved_medians(
-          [call, lambda x=batch: forward(clf.variables, x)], warmup=warmup, repeats=repeats)
-      forward_rate = forward_batch / forward_sec
-      floor_sec = batch_size * forwards / forward_rate
-      ratio = method_sec / floor_sec
+      cost = COSTS[name](resolve_options(name, given[name]), shapes)
+      call = _timed_call(name, clf, images, labels, given[name])
+      pass_batch = batch_size * cost.per_pass
+      if cost.kind is None:
+        (method_sec,) = interleaved_medians([call], warmup=warmup, repeats=repeats)
+        pass_rate = floor_sec = ratio = None
+      else:
+        x = jax.random.uniform(jax.random.key(3), (pass_batch, image_size, image_size, 3))
+        y = jax.random.randint(jax.random.key(4), (pass_batch,), 0, num_classes)
+        method_sec, pass_sec = interleaved_medians(
+            [call, lambda x=x, y=y, run=passes[cost.kind]: run(x, y)], warmup=warmup,
+            repeats=repeats)
+        pass_rate = pass_batch / pass_sec
+        floor_sec = batch_size * cost.passes / pass_rate
+        ratio = method_sec / floor_sec
       rows.append({
           "benchmark": "methods", "model": model, "method": name,
+          "options": ",".join(f"{k}={v}" for k, v in sorted(given[name].items())),
           "image_size": image_size, "batch_size": batch_size,
-          "device": jax.devices()[0].device_kind, "forwards_per_image": forwards,
-          "forward_batch": forward_batch,
-          "forward_images_per_sec": round(forward_rate, 2),
+          "device": jax.devices()[0].device_kind, "pass_kind": cost.kind,
+          "passes_per_image": cost.passes, "pass_batch": pass_batch,
+          "pass_images_per_sec": None if pass_rate is None else round(pass_rate, 2),
           "method_sec": round(method_sec, 4),
           "maps_per_sec": round(batch_size / method_sec, 3),
-          "floor_sec": round(floor_sec, 4), "ratio": round(ratio, 3),
-          "target": TARGETS[name], "meets_target": ratio <= TARGETS[name],
+          "floor_sec": None if floor_sec is None else round(floor_sec, 4),
+          "ratio": None if ratio is None else round(ratio, 3),
+          "target": None if ratio is None else TARGET,
+          "meets_target": None if ratio is None else ratio <= TARGET,
       })
       _print_row(rows[-1])
   return rows
@@ -222,7 +423,7 @@ def rise_peak_memory(model: str, image_size: int, *, masks: Sequence[int] = (100
         _rise_peak_rss_kib,
         [(model, image_size, n, min(chunk, n), num_classes) for n in masks], chunksize=1)
   rows, first_mib = [], None
-  for num_masks, peak_kib in zip(masks, peaks_kib):
+  for num_masks, peak_kib in zip(masks, peaks_kib, strict=True):
     peak_mib = peak_kib / 1024
     first_mib = first_mib or peak_mib
     ratio = peak_mib / first_mib

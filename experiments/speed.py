@@ -9,11 +9,14 @@ random on-device inputs (no input pipeline), after warm-up, each call waited
 for with block_until_ready. Ratios within one run are the reliable numbers on
 a shared machine. --output writes the rows as JSON too.
 
---benchmark=methods times every saliency method and insertion/deletion against
-its forward-pass floor in the same process (experiments/method_speed.py):
+--benchmark=methods times every registered saliency method and insertion/deletion
+against its pass-count floor (forward or gradient passes) in the same process
+(experiments/method_speed.py); --methods picks some, --method_options sets any
+method's options (those that set the cost: masks, samples, steps, chunks):
 
   python -m experiments.speed --benchmark=methods --models=resnet18,vgg11 \
-    --image_size=224 --batch_size=1 --num_masks=4000 --lime_samples=1000
+    --image_size=224 --batch_size=1 --num_masks=4000 --lime_samples=1000 \
+    --method_options=iba.steps=10,mask_search.num_steps=5000,smoothgrad.num_samples=25
 
 --benchmark=rise_memory gives the peak RSS of RISE with 1000 and 8000 masks.
 
@@ -27,8 +30,8 @@ import jax
 from absl import app, flags, logging
 
 from experiments import method_speed
-from salijax.train import throughput
 from salijax import atomic_files
+from salijax.train import throughput
 
 _BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train", "methods", "rise_memory"],
                                 "What to time.")
@@ -39,12 +42,18 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Images per call.")
 _NUM_CLASSES = flags.DEFINE_integer("num_classes", 10, "Outputs of the model head.")
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed calls after compilation.")
 _REPEATS = flags.DEFINE_integer("repeats", 10, "Timed calls; the median is reported.")
-_METHODS = flags.DEFINE_list("methods", list(method_speed.METHODS),
-                             "--benchmark=methods: what to time.")
-_NUM_MASKS = flags.DEFINE_integer("num_masks", 4000, "RISE masks.")
-_LIME_SAMPLES = flags.DEFINE_integer("lime_samples", 1000, "LIME samples.")
-_STEP_PIXELS = flags.DEFINE_integer("step_pixels", 224, "Insertion/deletion pixels per step.")
-_CHUNK = flags.DEFINE_integer("chunk", None, "Chunk of the methods (default: each method's).")
+_METHODS = flags.DEFINE_list("methods", None, "--benchmark=methods: what to time (default: "
+                             "every registered method and insertion_deletion).")
+_METHOD_OPTIONS = flags.DEFINE_list(
+    "method_options", [], "--benchmark=methods: method.option=value entries, e.g. "
+    "rise.num_masks=256,iba.steps=5,smoothgrad.method=integrated_gradients (over the "
+    "shortcut flags below).")
+_NUM_MASKS = flags.DEFINE_integer("num_masks", None, "RISE masks (default: RISE's).")
+_LIME_SAMPLES = flags.DEFINE_integer("lime_samples", None, "LIME samples (default: LIME's).")
+_STEP_PIXELS = flags.DEFINE_integer("step_pixels", None, "Insertion/deletion pixels per step "
+                                    "(default: the metric's).")
+_CHUNK = flags.DEFINE_integer("chunk", None, "Every method's `chunk` option (default: each "
+                              "method's); --benchmark=rise_memory: masks per forward (256).")
 _OUTPUT = flags.DEFINE_string("output", None, "Optional path of a JSON file of the rows.")
 
 
@@ -70,9 +79,10 @@ def train_benchmark() -> list[dict]:
 
 
 def methods_benchmark() -> list[dict]:
-  """Rows of (model, method, maps/s, ratio to the forward-pass floor)."""
+  """Rows of (model, method, maps/s, ratio to the pass-count floor)."""
+  options = method_speed.parse_method_options(_METHOD_OPTIONS.value)
   return [row for size in _IMAGE_SIZES.value for row in method_speed.method_benchmark(
-      _MODELS.value, int(size), _BATCH_SIZE.value, methods=_METHODS.value,
+      _MODELS.value, int(size), _BATCH_SIZE.value, methods=_METHODS.value, options=options,
       num_masks=_NUM_MASKS.value, lime_samples=_LIME_SAMPLES.value,
       step_pixels=_STEP_PIXELS.value, warmup=_WARMUP.value, repeats=_REPEATS.value,
       chunk=_CHUNK.value, num_classes=_NUM_CLASSES.value)]
