@@ -15,6 +15,10 @@ stages once the train stage is done, e.g. two on one machine:
 
 (on GPUs or TPUs, each process uses its local devices; on CPUs add
 XLA_FLAGS=--xla_force_host_platform_device_count=N to split a process's batches).
+
+experiments/configs/protocol.py adds the label modes (ground truth, predicted,
+least likely class) and the perturbations (rotations, resize, crop, FGSM) of
+the ACML 2024 protocol; protocol_imagenette.py is its ImageNet-weights version.
 """
 
 from absl import app, flags

@@ -55,7 +55,9 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.num_images = 0  # the whole validation split
   config.batch_size = 32
-  config.label_mode = "ground_truth"
+  config.label_modes = "ground_truth"
+  config.perturbations = ""
+  config.diagnostics_top_k = 5
   config.methods = "gradcam,rise,sidu,lime,fake_cam,random"
   config.method_options = ml_collections.ConfigDict({
       "rise": {"num_masks": 500, "cell": 7, "p": 0.1, "chunk": 100},

@@ -9,13 +9,29 @@
   metrics.complexity(maps).sparseness                              # f32[B]
   check = metrics.sanity_check(methods.gradcam, module, variables, images, labels,
                                key=jax.random.key(0))              # .passed per measure
+  rotated = metrics.augment_images(images, "rotate45")             # f32[B,H,W,3]
+  robust = metrics.explanation_robustness(
+      maps_of_rotated, metrics.augment_maps(maps, "rotate45"),
+      metrics.valid_pixels("rotate45", H, W))                      # .spearman, .ssim f32[B]
 """
 
+from salijax.metrics.augmentation import (
+    Augmentation,
+    augment_images,
+    augment_maps,
+    parse_augmentation,
+    valid_pixels,
+)
 from salijax.metrics.complexity import Complexity, complexity
 from salijax.metrics.confidence_change import (
     ConfidenceChange,
     confidence_change,
     summarize_confidence_change,
+)
+from salijax.metrics.explanation_robustness import (
+    ExplanationRobustness,
+    explanation_robustness,
+    largest_valid_rectangle,
 )
 from salijax.metrics.insertion_deletion import (
     InsertionDeletion,
@@ -46,10 +62,12 @@ from salijax.metrics.pointing_game import (
 from salijax.metrics.sanity_check import SanityCheck, sanity_check
 
 __all__ = [
-    "SIMILARITIES", "Complexity", "ConfidenceChange", "EnergyPointingGame", "InsertionDeletion",
-    "PointingAccuracy", "PointingGame", "SanityCheck", "cascading_randomization", "complexity",
-    "confidence_change", "energy_pointing_game", "hog_features", "hog_similarity",
-    "independent_randomization", "insertion_deletion", "pointing_accuracy", "pointing_game",
-    "predicted_labels", "randomization_blocks", "sanity_check", "spearman", "spearman_abs", "ssim",
-    "summarize_confidence_change",
+    "SIMILARITIES", "Augmentation", "Complexity", "ConfidenceChange", "EnergyPointingGame",
+    "ExplanationRobustness", "InsertionDeletion", "PointingAccuracy", "PointingGame", "SanityCheck",
+    "augment_images", "augment_maps", "cascading_randomization", "complexity", "confidence_change",
+    "energy_pointing_game", "explanation_robustness", "hog_features", "hog_similarity",
+    "independent_randomization", "insertion_deletion", "largest_valid_rectangle",
+    "parse_augmentation", "pointing_accuracy", "pointing_game", "predicted_labels",
+    "randomization_blocks", "sanity_check", "spearman", "spearman_abs", "ssim",
+    "summarize_confidence_change", "valid_pixels",
 ]

@@ -6,13 +6,14 @@ killed run restarted with the same workdir finishes with the same results:
 
   data      prepare the dataset, choose the evaluation images (evaluation_set)
   train     one salijax.train run per (model, mode), exported (trained_models)
-  explain   every method's maps (explanation_stage)
+  predict   each run's class probabilities of the images (prediction_stage)
+  explain   every method's maps, per label mode and perturbation (explanation_stage)
   evaluate  every metric of every map (evaluation_stage)
   sanity    the parameter-randomisation check on a few images (sanity_stage)
-  report    tables, summary, manifest and figures (report_stage)
+  report    tables, summary, diagnostics, manifest and figures (report_stage)
 
-Several JAX processes (`salijax.parallel.initialize`) share the explain,
-evaluate and sanity units; process 0 does the data and report stages. The
+Several JAX processes (`salijax.parallel.initialize`) share the predict,
+explain, evaluate and sanity units; process 0 does the data and report stages. The
 train stage runs in one process (data parallel over its local devices): in a
 multi-process run it must already be done.
 
@@ -34,8 +35,9 @@ import salijax
 from salijax import parallel
 from salijax.pipeline import benchmark_config
 from salijax.pipeline import benchmark_workdir as bw
-from salijax.pipeline import (evaluation_set, evaluation_stage, explanation_stage, report_stage,
-                              sanity_stage, stage_progress, trained_models)
+from salijax.pipeline import (evaluation_set, evaluation_stage, explanation_stage,
+                              prediction_stage, report_stage, sanity_stage, stage_progress,
+                              trained_models)
 
 
 def log_environment() -> None:
@@ -114,9 +116,9 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
           records[run.name] = trained_models.train_run(config, workdir, run)
           bar.update(1)
       summary = {name: r["test_accuracy"] for name, r in records.items()}
-    elif stage in ("explain", "evaluate", "sanity"):
-      module = {"explain": explanation_stage, "evaluate": evaluation_stage,
-                "sanity": sanity_stage}[stage]
+    elif stage in ("predict", "explain", "evaluate", "sanity"):
+      module = {"predict": prediction_stage, "explain": explanation_stage,
+                "evaluate": evaluation_stage, "sanity": sanity_stage}[stage]
       with stage_progress.stage_progress(stage, total=0, unit="img" if stage != "sanity"
                                          else "check", enabled=progress and lead) as bar:
         module.run_stage(config, workdir, runs, _load_eval_set(workdir), bar)

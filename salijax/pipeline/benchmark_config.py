@@ -2,7 +2,13 @@
 
 `validate_config` runs before any data is loaded and raises a ValueError naming
 the field. `runs` lists the trainings (one per model and mode) and
-`train_config` builds each one's salijax.train config.
+`train_config` builds each one's salijax.train config. `label_modes` and
+`perturbation_names` list the other dimensions of the explain and evaluate units.
+
+Label modes (the class explained and scored, resolved on the clean image):
+"ground_truth", "predicted" (the most likely class) and "least_likely" (the
+least likely class: a method whose maps hardly change from the predicted to
+the least likely class does not explain the decision).
 """
 
 import dataclasses
@@ -10,19 +16,22 @@ import inspect
 
 import ml_collections
 
-from salijax import methods, models
+from salijax import methods, metrics, models
 from salijax import train
 from salijax.config_checks import check_fields, expect, is_int
+from salijax.metrics.explanation_robustness import SSIM_MIN_SIZE
 from salijax.metrics.sanity_check import MODES as SANITY_MODES
+from salijax.pipeline import perturbations
 from salijax.train import modes as train_modes
 
 FIELDS = (
     "seed", "dataset", "data_dir", "synthetic", "train_split", "eval_split", "image_size",
     "crop_fraction", "models", "modes", "pretrained", "train", "run_overrides", "num_images",
-    "batch_size", "label_mode", "methods", "controls", "method_options", "insertion_deletion",
-    "pointing_tolerance", "sanity", "overlay_images", "colormap",
+    "batch_size", "label_modes", "perturbations", "diagnostics_top_k", "methods", "controls",
+    "method_options", "insertion_deletion", "pointing_tolerance", "sanity", "overlay_images",
+    "colormap",
 )
-LABEL_MODES = ("ground_truth", "predicted")
+LABEL_MODES = ("ground_truth", "predicted", "least_likely")
 # Data fields of the benchmark that every training run shares.
 SHARED_DATA_FIELDS = ("dataset", "data_dir", "synthetic", "train_split", "eval_split",
                       "image_size", "crop_fraction", "seed")
@@ -55,6 +64,16 @@ def method_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
   return names_list(config.methods)
 
 
+def label_modes(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+  """The label modes, in config order; the first one is the sanity check's and the figures'."""
+  return names_list(config.label_modes)
+
+
+def perturbation_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+  """"none" (the clean images), then config.perturbations in config order."""
+  return (perturbations.NONE, *names_list(config.perturbations))
+
+
 def method_options(config: ml_collections.ConfigDict, method: str) -> dict:
   """The hyperparameters given for `method` (none: the method's defaults)."""
   options = config.method_options.get(method)
@@ -79,6 +98,26 @@ def train_config(config: ml_collections.ConfigDict, run: Run) -> ml_collections.
   return result
 
 
+def _check_perturbations(config: ml_collections.ConfigDict) -> None:
+  """config.perturbations: distinct known names whose valid pixels hold an SSIM window."""
+  names = names_list(config.perturbations)
+  expect(isinstance(config.perturbations, str) and len(set(names)) == len(names)
+         and perturbations.NONE not in names, "perturbations",
+         "a comma list of distinct perturbations ('' for none; the clean images are always "
+         "explained)", config.perturbations)
+  for name in names:
+    try:
+      perturbations.check_name(name)
+    except ValueError as error:
+      raise ValueError(f"config.perturbations: {error}") from None
+    if perturbations.is_geometric(name) and is_int(config.image_size, 1):
+      top, bottom, left, right = metrics.largest_valid_rectangle(
+          perturbations.valid_pixels(name, config.image_size, config.image_size))
+      expect(min(bottom - top, right - left) >= SSIM_MIN_SIZE, "perturbations",
+             f"augmentations that keep a {SSIM_MIN_SIZE} x {SSIM_MIN_SIZE} rectangle of valid "
+             f"pixels at image_size {config.image_size} (for SSIM)", name)
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError on the first invalid field (see the config file's comments)."""
   check_fields(config, FIELDS, "experiments/configs/benchmark.py")
@@ -99,8 +138,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
            "an integer >= 0 (num_images 0: the whole split)", value)
   expect(is_int(config.batch_size, 1), "batch_size", "an integer >= 1", config.batch_size)
   expect(is_int(config.image_size, 1), "image_size", "an integer >= 1", config.image_size)
-  expect(config.label_mode in LABEL_MODES, "label_mode", f"one of {LABEL_MODES}",
-         config.label_mode)
+  modes = label_modes(config)
+  expect(bool(modes) and all(m in LABEL_MODES for m in modes) and len(set(modes)) == len(modes),
+         "label_modes", f"a comma list of distinct label modes among {LABEL_MODES}",
+         config.label_modes)
+  _check_perturbations(config)
+  expect(is_int(config.diagnostics_top_k, 1), "diagnostics_top_k", "an integer >= 1",
+         config.diagnostics_top_k)
   registered = methods.names()
   method_list = method_names(config)
   expect(bool(method_list) and all(m in registered for m in method_list), "methods",

@@ -4,9 +4,12 @@
   WORKDIR/data/eval_set.json                  the explained images: dataset indices, labels
   WORKDIR/train/<run>/                        a salijax.train workdir per run ("resnet18_scratch")
   WORKDIR/models/<run>.msgpack, <run>.json    the trained variables and what they are
-  WORKDIR/explain/<run>/predictions.npz       probabilities of the clean images
-  WORKDIR/explain/<run>/<method>/batch_NNNNN.npz   maps f32[b,H,W]
-  WORKDIR/evaluate/<run>/<method>/batch_NNNNN.npz  per-image metrics and curves
+  WORKDIR/predict/<run>/batch_NNNNN.npz      class probabilities of the clean images,
+                                              predictions on the perturbed ones
+  WORKDIR/explain/<run>/<method>/<label_mode>/<perturbation>/batch_NNNNN.npz
+                                              maps f32[b,H,W] ("none": the clean images)
+  WORKDIR/evaluate/<run>/<method>/<label_mode>/<perturbation>/batch_NNNNN.npz
+                                              per-image metrics and curves
   WORKDIR/sanity/<run>/<method>.npz           the parameter-randomisation check
   WORKDIR/report/                             results.csv/json, summary.md, manifest.json, figures
   WORKDIR/<stage>/DONE.json                   the stage finished (its wall time and summary)
@@ -29,7 +32,7 @@ import numpy as np
 from salijax import atomic_files
 from salijax.train import workdir as train_workdir
 
-STAGES = ("data", "train", "explain", "evaluate", "sanity", "report")
+STAGES = ("data", "train", "predict", "explain", "evaluate", "sanity", "report")
 
 
 def save_arrays(path: str | os.PathLike, arrays: Mapping[str, Any]) -> None:
@@ -71,10 +74,10 @@ def run_dir(workdir: str | os.PathLike, stage: str, run: str) -> pathlib.Path:
   return pathlib.Path(workdir) / stage / run
 
 
-def batch_path(workdir: str | os.PathLike, stage: str, run: str, method: str,
+def batch_path(workdir: str | os.PathLike, stage: str, run: str, *parts: str,
                batch: int) -> pathlib.Path:
-  """explain/ or evaluate/ <run>/<method>/batch_NNNNN.npz."""
-  return run_dir(workdir, stage, run) / method / f"batch_{batch:05d}.npz"
+  """<stage>/<run>/<part>/.../batch_NNNNN.npz, e.g. parts = (method, label_mode, perturbation)."""
+  return run_dir(workdir, stage, run).joinpath(*parts) / f"batch_{batch:05d}.npz"
 
 
 def check_same_config(workdir: str | os.PathLike, config: ml_collections.ConfigDict) -> None:

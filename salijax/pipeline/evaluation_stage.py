@@ -1,16 +1,25 @@
 """The evaluation stage: every metric of every map, batch by batch.
 
-A unit is (run, method, batch) (`batch_units`), as in the explanation stage.
-It reads explain/<run>/<method>/batch_NNNNN.npz and writes
-evaluate/<run>/<method>/batch_NNNNN.npz with per-image arrays:
+A unit is (run, method, label mode, perturbation, batch) (`batch_units`), as in
+the explanation stage. It reads the unit's explain file and writes
+evaluate/<run>/<method>/<label_mode>/<perturbation>/batch_NNNNN.npz with
+per-image arrays, the metrics of the maps on the images they explain (the
+perturbed images for a perturbation, `perturbations`):
 
   insertion_auc, deletion_auc f32[b]; insertion_curve, deletion_curve f32[b,n+1]
   average_drop, increase_in_confidence, average_gain f32[b] (per image, in %:
     100 drop, 100 [O > Y], 100 gain; their means are the usual averages)
   sparseness, entropy, mass_fraction_90 f32[b]
   pointing_game (hit as 0/1), energy_pointing_game f32[b]: where the dataset
-    has object masks or boxes
+    has object masks or boxes (NaN for an object moved out of the image)
   position i32[b]
+
+and for a perturbation p other than "none", comparing with the clean unit:
+
+  robustness_spearman, robustness_ssim f32[b]: the map of p(I) against p applied
+    to the map of I, on p's valid pixels (salijax.metrics.explanation_robustness)
+  prediction_flipped f32[b]: 1 where the class predicted on p(I) differs from
+    the one predicted on I (a property of the model, the same for every method)
 
 Constant maps (the Fake-CAM control) are scored with insertion/deletion's
 raster-order tie rule (`allow_constant_maps`).
@@ -24,24 +33,48 @@ import ml_collections
 import numpy as np
 
 from salijax import metrics, parallel
+from salijax.pipeline import (batch_units, evaluation_set, explanation_stage, perturbations,
+                              prediction_stage)
 from salijax.pipeline import benchmark_workdir as bw
-from salijax.pipeline import batch_units, evaluation_set
-from salijax.pipeline.benchmark_config import Run
+from salijax.pipeline.benchmark_config import Run, names_list
 
 
-def _pad(values: np.ndarray, size: int) -> np.ndarray:
-  """Pads axis 0 to `size` with copies of the last row (the batch's padding)."""
-  return np.concatenate([values, np.repeat(values[-1:], size - len(values), axis=0)])
+def _pointing(config: ml_collections.ConfigDict, maps: jnp.ndarray, region: np.ndarray,
+              perturbation: str) -> dict[str, np.ndarray]:
+  """The two pointing games on the (moved) regions; NaN where the region left the image."""
+  height, width = maps.shape[1:]
+  region, present = perturbations.move_regions(region, perturbation, height, width)
+  if not present.all():  # a stand-in region for the scoring, then NaN
+    region = np.where(present[:, None, None], region, True)
+  region = jnp.asarray(region)
+  hit = metrics.pointing_game(maps, region, tolerance=config.pointing_tolerance).hit
+  energy = metrics.energy_pointing_game(maps, region).proportion
+  return {"pointing_game": np.where(present, np.asarray(hit, np.float32), np.nan),
+          "energy_pointing_game": np.where(present, np.asarray(energy), np.nan)}
 
 
 def evaluate_unit(config: ml_collections.ConfigDict, clf: Any, batch: dict[str, np.ndarray],
-                  explained: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """The arrays of one unit's file (see the module doc)."""
+                  unit: batch_units.Unit, explained: dict[str, np.ndarray],
+                  clean: dict[str, np.ndarray] | None,
+                  predicted: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """The arrays of one unit's file (see the module doc).
+
+  Args:
+    config: the benchmark config.
+    clf: the run's Classifier.
+    batch: from `evaluation_set.eval_batch`.
+    unit: the unit.
+    explained: the unit's explain file.
+    clean: the explain file of the same unit on the clean images (None for "none").
+    predicted: the predict stage's arrays of the unit's (run, batch).
+  """
   count = len(explained["maps"])
   size = len(batch["valid"])
-  images = jnp.asarray(batch["image"])
-  maps = jnp.asarray(_pad(explained["maps"], size))
-  labels = jnp.asarray(_pad(explained["label"], size))
+  pad = explanation_stage.padded
+  images = jnp.asarray(perturbations.perturbed_images(clf, batch["image"], batch["label"],
+                                                      unit.perturbation))
+  maps = jnp.asarray(pad(explained["maps"], size))
+  labels = jnp.asarray(pad(explained["label"], size))
   curves = parallel.run_sharded(metrics.insertion_deletion, clf, images, maps, labels,
                                 allow_constant_maps=True, **config.insertion_deletion.to_dict())
   change = parallel.run_sharded(metrics.confidence_change, clf, images, maps, labels)
@@ -57,11 +90,18 @@ def evaluate_unit(config: ml_collections.ConfigDict, clf: Any, batch: dict[str, 
   }
   region = batch.get("mask", batch.get("bbox"))
   if region is not None:
-    region = jnp.asarray(region)
-    pointing = metrics.pointing_game(maps, region, tolerance=config.pointing_tolerance)
-    result["pointing_game"] = pointing.hit.astype(np.float32)
-    result["energy_pointing_game"] = metrics.energy_pointing_game(maps, region).proportion
+    result.update(_pointing(config, maps, region, unit.perturbation))
   arrays = {name: np.asarray(value)[:count].astype(np.float32) for name, value in result.items()}
+  if clean is not None:
+    height, width = maps.shape[1:]
+    robustness = metrics.explanation_robustness(
+        explained["maps"], perturbations.move_maps(clean["maps"], unit.perturbation),
+        perturbations.valid_pixels(unit.perturbation, height, width))
+    arrays["robustness_spearman"] = np.asarray(robustness.spearman, np.float32)
+    arrays["robustness_ssim"] = np.asarray(robustness.ssim, np.float32)
+    which = names_list(config.perturbations).index(unit.perturbation)
+    flipped = predicted["perturbed_predicted"][which] != predicted["probabilities"].argmax(-1)
+    arrays["prediction_flipped"] = flipped.astype(np.float32)
   arrays["position"] = explained["position"]
   return arrays
 
@@ -71,8 +111,14 @@ def run_stage(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Ru
   """This process's share of the units (`batch_units.run_units`)."""
   def work(clf: Any, batch: dict[str, np.ndarray],
            unit: batch_units.Unit) -> dict[str, np.ndarray]:
-    explained = bw.load_arrays(
-        bw.batch_path(workdir, "explain", unit.run.name, unit.method, unit.batch))
-    return evaluate_unit(config, clf, batch, explained)
+    explained = bw.load_arrays(batch_units.unit_path(workdir, "explain", unit))
+    clean = None
+    if unit.perturbation != perturbations.NONE:
+      clean = bw.load_arrays(batch_units.unit_path(
+          workdir, "explain", unit._replace(perturbation=perturbations.NONE)))
+    predicted = prediction_stage.load_unit(workdir, unit.run, unit.batch)
+    return evaluate_unit(config, clf, batch, unit, explained, clean, predicted)
 
-  batch_units.run_units(config, workdir, "evaluate", runs, eval_set, bar, work)
+  batch_units.run_units(config, workdir, eval_set, bar,
+                        batch_units.units(config, runs, eval_set),
+                        lambda unit: batch_units.unit_path(workdir, "evaluate", unit), work)

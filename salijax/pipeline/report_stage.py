@@ -1,13 +1,24 @@
-"""The report stage: the stages' files -> report/ (tables, summary, manifest, figures).
+"""The report stage: the stages' files -> report/ (tables, summary, diagnostics, figures).
 
-report/results.csv, results.json   one row per (model, mode, image, method, metric)
-report/summary.md                  accuracy per run, method x metric tables (mean, 95 % CI),
-                                   the sanity check's verdicts
+report/results.csv, results.json   one row per (model, mode, image, label mode,
+                                   perturbation, method, metric)
+report/summary.md                  accuracy per run, method x metric tables (mean, 95 % CI)
+                                   per run (and label mode), the perturbations' prediction
+                                   flips, map robustness and metric changes, the sanity
+                                   check's verdicts
+report/diagnostics.json            per run and image, the config.diagnostics_top_k most and
+                                   least likely classes with their probabilities
 report/manifest.json               versions, git revision, devices, XLA flags, precision, config
-report/<run>_overlays.png          images x methods
-report/<run>_curves.png            mean insertion and deletion curves
+report/<run>_overlays.png          images x methods (the first label mode; the others:
+                                   <run>_<label_mode>_overlays.png)
+report/<run>_curves.png            mean insertion and deletion curves (idem)
+report/<run>_perturbations.png     the first image and its perturbations x methods (first
+                                   label mode; with config.perturbations only)
 report/<run>_sanity.png            similarity per randomised block
 report/training.png                training curves of every run
+
+Sanity rows (and figures) belong to the first label mode's clean images, the
+classes the sanity stage explains.
 """
 
 import pathlib
@@ -17,51 +28,103 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from salijax import report
+from salijax import models, report
 from salijax.pipeline import benchmark_workdir as bw
-from salijax.pipeline import evaluation_set, sanity_stage
-from salijax.pipeline.benchmark_config import Run, method_names, names_list
+from salijax.pipeline import evaluation_set, perturbations, prediction_stage, sanity_stage
+from salijax.pipeline import trained_models
+from salijax.pipeline.benchmark_config import (
+    Run,
+    label_modes,
+    method_names,
+    names_list,
+    perturbation_names,
+)
+from salijax.report.summary_table import label_mode_text
 from salijax.train import metrics_writer
 
 CURVES = ("insertion_curve", "deletion_curve")
 NOT_METRICS = CURVES + ("position",)
+NOT_PER_IMAGE = ("perturbations",)  # the predict files' list of names
 
 
-def _batches(workdir: str, stage: str, run: Run, method: str, count: int) -> dict[str, np.ndarray]:
-  """The concatenated arrays of a (run, method)'s `count` batch files of `stage`."""
-  parts = [bw.load_arrays(bw.batch_path(workdir, stage, run.name, method, b))
-           for b in range(count)]
-  return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]
-          if parts[0][name].ndim}
+def _concatenated(parts: Sequence[dict[str, np.ndarray]], axis: dict[str, int] | None = None
+                  ) -> dict[str, np.ndarray]:
+  """The per-image arrays of batch files joined along their image axis (0 unless in `axis`);
+  scalars (a unit's seconds) and NOT_PER_IMAGE are left out."""
+  axis = axis or {}
+  return {name: np.concatenate([p[name] for p in parts], axis=axis.get(name, 0))
+          for name in parts[0] if parts[0][name].ndim and name not in NOT_PER_IMAGE}
+
+
+def _batches(workdir: str, stage: str, run: Run, method: str, label_mode: str,
+             perturbation: str, count: int) -> dict[str, np.ndarray]:
+  """The concatenated arrays of one (run, method, label mode, perturbation)'s `count` batch
+  files of `stage`."""
+  return _concatenated([bw.load_arrays(bw.batch_path(workdir, stage, run.name, method,
+                                                     label_mode, perturbation, batch=b))
+                        for b in range(count)])
+
+
+def _predictions(workdir: str, run: Run, count: int) -> dict[str, np.ndarray]:
+  """The predict stage's arrays of `run`, all batches (perturbed_predicted i32[P,N])."""
+  return _concatenated([prediction_stage.load_unit(workdir, run, b) for b in range(count)],
+                       axis={"perturbed_predicted": 1})
 
 
 def results_rows(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Run],
                  eval_set: evaluation_set.EvaluationSet) -> list[dict[str, Any]]:
-  """The long-format rows (`salijax.report.COLUMNS`) of every run, method and metric."""
+  """The long-format rows (`salijax.report.COLUMNS`) of every run, label mode, perturbation,
+  method and metric."""
   count = len(eval_set.batch_indices(config.batch_size))
+  first_mode = label_modes(config)[0]
   rows = []
   for run in runs:
-    for method in method_names(config):
-      explained = _batches(workdir, "explain", run, method, count)
-      scores = _batches(workdir, "evaluate", run, method, count)
-      metric_values = {k: v for k, v in scores.items() if k not in NOT_METRICS}
-      sanity_file = sanity_stage.path(workdir, run, method)
-      sanity_positions = None
-      if sanity_file.exists():
-        sanity = bw.load_arrays(sanity_file)
-        sanity_positions = {int(p): i for i, p in enumerate(sanity["position"])}
-      for i, position in enumerate(explained["position"]):
-        base = {"model": run.model, "mode": run.mode, "dataset": eval_set.dataset,
-                "split": eval_set.split, "image_id": eval_set.indices[int(position)],
-                "label": int(explained["true"][i]), "predicted": int(explained["predicted"][i]),
-                "method": method, "seed": config.seed}
-        values = {name: float(v[i]) for name, v in metric_values.items()}
-        if sanity_positions is not None and int(position) in sanity_positions:
-          j = sanity_positions[int(position)]
-          values.update({f"sanity_{k[len('similarity_'):]}": float(v[-1, j])
-                         for k, v in sanity.items() if k.startswith("similarity_")})
-        rows += [{**base, "metric": name, "value": value} for name, value in values.items()]
+    for label_mode in label_modes(config):
+      for perturbation in perturbation_names(config):
+        for method in method_names(config):
+          explained = _batches(workdir, "explain", run, method, label_mode, perturbation, count)
+          scores = _batches(workdir, "evaluate", run, method, label_mode, perturbation, count)
+          metric_values = {k: v for k, v in scores.items() if k not in NOT_METRICS}
+          sanity_file = sanity_stage.path(workdir, run, method)
+          sanity_positions = None
+          if (sanity_file.exists() and label_mode == first_mode
+              and perturbation == perturbations.NONE):
+            sanity = bw.load_arrays(sanity_file)
+            sanity_positions = {int(p): i for i, p in enumerate(sanity["position"])}
+          for i, position in enumerate(explained["position"]):
+            base = {"model": run.model, "mode": run.mode, "dataset": eval_set.dataset,
+                    "split": eval_set.split, "image_id": eval_set.indices[int(position)],
+                    "label": int(explained["true"][i]),
+                    "predicted": int(explained["predicted"][i]), "label_mode": label_mode,
+                    "explained": int(explained["label"][i]), "perturbation": perturbation,
+                    "method": method, "seed": config.seed}
+            values = {name: float(v[i]) for name, v in metric_values.items()}
+            if sanity_positions is not None and int(position) in sanity_positions:
+              j = sanity_positions[int(position)]
+              values.update({f"sanity_{k[len('similarity_'):]}": float(v[-1, j])
+                             for k, v in sanity.items() if k.startswith("similarity_")})
+            rows += [{**base, "metric": name, "value": value} for name, value in values.items()]
   return rows
+
+
+def diagnostics(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Run],
+                eval_set: evaluation_set.EvaluationSet) -> dict[str, Any]:
+  """report/diagnostics.json: {"top_k", "runs": {run: [per image: image_id, label,
+  label_name, predicted, most_likely, least_likely]}} (`report.prediction_diagnostics`)."""
+  count = len(eval_set.batch_indices(config.batch_size))
+  names = eval_set.class_names
+  result: dict[str, Any] = {"top_k": config.diagnostics_top_k, "runs": {}}
+  for run in runs:
+    predicted = _predictions(workdir, run, count)
+    ranked = report.prediction_diagnostics(predicted["probabilities"], names,
+                                           top_k=config.diagnostics_top_k)
+    result["runs"][run.name] = [
+        {"image_id": eval_set.indices[int(position)], "label": int(true),
+         "label_name": names[int(true)], "predicted": int(np.argmax(probabilities)), **classes}
+        for position, true, probabilities, classes in zip(
+            predicted["position"], predicted["true"], predicted["probabilities"], ranked,
+            strict=True)]
+  return result
 
 
 def _accuracy_table(records: Mapping[str, Mapping[str, Any]]) -> str:
@@ -84,9 +147,33 @@ def _sanity_table(config: ml_collections.ConfigDict, workdir: str, runs: Sequenc
   return "\n".join(["| run | method | verdict per similarity measure |", "|---|---|---|", *lines])
 
 
+def _figure_name(run: Run, label_mode: str, first_mode: str, kind: str) -> str:
+  """<run>_<kind>.png for the first label mode, <run>_<label_mode>_<kind>.png otherwise."""
+  return f"{run.name}_{kind}.png" if label_mode == first_mode else (
+      f"{run.name}_{label_mode}_{kind}.png")
+
+
+def _perturbation_figure(config: ml_collections.ConfigDict, workdir: str, run: Run,
+                         batch: dict[str, np.ndarray], out: pathlib.Path, count: int) -> None:
+  """The first image and its perturbations (rows) with every method's maps (columns)."""
+  module, variables, _ = trained_models.load_run(workdir, run)
+  clf = models.classifier(module, variables)
+  names = perturbation_names(config)
+  images = np.concatenate([perturbations.perturbed_images(
+      clf, batch["image"][:1], batch["label"][:1], name) for name in names])
+  label_mode = label_modes(config)[0]
+  maps = {method: np.stack([
+      _batches(workdir, "explain", run, method, label_mode, name, count)["maps"][0]
+      for name in names]) for method in method_names(config)}
+  report.overlay_grid(out / f"{run.name}_perturbations.png", images, maps,
+                      row_labels=list(names), cmap=config.colormap,
+                      title=f"{run.name}: the {label_mode_text(label_mode)} of perturbed images")
+
+
 def write_figures(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Run],
                   eval_set: evaluation_set.EvaluationSet, out: Any) -> None:
-  """The overlay grid, curves and sanity strip of every run, and the training curves."""
+  """The overlay grids, curves, perturbations and sanity strip of every run, and the training
+  curves (module doc)."""
   count = len(eval_set.batch_indices(config.batch_size))
   shown = min(config.overlay_images, len(eval_set.indices))
   batch = None
@@ -94,21 +181,32 @@ def write_figures(config: ml_collections.ConfigDict, workdir: str, runs: Sequenc
     source = evaluation_set.load_source(config, config.eval_split)
     batch = evaluation_set.eval_batch(config, source, eval_set, np.arange(shown), shown)
   names = eval_set.class_names
+  modes = label_modes(config)
+  clean = perturbations.NONE
   for run in runs:
-    explained = {m: _batches(workdir, "explain", run, m, count) for m in method_names(config)}
-    if batch is not None:
-      first = next(iter(explained.values()))
-      row_labels = [f"true: {names[t]}\npred: {names[p]}"
-                    for t, p in zip(first["true"][:shown], first["predicted"][:shown])]
-      report.overlay_grid(out / f"{run.name}_overlays.png", batch["image"],
-                          {m: e["maps"][:shown] for m, e in explained.items()},
-                          row_labels=row_labels, cmap=config.colormap,
-                          title=f"{run.name}: the {config.label_mode.replace('_', ' ')} class")
-    scores = {m: _batches(workdir, "evaluate", run, m, count) for m in method_names(config)}
-    report.insertion_deletion_figure(
-        out / f"{run.name}_curves.png",
-        {m: (s["insertion_curve"], s["deletion_curve"]) for m, s in scores.items()},
-        title=run.name, controls=names_list(config.controls))
+    for label_mode in modes:
+      explained = {m: _batches(workdir, "explain", run, m, label_mode, clean, count)
+                   for m in method_names(config)}
+      if batch is not None:
+        first = next(iter(explained.values()))
+        row_labels = [
+            f"true: {names[t]}\npred: {names[p]}"
+            + ("" if label_mode == "ground_truth" else f"\nexpl: {names[e]}")
+            for t, p, e in zip(first["true"][:shown], first["predicted"][:shown],
+                               first["label"][:shown], strict=True)]
+        report.overlay_grid(out / _figure_name(run, label_mode, modes[0], "overlays"),
+                            batch["image"], {m: e["maps"][:shown] for m, e in explained.items()},
+                            row_labels=row_labels, cmap=config.colormap,
+                            title=f"{run.name}: the {label_mode.replace('_', ' ')} class")
+      scores = {m: _batches(workdir, "evaluate", run, m, label_mode, clean, count)
+                for m in method_names(config)}
+      report.insertion_deletion_figure(
+          out / _figure_name(run, label_mode, modes[0], "curves"),
+          {m: (s["insertion_curve"], s["deletion_curve"]) for m, s in scores.items()},
+          title=run.name if len(modes) == 1 else f"{run.name}, {label_mode.replace('_', ' ')}",
+          controls=names_list(config.controls))
+    if batch is not None and names_list(config.perturbations):
+      _perturbation_figure(config, workdir, run, batch, out, count)
     sanity = {m: bw.load_arrays(sanity_stage.path(workdir, run, m))
               for m in names_list(config.sanity.methods)}
     if sanity:
@@ -125,6 +223,12 @@ def write_figures(config: ml_collections.ConfigDict, workdir: str, runs: Sequenc
   report.training_figure(out / "training.png", logs)
 
 
+def _classes_text(config: ml_collections.ConfigDict) -> str:
+  """"ground truth class", or "ground truth, least likely classes"."""
+  modes = [m.replace("_", " ") for m in label_modes(config)]
+  return f"{modes[0]} class" if len(modes) == 1 else f"{', '.join(modes)} classes"
+
+
 def run_stage(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Run],
               eval_set: evaluation_set.EvaluationSet, records: Mapping[str, Mapping[str, Any]],
               stage_seconds: Mapping[str, float]) -> dict[str, Any]:
@@ -132,10 +236,17 @@ def run_stage(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Ru
   out = pathlib.Path(workdir) / "report"
   rows = results_rows(config, workdir, runs, eval_set)
   report.write_results(rows, out)
+  controls = names_list(config.controls)
   sections = [f"# salijax benchmark: {eval_set.dataset} ({eval_set.split}, "
-              f"{len(eval_set.indices)} images, {config.label_mode.replace('_', ' ')} class)",
+              f"{len(eval_set.indices)} images, {_classes_text(config)})",
               "## Models", _accuracy_table(records),
-              report.summary_markdown(rows, controls=names_list(config.controls))]
+              report.summary_markdown(rows, controls=controls)]
+  perturbed = report.perturbation_markdown(rows, controls=controls)
+  if perturbed:
+    sections += ["## Perturbed images",
+                 f"Perturbations: {', '.join(names_list(config.perturbations))}. The methods "
+                 "explain the perturbed image, for the class explained on the clean image.",
+                 perturbed]
   sanity = _sanity_table(config, workdir, runs)
   if sanity:
     sections += [f"## Sanity check ({config.sanity.mode} parameter randomisation, "
@@ -143,6 +254,7 @@ def run_stage(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Ru
                  "A method passes when its maps of the fully randomised model are less similar "
                  "to the trained model's than maps of different images are.", sanity]
   bw.write_bytes_atomic(out / "summary.md", ("\n\n".join(sections) + "\n").encode())
+  bw.write_json(out / "diagnostics.json", diagnostics(config, workdir, runs, eval_set))
   write_figures(config, workdir, runs, eval_set, out)
   manifest = report.build_manifest(config, stage_seconds=stage_seconds,
                                    extra={"runs": dict(records)})

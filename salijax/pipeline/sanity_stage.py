@@ -3,8 +3,9 @@
 A unit is (run, method) for the methods in config.sanity.methods, shared out
 over the processes. It runs `salijax.metrics.sanity_check` (config.sanity.mode,
 every similarity measure) on the first config.sanity.num_images images of the
-evaluation set, explaining the same classes as the explanation stage with the
-key of the method's first batch, and writes sanity/<run>/<method>.npz:
+evaluation set, explaining the classes of the first label mode (on the clean
+images) with the key of the method's first batch, and writes
+sanity/<run>/<method>.npz:
 
   block_names str[num_blocks]; similarity_<measure> f32[num_blocks, n];
   baseline_<measure> f32[n - 1, n]; passed_<measure> bool; position i32[n].
@@ -22,8 +23,8 @@ import numpy as np
 
 from salijax import methods, metrics, models, parallel
 from salijax.pipeline import benchmark_workdir as bw
-from salijax.pipeline import evaluation_set, explanation_stage, trained_models
-from salijax.pipeline.benchmark_config import Run, method_options, names_list
+from salijax.pipeline import evaluation_set, explanation_stage, prediction_stage, trained_models
+from salijax.pipeline.benchmark_config import Run, label_modes, method_options, names_list
 
 
 def path(workdir: str, run: Run, method: str):
@@ -36,8 +37,8 @@ def check_unit(config: ml_collections.ConfigDict, module: Any, variables: Any,
   count = int(batch["valid"].sum())
   images = batch["image"][:count]
   clf = models.classifier(module, variables)
-  predicted = explanation_stage.predictions(clf, images).argmax(-1)
-  labels = explanation_stage.explained_labels(config, batch["label"][:count], predicted)
+  labels = prediction_stage.explained_labels(label_modes(config)[0], batch["label"][:count],
+                                            prediction_stage.probabilities(clf, images))
   method_fn = functools.partial(methods.get(method), **method_options(config, method))
   result = metrics.sanity_check(
       method_fn, module, variables, images, labels, mode=config.sanity.mode,

@@ -4,6 +4,8 @@
   report.write_results(rows, report_dir)           # results.csv + results.json
   rows = report.read_results(report_dir)
   text = report.summary_markdown(rows, title="ResNet18 on synthetic shapes")
+  text += report.perturbation_markdown(rows)      # perturbed images: robustness, changes
+  diagnostics = report.prediction_diagnostics(probabilities, class_names, top_k=5)
   atomic_files.write_text_atomic(report_dir / "summary.md", text)
   atomic_files.write_json_atomic(report_dir / "manifest.json", report.build_manifest(config))
   report.overlay_grid(report_dir / "overlays.png", images, {"gradcam": maps})
@@ -23,7 +25,9 @@ from salijax.report.curve_figure import insertion_deletion_figure
 from salijax.report.manifest import build_manifest
 from salijax.report.metric_catalogue import METRICS, MetricInfo, metric_info, ordered_metrics
 from salijax.report.overlay_grid import overlay_grid
+from salijax.report.perturbation_table import perturbation_markdown
 from salijax.report.plotting import pyplot, save_figure
+from salijax.report.prediction_diagnostics import prediction_diagnostics
 from salijax.report.results_table import COLUMNS, read_results, write_results
 from salijax.report.sanity_figure import sanity_figure
 from salijax.report.summary_table import summary_markdown
@@ -31,7 +35,7 @@ from salijax.report.training_figure import training_figure
 
 __all__ = [
     "COLUMNS", "METRICS", "MetricInfo", "build_manifest", "insertion_deletion_figure",
-    "mean_confidence_interval", "metric_info", "ordered_metrics", "overlay_grid", "pyplot",
-    "read_results", "sanity_figure", "save_figure", "summary_markdown", "training_figure",
-    "write_results",
+    "mean_confidence_interval", "metric_info", "ordered_metrics", "overlay_grid",
+    "perturbation_markdown", "prediction_diagnostics", "pyplot", "read_results", "sanity_figure",
+    "save_figure", "summary_markdown", "training_figure", "write_results",
 ]

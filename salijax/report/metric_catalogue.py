@@ -65,6 +65,16 @@ METRICS: dict[str, MetricInfo] = {info.name: info for info in (
           "Spearman rank correlation of the absolute values: " + _SANITY),
     _info("sanity_ssim", "Sanity: SSIM", False, "structural similarity (SSIM): " + _SANITY),
     _info("sanity_hog", "Sanity: HOG", False, "correlation of HOG features: " + _SANITY),
+    _info("robustness_spearman", "Robustness: Spearman", True,
+          "Spearman rank correlation of the map of the perturbed image with the perturbation of"
+          " the clean image's map, over the pixels that stay inside the image"),
+    _info("robustness_ssim", "Robustness: SSIM", True,
+          "structural similarity (SSIM) of the map of the perturbed image with the perturbation"
+          " of the clean image's map, over the largest rectangle of pixels inside the image"),
+    MetricInfo(name="prediction_flipped", title="Prediction flipped", higher_is_better=None,
+               description="1 if the class predicted on the perturbed image differs from the"
+               " clean image's, else 0 (the mean is the flip rate; a property of the model, the"
+               " same for every method)"),
 )}
 
 

@@ -1,9 +1,17 @@
-"""The benchmark's results in long format: one row per (model, mode, image, method, metric).
+"""The benchmark's results in long format: one row per value of one image.
+
+A row is (model, mode, image, label mode, perturbation, method, metric):
 
   out_dir/results.csv    header = COLUMNS, one line per row
   out_dir/results.json   the same rows as a JSON list of objects, one per line
 
-Column types: `label`, `predicted` and `seed` are int; `value` is float
+`label` is the image's ground-truth class, `predicted` the class predicted on
+the clean image, `label_mode` which class the maps explain ("ground_truth",
+"predicted" or "least_likely") and `explained` that class; `perturbation` is
+"none" for the clean image, else the perturbation whose image the maps
+explain and the metrics score (e.g. "rotate45", "fgsm0.03").
+
+Column types: `label`, `predicted`, `explained` and `seed` are int; `value` is float
 (NaN allowed; results.json writes a non-finite value as null, so that it stays
 standard JSON); `image_id` is an int or a str (a str that is an int's decimal
 form, like "12" but not "012", reads back as that int); the other columns are
@@ -28,9 +36,9 @@ from typing import Any
 
 from salijax import atomic_files
 
-COLUMNS = ("model", "mode", "dataset", "split", "image_id", "label", "predicted", "method",
-           "metric", "value", "seed")
-INT_COLUMNS = ("label", "predicted", "seed")
+COLUMNS = ("model", "mode", "dataset", "split", "image_id", "label", "predicted", "label_mode",
+           "explained", "perturbation", "method", "metric", "value", "seed")
+INT_COLUMNS = ("label", "predicted", "explained", "seed")
 CSV_NAME = "results.csv"
 JSON_NAME = "results.json"
 

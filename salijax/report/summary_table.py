@@ -2,7 +2,8 @@
 
 From the long-format rows of `salijax.report.results_table` (one value per
 image), each (model, mode), in the order the rows first name it, gets a
-section:
+section (one per label mode, in order, where the rows hold several label
+modes: "### resnet18 (finetune), least likely class"):
 
   ### resnet18 (finetune)
   dataset synthetic_shapes, split test, 64 images
@@ -21,7 +22,10 @@ with the best mean exactly; by `METRICS` direction; none for a metric without
 a direction). Controls (methods that explain nothing, e.g. "fake_cam" and
 "random") come last, marked "(control)", and are never bold. A column whose
 metric covers fewer images than the section (the sanity metrics: a subset)
-says "(n = ...)".
+says "(n = ...)". Rows of perturbed images (a `perturbation` other than
+"none") are left out: `salijax.report.perturbation_markdown` reports them.
+Rows without the `label_mode` or `perturbation` keys count as one label mode
+and clean images.
 
     text = summary_markdown(read_results(report_dir), title="Benchmark")
 """
@@ -34,6 +38,7 @@ from salijax.report import metric_catalogue
 from salijax.report.confidence_interval import mean_confidence_interval
 
 REQUIRED_KEYS = ("model", "mode", "dataset", "split", "image_id", "method", "metric", "value")
+CLEAN = "none"  # the `perturbation` of the clean images
 MAX_DECIMALS = 6
 ARROWS = {True: " ↑", False: " ↓", None: ""}
 
@@ -46,7 +51,7 @@ def _check_names(value: Any, name: str) -> tuple[str, ...]:
   return tuple(value)
 
 
-def _cell_text(text: str) -> str:
+def cell_text(text: str) -> str:
   """`text` safe inside a Markdown table cell."""
   return text.replace("|", "\\|").replace("\n", " ")
 
@@ -69,7 +74,7 @@ def format_estimate(mean: float, low: float, high: float) -> str:
   return f"{number(mean)} [{number(low)}, {number(high)}]"
 
 
-def _best_methods(estimates: Mapping[str, float], higher_is_better: bool | None) -> set[str]:
+def best_methods(estimates: Mapping[str, float], higher_is_better: bool | None) -> set[str]:
   """The methods whose finite mean is the best one in this direction (none without one)."""
   finite = {method: mean for method, mean in estimates.items() if math.isfinite(mean)}
   if higher_is_better is None or not finite:
@@ -78,9 +83,14 @@ def _best_methods(estimates: Mapping[str, float], higher_is_better: bool | None)
   return {method for method, mean in finite.items() if mean == best}
 
 
-def _section(model: str, mode: str, rows: list[Mapping[str, Any]], controls: tuple[str, ...],
+def label_mode_text(label_mode: str) -> str:
+  """"least_likely" -> "least likely class"."""
+  return f"{label_mode.replace('_', ' ')} class"
+
+
+def _section(heading: str, rows: list[Mapping[str, Any]], controls: tuple[str, ...],
              metrics: tuple[str, ...] | None) -> str:
-  """The Markdown section of one (model, mode) (module doc)."""
+  """The Markdown section of one (model, mode[, label mode]) (module doc)."""
   values: dict[tuple[str, str], list[float]] = {}
   metric_images: dict[str, set[tuple[Any, Any, Any]]] = {}
   for row in rows:
@@ -102,12 +112,12 @@ def _section(model: str, mode: str, rows: list[Mapping[str, Any]], controls: tup
     info = metric_catalogue.metric_info(metric)
     covered = len(metric_images.get(metric, ()))
     count = f" (n = {covered})" if 0 < covered < len(images) else ""
-    header.append(_cell_text(info.title) + ARROWS[info.higher_is_better] + count)
-    best[metric] = _best_methods(
+    header.append(cell_text(info.title) + ARROWS[info.higher_is_better] + count)
+    best[metric] = best_methods(
         {method: estimates.get((method, metric), nan_estimate)[0] for method in ranked},
         info.higher_is_better)
 
-  lines = [f"### {_cell_text(model)} ({_cell_text(mode)})", "",
+  lines = [heading, "",
            f"dataset {', '.join(dict.fromkeys(str(row['dataset']) for row in rows))}, split"
            f" {', '.join(dict.fromkeys(str(row['split']) for row in rows))}, {len(images)}"
            f" image{'' if len(images) == 1 else 's'}",
@@ -121,7 +131,7 @@ def _section(model: str, mode: str, rows: list[Mapping[str, Any]], controls: tup
       text = format_estimate(mean, low, high)
       single = single or (not math.isnan(mean) and math.isnan(low))
       cells.append(f"**{text}**" if method in best[metric] else text)
-    name = _cell_text(method) + (" (control)" if method in controls else "")
+    name = cell_text(method) + (" (control)" if method in controls else "")
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
 
   directions = {metric_catalogue.metric_info(metric).higher_is_better for metric in columns}
@@ -133,7 +143,7 @@ def _section(model: str, mode: str, rows: list[Mapping[str, Any]], controls: tup
             "Bold: the best method of each column, controls excluded."]
   if shown_controls:
     legend.append("Controls (explain nothing, not ranked): " + ", ".join(
-        _cell_text(method) for method in shown_controls) + ".")
+        cell_text(method) for method in shown_controls) + ".")
   return "\n".join(lines + [""] + legend) + "\n"
 
 
@@ -159,15 +169,29 @@ def summary_markdown(rows: Sequence[Mapping[str, Any]], *,
   """
   controls = _check_names(controls, "controls")
   metrics = None if metrics is None else _check_names(metrics, "metrics")
-  sections: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+  sections: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+  for row in checked_rows(rows):
+    if str(row.get("perturbation", CLEAN)) != CLEAN:
+      continue
+    key = (str(row["model"]), str(row["mode"]), str(row.get("label_mode", "")))
+    sections.setdefault(key, []).append(row)
+  several = len({label_mode for _, _, label_mode in sections}) > 1
+  texts = []
+  for (model, mode, label_mode), section_rows in sections.items():
+    heading = f"### {cell_text(model)} ({cell_text(mode)})"
+    if several:
+      heading += f", {cell_text(label_mode_text(label_mode))}"
+    texts.append(_section(heading, section_rows, controls, metrics))
+  return "\n".join(([f"## {title}\n"] if title else []) + (texts or ["No results.\n"]))
+
+
+def checked_rows(rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+  """`rows`, or TypeError (a row that is not a mapping) / ValueError (a row without one of
+  `REQUIRED_KEYS`), naming the row index."""
   for index, row in enumerate(rows):
     if not isinstance(row, Mapping):
       raise TypeError(f"rows[{index}] must be a mapping, got {type(row).__name__}")
     missing = [key for key in REQUIRED_KEYS if key not in row]
     if missing:
       raise ValueError(f"rows[{index}] lacks the keys {missing} (needs {list(REQUIRED_KEYS)})")
-    sections.setdefault((str(row["model"]), str(row["mode"])), []).append(row)
-  parts = [f"## {title}\n"] if title else []
-  parts += [_section(model, mode, section_rows, controls, metrics)
-            for (model, mode), section_rows in sections.items()] or ["No results.\n"]
-  return "\n".join(parts)
+  return rows

@@ -25,12 +25,34 @@ def test_the_default_config_is_valid(config):
     ("batch_size", 0, "config.batch_size"),
     ("batch_size", True, "config.batch_size"),
     ("num_images", -1, "config.num_images"),
-    ("label_mode", "top1", "config.label_mode"),
+    ("label_modes", "top1", "config.label_modes"),
+    ("label_modes", "", "config.label_modes"),
+    ("label_modes", "predicted,predicted", "config.label_modes"),
+    ("perturbations", "rotate45,rotate45", "config.perturbations"),
+    ("perturbations", "none", "config.perturbations"),
+    ("perturbations", "blur3", "config.perturbations.*augmentation"),
+    ("perturbations", "fgsm2", "config.perturbations.*FGSM"),
+    ("perturbations", "resize0.1", "config.perturbations.*11 x 11"),
+    ("diagnostics_top_k", 0, "config.diagnostics_top_k"),
     ("pointing_tolerance", -1.0, "config.pointing_tolerance"),
 ])
 def test_invalid_fields_are_named(config, field, value, message):
   config[field] = value
   with pytest.raises(ValueError, match=message):
+    benchmark_config.validate_config(config)
+
+
+def test_label_modes_and_perturbations_list_the_unit_dimensions(config):
+  config.label_modes = "least_likely, ground_truth"
+  config.perturbations = "rotate45,fgsm0.03, crop0.8"
+  benchmark_config.validate_config(config)
+  assert benchmark_config.label_modes(config) == ("least_likely", "ground_truth")
+  assert benchmark_config.perturbation_names(config) == ("none", "rotate45", "fgsm0.03", "crop0.8")
+
+
+def test_the_old_label_mode_field_is_refused(config):
+  config.label_mode = "predicted"
+  with pytest.raises(ValueError, match="unknown fields.*label_mode"):
     benchmark_config.validate_config(config)
 
 

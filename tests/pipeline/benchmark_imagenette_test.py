@@ -26,7 +26,7 @@ def test_the_config_has_the_study_settings():
   runs = [run.name for run in benchmark_config.runs(config)]
   assert runs == ["resnet18_feature_extraction", "resnet18_finetune",
                   "vgg11_feature_extraction", "vgg11_finetune"]
-  assert config.label_mode == "ground_truth"
+  assert (config.label_modes, config.perturbations) == ("ground_truth", "")
   assert benchmark_config.method_names(config)[:4] == ("gradcam", "rise", "sidu", "lime")
   rise = benchmark_config.method_options(config, "rise")
   assert (rise["num_masks"], rise["cell"], rise["p"]) == (500, 7, 0.1)

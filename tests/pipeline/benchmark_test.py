@@ -77,12 +77,19 @@ def test_every_stage_writes_its_outputs(finished):
   assert all(r["value"] == pytest.approx(1.0) for r in sanity_rows
              if r["method"] == "random" and r["metric"] == "sanity_spearman")
   assert json.loads((out / "results.json").read_text())[0].keys() == set(report.COLUMNS)
+  # The default: the ground-truth class of the clean images only.
+  assert {(r["label_mode"], r["perturbation"]) for r in rows} == {("ground_truth", "none")}
+  assert all(r["explained"] == r["label"] for r in rows)
+  diagnostics = json.loads((out / "diagnostics.json").read_text())
+  assert set(diagnostics["runs"]) == {"resnet18_scratch", "vgg11_scratch"}
+  assert all(len(image["most_likely"]) == 4 for image in diagnostics["runs"]["vgg11_scratch"])
   manifest = json.loads((out / "manifest.json").read_text())
   assert manifest["config"]["models"] == "resnet18,vgg11"
   assert {"packages", "devices", "xla_flags", "matmul_precision", "git"} <= set(manifest)
   summary_md = (out / "summary.md").read_text()
   assert "fake_cam (control)" in summary_md and "random (control)" in summary_md
   assert "resnet18_scratch" in summary_md and "Sanity check" in summary_md
+  assert "## Perturbed images" not in summary_md and "least likely" not in summary_md
   for name in ("training.png", "resnet18_scratch_overlays.png", "vgg11_scratch_curves.png",
                "vgg11_scratch_sanity.png"):
     with Image.open(out / name) as image:
@@ -104,14 +111,16 @@ def test_maps_and_scores_match_the_library_functions(finished):
   positions = eval_set.batch_indices(config.batch_size)[1]  # the padded batch
   batch = evaluation_set.eval_batch(config, source, eval_set, positions, len(positions))
   stored = benchmark.bw.load_arrays(
-      benchmark.bw.batch_path(workdir, "explain", run.name, "rise", 1))
+      benchmark.bw.batch_path(workdir, "explain", run.name, "rise", "ground_truth", "none",
+                              batch=1))
   np.testing.assert_array_equal(stored["label"], batch["label"])  # ground-truth mode
   maps = methods.rise(clf, batch["image"], batch["label"],
                       key=explanation_stage.method_key(config.seed, "rise", 1),
                       **benchmark_config.method_options(config, "rise"))
   np.testing.assert_allclose(stored["maps"], maps, rtol=1e-5, atol=1e-6)
   scores = benchmark.bw.load_arrays(
-      benchmark.bw.batch_path(workdir, "evaluate", run.name, "rise", 1))
+      benchmark.bw.batch_path(workdir, "evaluate", run.name, "rise", "ground_truth", "none",
+                              batch=1))
   expected = metrics.insertion_deletion(clf, batch["image"], maps, batch["label"],
                                         **config.insertion_deletion.to_dict())
   np.testing.assert_allclose(scores["insertion_auc"], expected.insertion_auc, rtol=1e-5,
@@ -143,7 +152,7 @@ def resumed(tmp_path_factory):
   process = subprocess.Popen(_command(workdir), cwd=REPO, env=_env(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.monotonic() + TIMEOUT
-  while not list((workdir / "explain").glob("*/*/batch_*.npz")):
+  while not list((workdir / "explain").glob("*/*/*/*/batch_*.npz")):
     assert process.poll() is None, "the benchmark ended before the explain stage"
     assert time.monotonic() < deadline, "no explain batch within the timeout"
     time.sleep(0.2)

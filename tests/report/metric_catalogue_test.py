@@ -2,7 +2,7 @@
 
 import pytest
 
-from salijax.metrics import SIMILARITIES, Complexity
+from salijax.metrics import SIMILARITIES, Complexity, ExplanationRobustness
 from salijax.report.metric_catalogue import METRICS, MetricInfo, metric_info, ordered_metrics
 
 # The benchmark's metrics in display order with their directions (the report's specification).
@@ -10,7 +10,8 @@ EXPECTED = [("insertion_auc", True), ("deletion_auc", False), ("average_drop", F
             ("increase_in_confidence", True), ("average_gain", True), ("pointing_game", True),
             ("energy_pointing_game", True), ("sparseness", True), ("entropy", False),
             ("mass_fraction_90", False), ("sanity_spearman", False),
-            ("sanity_spearman_abs", False), ("sanity_ssim", False), ("sanity_hog", False)]
+            ("sanity_spearman_abs", False), ("sanity_ssim", False), ("sanity_hog", False),
+            ("robustness_spearman", True), ("robustness_ssim", True), ("prediction_flipped", None)]
 
 
 def test_the_benchmark_metrics_in_order_with_their_directions():
@@ -28,6 +29,8 @@ def test_covers_the_metric_modules_names():
     assert field in METRICS
   for measure in SIMILARITIES:
     assert f"sanity_{measure}" in METRICS
+  for field in ExplanationRobustness._fields:
+    assert f"robustness_{field}" in METRICS
 
 
 def test_unknown_metrics_have_no_direction():

@@ -23,8 +23,10 @@ def make_rows():
   ]):
     rows.append({"model": "resnet18", "mode": "finetune", "dataset": "synthetic_shapes",
                  "split": "test", "image_id": index if index % 2 else f"img_{index:03d}",
-                 "label": index % 3, "predicted": (index + 1) % 3, "method": method,
-                 "metric": metric, "value": value, "seed": 7})
+                 "label": index % 3, "predicted": (index + 1) % 3,
+                 "label_mode": ("ground_truth", "least_likely")[index % 2],
+                 "explained": (index + 2) % 3, "perturbation": ("none", "fgsm0.03")[index % 2],
+                 "method": method, "metric": metric, "value": value, "seed": 7})
   return rows
 
 
@@ -106,6 +108,8 @@ def test_a_bad_row_leaves_the_previous_tables(tmp_path):
     ({"seed": None}, TypeError, r"rows\[1\] column 'seed' must be an int"),
     ({"label": 1.0}, TypeError, r"rows\[1\] column 'label' must be an int"),
     ({"predicted": True}, TypeError, r"column 'predicted' must be an int"),
+    ({"explained": 2.0}, TypeError, r"column 'explained' must be an int"),
+    ({"perturbation": None}, TypeError, r"column 'perturbation' must be a str"),
     ({"value": "0.5"}, TypeError, r"column 'value' must be a real number"),
     ({"model": 18}, TypeError, r"column 'model' must be a str"),
     ({"image_id": 1.5}, TypeError, r"column 'image_id' must be an int or a str"),

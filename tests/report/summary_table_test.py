@@ -103,6 +103,25 @@ def test_sections_per_model_and_mode_in_order_of_appearance():
   assert list(body) == ["rise"]
 
 
+def test_one_section_per_label_mode_and_no_perturbed_rows():
+  rows = []
+  cases = [("ground_truth", "none", 0.6), ("least_likely", "none", 0.2),
+           ("ground_truth", "rotate45", 0.9)]
+  for label_mode, perturbation, mean in cases:
+    for row in rows_of("m", "scratch", {("rise", "insertion_auc"): mean}):
+      rows.append({**row, "label_mode": label_mode, "perturbation": perturbation})
+  text = summary_markdown(rows)
+  headings = re.findall(r"^### .*$", text, flags=re.MULTILINE)
+  assert headings == ["### m (scratch), ground truth class", "### m (scratch), least likely class"]
+  _, body = table(text, "### m (scratch), ground truth class")
+  assert numbers(body["rise"][0])[0] == pytest.approx(0.6)  # the rotated rows are left out
+  _, body = table(text, "### m (scratch), least likely class")
+  assert numbers(body["rise"][0])[0] == pytest.approx(0.2)
+  one_mode = [row for row in rows if row["label_mode"] == "ground_truth"]
+  assert re.findall(r"^### .*$", summary_markdown(one_mode), flags=re.MULTILINE) == [
+      "### m (scratch)"]
+
+
 def test_explicit_metrics_and_subset_columns():
   rows = rows_of("m", "scratch", MEANS) + rows_of("m", "scratch", {("rise", "sanity_ssim"): 0.1},
                                                    images=2)

@@ -1,0 +1,117 @@
+"""Tests of salijax.adversarial.fgsm."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import tiny_classifiers
+from salijax.adversarial import fgsm
+from salijax.classifier import Classifier
+
+SIZE = 16
+
+
+def linear_classifier(num_classes: int = 3, seed: int = 0) -> Classifier:
+  """logits = flatten(I) W + b: the gradient of the cross-entropy is W (softmax - onehot)."""
+  rng = np.random.default_rng(seed)
+  variables = {"w": jnp.asarray(0.05 * rng.normal(size=(SIZE * SIZE * 3, num_classes)),
+                                  jnp.float32),
+               "b": jnp.asarray(rng.normal(size=num_classes), jnp.float32)}
+
+  def apply(v, images):
+    return images.reshape(images.shape[0], -1) @ v["w"] + v["b"]
+
+  return Classifier(variables=variables, apply=apply)
+
+
+def cross_entropy(clf, images, labels):
+  """f64[B], -log softmax(logits)[label], in numpy."""
+  logits = np.asarray(clf.apply(clf.variables, jnp.asarray(images)), np.float64)
+  shifted = logits - logits.max(axis=1, keepdims=True)
+  log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+  return -log_p[np.arange(len(labels)), labels]
+
+
+def images_and_labels(batch=4, low=0.0, high=1.0, seed=1):
+  rng = np.random.default_rng(seed)
+  images = rng.uniform(low, high, size=(batch, SIZE, SIZE, 3)).astype(np.float32)
+  return images, rng.integers(0, 3, size=batch).astype(np.int32)
+
+
+def test_matches_the_sign_of_a_per_image_gradient():
+  """Reference: jax.grad of one image's own cross-entropy, one image at a time."""
+  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=3)
+  images, labels = images_and_labels()
+  epsilon = 0.05
+  got = np.asarray(fgsm(clf, images, labels, epsilon=epsilon))
+  for i in range(len(images)):
+    def loss(x, i=i):
+      logits = clf.apply(clf.variables, x[None])[0]
+      return -jax.nn.log_softmax(logits)[labels[i]]
+    gradient = np.asarray(jax.grad(loss)(jnp.asarray(images[i])))
+    want = np.clip(images[i] + epsilon * np.sign(gradient), 0.0, 1.0)
+    np.testing.assert_allclose(got[i], want, atol=1e-6, err_msg=f"image {i}")
+
+
+def test_linear_model_known_step_and_the_loss_rises():
+  """On a linear model the step is sign(W (softmax - onehot)); without clipping the convex
+  loss rises by at least epsilon times the gradient's L1 norm."""
+  clf = linear_classifier()
+  images, labels = images_and_labels(low=0.2, high=0.8)  # no clipping at epsilon 0.05
+  epsilon = 0.05
+  raw = np.asarray(clf.apply(clf.variables, jnp.asarray(images)), np.float64)
+  probabilities = np.exp(raw - raw.max(axis=1, keepdims=True))
+  probabilities /= probabilities.sum(axis=1, keepdims=True)
+  residual = probabilities - np.eye(3)[labels]
+  gradient = (residual @ np.asarray(clf.variables["w"], np.float64).T).reshape(images.shape)
+  got = np.asarray(fgsm(clf, images, labels, epsilon=epsilon))
+  np.testing.assert_allclose(got, images + epsilon * np.sign(gradient), atol=1e-6)
+  before = cross_entropy(clf, images, labels)
+  after = cross_entropy(clf, got, labels)
+  l1 = np.abs(gradient).reshape(len(images), -1).sum(axis=1)
+  assert np.all(after >= before + epsilon * l1 * (1 - 1e-4))
+
+
+def test_stays_in_the_unit_interval_and_within_epsilon():
+  clf = tiny_classifiers.random_cnn(jax.random.key(1), num_classes=3)
+  images, labels = images_and_labels(seed=2)
+  images[0, :4] = 0.0
+  images[1, :4] = 1.0
+  got = np.asarray(fgsm(clf, images, labels, epsilon=0.3))
+  assert got.min() >= 0.0 and got.max() <= 1.0
+  assert np.abs(got - images).max() <= 0.3 + 1e-6
+  np.testing.assert_array_equal(np.asarray(fgsm(clf, images, labels, epsilon=0.0)), images)
+
+
+def test_batch_and_jit_invariance():
+  clf = tiny_classifiers.random_cnn(jax.random.key(2), num_classes=3)
+  images, labels = images_and_labels(batch=5, seed=3)
+  whole = np.asarray(fgsm(clf, images, labels, epsilon=0.1))
+  for i in range(5):
+    alone = np.asarray(fgsm(clf, images[i:i + 1], labels[i:i + 1], epsilon=0.1))
+    np.testing.assert_allclose(alone[0], whole[i], atol=1e-6)
+  jitted = jax.jit(lambda x, y: fgsm(clf, x, y, epsilon=0.1))(images, labels)
+  np.testing.assert_allclose(np.asarray(jitted), whole, atol=1e-6)
+
+
+@pytest.mark.parametrize("epsilon, error", [
+    (-0.01, ValueError), (1.5, ValueError), (float("nan"), ValueError), ("0.1", TypeError),
+    (True, TypeError), (None, TypeError),
+])
+def test_bad_epsilon_is_named(epsilon, error):
+  clf = linear_classifier()
+  images, labels = images_and_labels()
+  with pytest.raises(error, match="epsilon"):
+    fgsm(clf, images, labels, epsilon=epsilon)
+
+
+def test_bad_images_and_labels_are_named():
+  clf = linear_classifier()
+  images, labels = images_and_labels()
+  with pytest.raises(ValueError, match="labels"):
+    fgsm(clf, images, np.array([0, 1, 2, 3], np.int32), epsilon=0.1)
+  with pytest.raises(ValueError, match="images"):
+    fgsm(clf, images * 2.0 + 0.5, labels, epsilon=0.1)
+  with pytest.raises(TypeError, match="clf"):
+    fgsm(None, images, labels, epsilon=0.1)

@@ -1,0 +1,179 @@
+"""End to end: the label modes, diagnostics and perturbations of the protocol on a tiny config."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import tiny_protocol
+from salijax import adversarial, methods, metrics, models, report
+from salijax.pipeline import benchmark, benchmark_config, evaluation_set, trained_models
+from salijax.pipeline import benchmark_workdir as bw
+from salijax.pipeline.explanation_stage import method_key
+
+RUN = benchmark_config.Run("resnet18", "scratch")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+  """A complete in-process run of the tiny protocol: its workdir."""
+  workdir = tmp_path_factory.mktemp("protocol")
+  benchmark.run_benchmark(tiny_protocol.get_config(), workdir, progress=False)
+  return workdir
+
+
+@pytest.fixture(scope="module")
+def model(finished):
+  """(classifier, every evaluation image as one batch, the model's softmax f64[N,K], eval set)."""
+  config = tiny_protocol.get_config()
+  module, variables, _ = trained_models.load_run(str(finished), RUN)
+  clf = models.classifier(module, variables)
+  eval_set = benchmark._load_eval_set(str(finished))
+  source = evaluation_set.load_source(config, config.eval_split)
+  count = len(eval_set.indices)
+  batch = evaluation_set.eval_batch(config, source, eval_set, np.arange(count), count)
+  logits = np.asarray(clf.apply(clf.variables, batch["image"]), np.float64)
+  probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+  probabilities /= probabilities.sum(axis=1, keepdims=True)
+  return clf, batch, probabilities, eval_set
+
+
+def unit_file(workdir, stage, method, label_mode, perturbation, batch):
+  return bw.load_arrays(bw.batch_path(workdir, stage, RUN.name, method, label_mode, perturbation,
+                                      batch=batch))
+
+
+def test_rows_cover_every_label_mode_perturbation_and_method(finished):
+  config = tiny_protocol.get_config()
+  rows = report.read_results(finished / "report")
+  assert json.loads((finished / "report" / "results.json").read_text())[0].keys() == set(
+      report.COLUMNS)
+  robustness = {"robustness_spearman", "robustness_ssim", "prediction_flipped"}
+  for label_mode in ("ground_truth", "predicted", "least_likely"):
+    for perturbation in ("none", "rotate45", "resize0.75", "fgsm0.1"):
+      for method in ("rise", "random"):
+        mine = [r for r in rows if (r["label_mode"], r["perturbation"], r["method"]) == (
+            label_mode, perturbation, method)]
+        assert len({r["image_id"] for r in mine}) == config.num_images
+        names = {r["metric"] for r in mine}
+        assert {"insertion_auc", "deletion_auc", "pointing_game", "entropy"} <= names
+        assert (robustness <= names) == (perturbation != "none"), (label_mode, perturbation)
+  assert {r["perturbation"] for r in rows} == {"none", "rotate45", "resize0.75", "fgsm0.1"}
+
+
+def test_explained_classes_follow_the_label_modes(finished, model):
+  _, batch, probabilities, eval_set = model
+  rows = report.read_results(finished / "report")
+  position = {image_id: i for i, image_id in enumerate(eval_set.indices)}
+  for row in rows:
+    i = position[row["image_id"]]
+    assert row["label"] == batch["label"][i]
+    assert row["predicted"] == np.argmax(probabilities[i])
+    want = {"ground_truth": row["label"], "predicted": np.argmax(probabilities[i]),
+            "least_likely": np.argmin(probabilities[i])}[row["label_mode"]]
+    assert row["explained"] == want, row
+  # The least likely class is another class than the predicted one (4 classes).
+  assert all(np.argmin(p) != np.argmax(p) for p in probabilities)
+
+
+def test_diagnostics_are_the_models_own_softmax(finished, model):
+  _, batch, probabilities, eval_set = model
+  diagnostics = json.loads((finished / "report" / "diagnostics.json").read_text())
+  assert diagnostics["top_k"] == 2
+  entries = diagnostics["runs"][RUN.name]
+  assert [e["image_id"] for e in entries] == list(eval_set.indices)
+  for entry, p, label in zip(entries, probabilities, batch["label"], strict=True):
+    assert entry["label"] == label and entry["label_name"] == eval_set.class_names[label]
+    classes = range(len(p))
+    for key, order in (("most_likely", sorted(classes, key=lambda c: (-p[c], c))),
+                       ("least_likely", sorted(classes, key=lambda c: (p[c], c)))):
+      assert [c["class"] for c in entry[key]] == order[:2], key
+      assert [c["name"] for c in entry[key]] == [eval_set.class_names[c] for c in order[:2]]
+      np.testing.assert_allclose([c["probability"] for c in entry[key]], p[order[:2]],
+                                 rtol=1e-5)
+    assert entry["predicted"] == entry["most_likely"][0]["class"]
+
+
+def test_perturbed_units_match_the_library_functions(finished, model):
+  """Batch 0 (images 0 and 1): the FGSM maps are RISE's maps of the library's FGSM images with
+  the unit key; the robustness and flip metrics are recomputed from the stored maps."""
+  clf, batch, probabilities, _ = model
+  config = tiny_protocol.get_config()
+  images, true = batch["image"][:2], batch["label"][:2]
+  stored = unit_file(finished, "explain", "rise", "predicted", "fgsm0.1", 0)
+  attacked = adversarial.fgsm(clf, images, true, epsilon=0.1)
+  np.testing.assert_array_equal(stored["label"], np.argmax(probabilities[:2], axis=1))
+  want = methods.rise(clf, attacked, stored["label"], key=method_key(config.seed, "rise", 0),
+                      **benchmark_config.method_options(config, "rise"))
+  np.testing.assert_allclose(stored["maps"], want, rtol=1e-5, atol=1e-6)
+  scores = unit_file(finished, "evaluate", "rise", "predicted", "fgsm0.1", 0)
+  attacked_predicted = np.asarray(clf.apply(clf.variables, attacked)).argmax(axis=1)
+  np.testing.assert_array_equal(scores["prediction_flipped"],
+                                attacked_predicted != np.argmax(probabilities[:2], axis=1))
+  clean = unit_file(finished, "explain", "rise", "least_likely", "none", 0)
+  rotated = unit_file(finished, "explain", "rise", "least_likely", "rotate45", 0)
+  scores = unit_file(finished, "evaluate", "rise", "least_likely", "rotate45", 0)
+  want = metrics.explanation_robustness(rotated["maps"],
+                                        metrics.augment_maps(clean["maps"], "rotate45"),
+                                        metrics.valid_pixels("rotate45", 32, 32))
+  np.testing.assert_allclose(scores["robustness_spearman"], want.spearman, atol=1e-6)
+  np.testing.assert_allclose(scores["robustness_ssim"], want.ssim, atol=1e-6)
+  # The random control draws the same map for the clean and the attacked image (one key per
+  # method and batch): perfectly robust to FGSM, and not to a rotation.
+  rows = report.read_results(finished / "report")
+  random = [r["value"] for r in rows if r["method"] == "random"
+            and r["metric"] == "robustness_spearman"]
+  assert len(random) == 3 * 3 * 3  # label modes x perturbations x images
+  fgsm = [r["value"] for r in rows if r["method"] == "random" and r["perturbation"] == "fgsm0.1"
+          and r["metric"] == "robustness_spearman"]
+  np.testing.assert_allclose(fgsm, 1.0, atol=1e-6)
+  rotation = [r["value"] for r in rows if r["method"] == "random"
+              and r["perturbation"] == "rotate45" and r["metric"] == "robustness_spearman"]
+  assert max(abs(v) for v in rotation) < 0.3
+
+
+def test_summary_and_figures_show_label_modes_and_perturbations(finished):
+  out = finished / "report"
+  text = (out / "summary.md").read_text()
+  assert "3 images, ground truth, predicted, least likely classes" in text
+  for heading in ("### resnet18 (scratch), ground truth class",
+                  "### resnet18 (scratch), least likely class", "## Perturbed images",
+                  "### Predictions changed by the perturbations",
+                  "### resnet18 (scratch), predicted class: robustness of the maps",
+                  "### resnet18 (scratch), least likely class, fgsm0.1: change vs the clean "
+                  "images"):
+    assert f"\n{heading}\n" in text, heading
+  assert "| resnet18 (scratch) |" in text and "Δ Insertion AUC" in text
+  for name in ("resnet18_scratch_overlays.png", "resnet18_scratch_least_likely_overlays.png",
+               "resnet18_scratch_predicted_curves.png", "resnet18_scratch_perturbations.png"):
+    with Image.open(out / name) as image:
+      assert image.size[0] > 100 and image.size[1] > 100, name
+
+
+def test_a_resumed_run_recomputes_only_the_missing_units(finished, tmp_path):
+  workdir = tmp_path / "resumed"
+  shutil.copytree(finished, workdir)
+  removed = [bw.batch_path(workdir, "predict", RUN.name, batch=1),
+             bw.batch_path(workdir, "explain", RUN.name, "rise", "least_likely", "rotate45",
+                           batch=0),
+             bw.batch_path(workdir, "evaluate", RUN.name, "random", "predicted", "fgsm0.1",
+                           batch=1)]
+  for path in removed:
+    path.unlink()
+  for stage in ("predict", "explain", "evaluate", "sanity", "report"):
+    bw.done_path(workdir, stage).unlink()
+  shutil.rmtree(workdir / "report")
+  kept = {p: p.stat().st_mtime_ns for stage in ("predict", "explain", "evaluate")
+          for p in (workdir / stage).rglob("batch_*.npz")}
+  benchmark.run_benchmark(tiny_protocol.get_config(), workdir, progress=False)
+  assert all(path.exists() for path in removed)
+  assert {p: p.stat().st_mtime_ns for p in kept} == kept
+  reference = report.read_results(finished / "report")
+  result = report.read_results(workdir / "report")
+  assert len(result) == len(reference)
+  for got, want in zip(result, reference, strict=True):
+    assert {k: v for k, v in got.items() if k != "value"} == {
+        k: v for k, v in want.items() if k != "value"}
+    assert got["value"] == pytest.approx(want["value"], rel=1e-6, abs=1e-7, nan_ok=True), got
