@@ -14,6 +14,16 @@ def torch():
   return pytest.importorskip("torch")
 
 
+@pytest.fixture(scope="session")
+def captum(torch):
+  """Captum (torch attribution library), another implementation to agree with: like `torch`."""
+  del torch
+  if os.environ.get("CI"):
+    import captum as captum_module  # noqa: PLC0415 - CI must have it: fail, not skip.
+    return captum_module
+  return pytest.importorskip("captum")
+
+
 def pytest_configure(config):
   """Shares compiled XLA programs between test processes and runs (a persistent cache)."""
   del config
