@@ -1,6 +1,8 @@
 """Shared pytest fixtures."""
 
 import os
+import pathlib
+import sys
 
 import pytest
 
@@ -12,6 +14,15 @@ def torch():
     import torch as torch_module  # noqa: PLC0415 - CI must have it: fail, not skip.
     return torch_module
   return pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="session")
+def torch_models(torch):
+  """tests/porting/torch_models.py: torchvision's architectures in plain torch, random weights."""
+  del torch  # torch_models imports it
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "porting"))
+  import torch_models as torch_models_module  # noqa: PLC0415 - importable once torch is present
+  return torch_models_module
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,7 @@ from salijax.classifier import Classifier
 from salijax.methods.channel_reduction import check_reduce, reduce_channels
 from salijax.methods.gradcam import gradcam
 from salijax.methods.guided_backprop import check_guided_apply, guided_gradients
+from salijax.methods.layer_gradients import check_explained_layer
 from salijax.methods.registry import register
 
 
@@ -68,6 +69,7 @@ def guided_gradcam(clf: Classifier, images: Any, labels: Any, *,
   del key  # deterministic
   validation.check_classifier_inputs(clf, images, labels)
   check_guided_apply(clf, "Guided Grad-CAM")
+  check_explained_layer(clf, images, "Guided Grad-CAM")
   check_reduce(reduce)
   return _guided_gradcam(clf, jnp.asarray(images, jnp.float32),
                          jnp.asarray(labels, jnp.int32), reduce=reduce)

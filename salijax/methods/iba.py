@@ -68,6 +68,7 @@ import optax
 from salijax import validation
 from salijax.classifier import Classifier
 from salijax.gaussian_blur import gaussian_taps
+from salijax.methods.layer_gradients import check_has_layer, feature_shape
 from salijax.methods.registry import register
 from salijax.methods.upsampling import upsample_bilinear
 
@@ -249,20 +250,6 @@ def _check_number(value: Any, name: str, *, low: float | None = None,
     raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
 
 
-def _feature_shape(clf: Classifier, images: Any) -> tuple[int, int, int]:
-  """(h, w, k) of clf.features for these images; ValueError without features and head."""
-  if clf.features is None or clf.head is None:
-    raise ValueError(
-        "clf: IBA needs a Classifier with `features` and `head` (an explained layer, e.g. "
-        "salijax.models.classifier(module, variables, layer='layer4')), got "
-        f"features={clf.features!r}, head={clf.head!r}")
-  feats = jax.eval_shape(clf.features, clf.variables,
-                         jax.ShapeDtypeStruct(images.shape, images.dtype))
-  if len(feats.shape) != 4 or feats.shape[0] != images.shape[0]:
-    raise ValueError(f"clf.features must return f32[B,h,w,k], got shape {feats.shape}")
-  return tuple(int(n) for n in feats.shape[1:])
-
-
 def _check_feature_stats(feature_stats: Any,
                          shape: tuple[int, int, int]) -> tuple[jax.Array, jax.Array] | None:
   """None or (mean, std) f32[h,w,k], finite, std >= 0; as jax arrays."""
@@ -314,7 +301,8 @@ def iba_feature_stats(clf: Classifier, images: Any, *,
     raise TypeError(f"clf must be a salijax.Classifier, got {type(clf).__name__}")
   validation.check_images(images)
   validation.check_positive_int(batch_size, "batch_size")
-  _feature_shape(clf, images[:1])
+  check_has_layer(clf, "IBA")
+  feature_shape(clf, images[:1])
   total = int(images.shape[0])
   if total < 2:
     raise ValueError(f"images must hold at least 2 images for a standard deviation, got {total}")
@@ -365,7 +353,8 @@ def iba(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = No
   """
   validation.check_classifier_inputs(clf, images, labels)
   validation.check_key(key)
-  shape = _feature_shape(clf, images)
+  check_has_layer(clf, "IBA")
+  shape = feature_shape(clf, images)
   feature_stats = _check_feature_stats(feature_stats, shape)
   validation.check_positive_int(steps, "steps")
   validation.check_positive_int(num_samples, "num_samples")

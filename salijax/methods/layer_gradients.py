@@ -8,7 +8,8 @@ of a Classifier's explained layer:
   through the head (Grad-CAM, Grad-CAM++, XGrad-CAM, LayerCAM);
 - `class_activation_map`: ReLU(sum_k w_k A^k) for channel weights w f32[B,k],
   upsampled bilinearly to the image size (every CAM with channel weights);
-- `check_explained_layer`: the host-side check that a Classifier has the layer.
+- `check_explained_layer`: the host-side check that a Classifier has the layer
+  (`check_has_layer` and `feature_shape`, its two halves).
 
     feats, grads, logits = layer_gradients(clf, images, labels)  # inside a jitted method
     maps = class_activation_map(feats, grads.mean(axis=(1, 2)), height, width)  # Grad-CAM
@@ -67,20 +68,25 @@ def check_explained_layer(clf: Classifier, images: Any, method: str, *,
   Raises:
     ValueError: `clf` has no explained layer, or its features are not [B,h,w,k].
   """
+  check_has_layer(clf, method, needs_head=needs_head)
+  return feature_shape(clf, images)[-1]
+
+
+def check_has_layer(clf: Classifier, method: str, *, needs_head: bool = True) -> None:
+  """ValueError naming `clf` unless it has `features` (and, with `needs_head`, `head`)."""
   if clf.features is None or (needs_head and clf.head is None):
     needed = "`features` and `head`" if needs_head else "`features`"
     raise ValueError(
         f"clf: {method} needs a Classifier with {needed} (an explained layer, e.g."
         " salijax.models.classifier(module, variables, layer='layer4')), "
         f"got features={clf.features!r}, head={clf.head!r}")
-  return feature_channels(clf, images)
 
 
-def feature_channels(clf: Classifier, images: Any) -> int:
-  """k of clf.features(images) f32[B,h,w,k] (no computation); ValueError if not 4-d."""
+def feature_shape(clf: Classifier, images: Any) -> tuple[int, int, int]:
+  """(h, w, k) of clf.features(images) f32[B,h,w,k] (no computation); ValueError if not 4-d."""
   shape = jax.eval_shape(clf.features, clf.variables,
                          jax.ShapeDtypeStruct(images.shape, jnp.float32)).shape
   if len(shape) != 4 or shape[0] != images.shape[0]:
     raise ValueError(f"clf.features must return f32[B,h,w,k] for images {tuple(images.shape)},"
                      f" got shape {tuple(shape)}")
-  return int(shape[-1])
+  return tuple(int(n) for n in shape[1:])

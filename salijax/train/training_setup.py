@@ -83,10 +83,10 @@ def build_setup(config: ml_collections.ConfigDict, *, num_classes: int,
       raise ValueError(
           f"config.trainable_layers: {config.trainable_layers!r} matches no parameter "
           f"of {config.model}")
-  scales = None
-  if config_lib.lr_scales(config):
+  scales, lr_scales = None, config_lib.lr_scales(config)
+  if lr_scales:
     scales = jax.tree.map(lambda _: 1.0, params)
-    for prefix, scale in config_lib.lr_scales(config):
+    for prefix, scale in lr_scales:
       mask = models.trainable_mask(module, params, (prefix,))
       scales = jax.tree.map(lambda old, m, s=scale: s if m else old, scales, mask)
   total_steps = config.num_epochs * steps_per_epoch

@@ -10,9 +10,6 @@ which Score-CAM's 512 forwards would feel. Score-CAM, the one method with a
 forward per channel, is compared on one image.
 """
 
-import pathlib
-import sys
-
 import jax
 import numpy as np
 import pytest
@@ -33,11 +30,8 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 @pytest.fixture(scope="module")
-def ported(torch):
+def ported(torch_models):
   """(torch ResNet18, salijax Classifier at layer4, images f32[2,80,80,3])."""
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "porting"))
-  import torch_models  # noqa: PLC0415 - tests/porting, importable once torch is known present
-
   model = torch_models.build("resnet18", num_classes=CLASSES, seed=4)
   variables = porting.torchvision_to_flax(
       "resnet18", {k: v.numpy() for k, v in model.state_dict().items()})

@@ -27,9 +27,6 @@ function of the same [0, 1] pixels. Images are 80 x 80: XLA:CPU runs these
 models on images of 64 px and less about 10x slower (cam_family_torch_test.py).
 """
 
-import pathlib
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,14 +50,6 @@ LABELS = np.asarray([6, 3], np.int32)
 # winners and the gradient differs at ~half the pixels (torch and Captum agree to
 # 1e-6). The points 1/3, 2/3, 1 have no such tie deeper than the third pool.
 IG_STEPS = 3
-
-
-@pytest.fixture(scope="module")
-def torch_models(torch):
-  del torch  # torch_models needs it
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "porting"))
-  import torch_models  # noqa: PLC0415 - tests/porting, importable once torch is known present
-  return torch_models
 
 
 def pixel_model(torch, model):

@@ -3,13 +3,11 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 import tiny_classifiers
 from skimage.transform import resize
 
-from salijax import methods
 from salijax.classifier import Classifier
-from salijax.methods.eigencam import _eigencam, eigencam
+from salijax.methods.eigencam import eigencam
 
 SIZE = 32
 REGION = (8, 20, 12, 28)
@@ -91,35 +89,3 @@ def test_known_answer_on_region_classifier_and_class_agnostic():
   for saliency in maps:
     assert saliency[inside].sum() > 0.8 * saliency.sum() > 0
   np.testing.assert_array_equal(eigencam(clf, images, jnp.array([2, 2])), maps)
-
-
-def test_batch_composition_jit_vmap_and_no_recompilation():
-  clf = tiny_classifiers.random_cnn(jax.random.key(5))
-  images, labels = _images(6, 3), jnp.array([1, 0, 2])
-  batch = eigencam(clf, images, labels)
-  alone = eigencam(clf, images[1:2], labels[1:2])
-  np.testing.assert_allclose(batch[1], alone[0], rtol=1e-5, atol=1e-6)
-  inside_jit = jax.jit(lambda x, y: eigencam(clf, x, y))(images, labels)
-  np.testing.assert_allclose(inside_jit, batch, rtol=1e-5, atol=1e-6)
-  one_by_one = jax.vmap(lambda x, y: eigencam(clf, x[None], y[None])[0])(images, labels)
-  np.testing.assert_allclose(one_by_one, batch, rtol=1e-5, atol=1e-6)
-  compiled = _eigencam._cache_size()
-  eigencam(clf, _images(7, 3), jnp.array([3, 3, 0]))
-  assert _eigencam._cache_size() == compiled
-  assert methods.get("eigencam") is eigencam
-
-
-def test_bad_inputs():
-  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
-  images, labels = _images(0, 2), jnp.array([0, 1])
-  no_features = Classifier(variables=clf.variables, apply=clf.apply, head=clf.head)
-  with pytest.raises(ValueError, match="clf: Eigen-CAM needs a Classifier with `features`"):
-    eigencam(no_features, images, labels)
-  with pytest.raises(ValueError, match="labels"):
-    eigencam(clf, images, jnp.array([0, 4]))
-  with pytest.raises(ValueError, match="images"):
-    eigencam(clf, images * 2.0, labels)
-  with pytest.raises(ValueError, match="images"):
-    eigencam(clf, images[0], labels)
-  with pytest.raises(TypeError, match="clf"):
-    eigencam(clf.apply, images, labels)

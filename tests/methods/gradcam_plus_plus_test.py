@@ -3,13 +3,10 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 import tiny_classifiers
 from skimage.transform import resize
 
-from salijax import methods
-from salijax.classifier import Classifier
-from salijax.methods.gradcam_plus_plus import _gradcam_plus_plus, gradcam_plus_plus
+from salijax.methods.gradcam_plus_plus import gradcam_plus_plus
 
 SIZE = 32
 REGION = (8, 20, 12, 28)
@@ -74,35 +71,3 @@ def test_known_answer_on_region_classifier():
   inside[REGION[0]:REGION[1], REGION[2]:REGION[3]] = True
   assert maps[0][inside].sum() > 0.8 * maps[0].sum() > 0
   np.testing.assert_array_equal(maps[1], 0.0)
-
-
-def test_batch_composition_jit_vmap_and_no_recompilation():
-  clf = tiny_classifiers.random_cnn(jax.random.key(5))
-  images, labels = _images(6, 3), jnp.array([1, 0, 2])
-  batch = gradcam_plus_plus(clf, images, labels)
-  alone = gradcam_plus_plus(clf, images[1:2], labels[1:2])
-  np.testing.assert_allclose(batch[1], alone[0], rtol=1e-5, atol=1e-6)
-  inside_jit = jax.jit(lambda x, y: gradcam_plus_plus(clf, x, y))(images, labels)
-  np.testing.assert_allclose(inside_jit, batch, rtol=1e-5, atol=1e-6)
-  one_by_one = jax.vmap(lambda x, y: gradcam_plus_plus(clf, x[None], y[None])[0])(images, labels)
-  np.testing.assert_allclose(one_by_one, batch, rtol=1e-5, atol=1e-6)
-  compiled = _gradcam_plus_plus._cache_size()
-  gradcam_plus_plus(clf, _images(7, 3), jnp.array([3, 3, 0]))
-  assert _gradcam_plus_plus._cache_size() == compiled
-  assert methods.get("gradcam_plus_plus") is gradcam_plus_plus
-
-
-def test_bad_inputs():
-  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
-  images, labels = _images(0, 2), jnp.array([0, 1])
-  no_head = Classifier(variables=clf.variables, apply=clf.apply, features=clf.features)
-  with pytest.raises(ValueError, match="clf: Grad-CAM\\+\\+ needs .*`head`"):
-    gradcam_plus_plus(no_head, images, labels)
-  with pytest.raises(ValueError, match="labels"):
-    gradcam_plus_plus(clf, images, jnp.array([0, 4]))
-  with pytest.raises(ValueError, match="images"):
-    gradcam_plus_plus(clf, images * 2.0, labels)
-  with pytest.raises(ValueError, match="images"):
-    gradcam_plus_plus(clf, images[0], labels)
-  with pytest.raises(TypeError, match="clf"):
-    gradcam_plus_plus(clf.apply, images, labels)

@@ -7,9 +7,6 @@ initialised torchvision-layout ResNet18 and VGG11 (tests/porting/torch_models.py
 ported with salijax.porting, at precision="highest".
 """
 
-import pathlib
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,14 +22,6 @@ MEAN = np.asarray([0.485, 0.456, 0.406], np.float32)
 STD = np.asarray([0.229, 0.224, 0.225], np.float32)
 NUM_CLASSES = 10
 IG_STEPS = 3
-
-
-@pytest.fixture(scope="module")
-def torch_models(torch):
-  del torch  # torch_models needs it
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "porting"))
-  import torch_models  # noqa: PLC0415 - tests/porting, importable once torch is known present
-  return torch_models
 
 
 @pytest.fixture(scope="module", params=["resnet18", "vgg11"])

@@ -3,13 +3,10 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 import tiny_classifiers
 from skimage.transform import resize
 
-from salijax import methods
-from salijax.classifier import Classifier
-from salijax.methods.xgradcam import _xgradcam, xgradcam
+from salijax.methods.xgradcam import xgradcam
 
 SIZE = 32
 REGION = (8, 20, 12, 28)
@@ -77,35 +74,3 @@ def test_known_answer_on_region_classifier():
   inside[REGION[0]:REGION[1], REGION[2]:REGION[3]] = True
   assert maps[0][inside].sum() > 0.8 * maps[0].sum() > 0
   np.testing.assert_array_equal(maps[1], 0.0)
-
-
-def test_batch_composition_jit_vmap_and_no_recompilation():
-  clf = tiny_classifiers.random_cnn(jax.random.key(5))
-  images, labels = _images(6, 3), jnp.array([1, 0, 2])
-  batch = xgradcam(clf, images, labels)
-  alone = xgradcam(clf, images[1:2], labels[1:2])
-  np.testing.assert_allclose(batch[1], alone[0], rtol=1e-5, atol=1e-6)
-  inside_jit = jax.jit(lambda x, y: xgradcam(clf, x, y))(images, labels)
-  np.testing.assert_allclose(inside_jit, batch, rtol=1e-5, atol=1e-6)
-  one_by_one = jax.vmap(lambda x, y: xgradcam(clf, x[None], y[None])[0])(images, labels)
-  np.testing.assert_allclose(one_by_one, batch, rtol=1e-5, atol=1e-6)
-  compiled = _xgradcam._cache_size()
-  xgradcam(clf, _images(7, 3), jnp.array([3, 3, 0]))
-  assert _xgradcam._cache_size() == compiled
-  assert methods.get("xgradcam") is xgradcam
-
-
-def test_bad_inputs():
-  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
-  images, labels = _images(0, 2), jnp.array([0, 1])
-  no_head = Classifier(variables=clf.variables, apply=clf.apply, features=clf.features)
-  with pytest.raises(ValueError, match="clf: XGrad-CAM needs .*`head`"):
-    xgradcam(no_head, images, labels)
-  with pytest.raises(ValueError, match="labels"):
-    xgradcam(clf, images, jnp.array([0, 4]))
-  with pytest.raises(ValueError, match="images"):
-    xgradcam(clf, images * 2.0, labels)
-  with pytest.raises(ValueError, match="images"):
-    xgradcam(clf, images[0], labels)
-  with pytest.raises(TypeError, match="clf"):
-    xgradcam(clf.apply, images, labels)

@@ -1,8 +1,5 @@
 """Tests of salijax.pipeline.model_loading: ImageNet models from .pth files, trained workdirs."""
 
-import pathlib
-import sys
-
 import jax
 import numpy as np
 import pytest
@@ -13,14 +10,6 @@ from salijax.train import load_trained
 from tiny_workdir import CLASS_NAMES, make_tiny_workdir
 
 IMAGES = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def torch_models(torch):
-  del torch  # torch_models needs it
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "porting"))
-  import torch_models  # noqa: PLC0415 - tests/porting, importable once torch is known present
-  return torch_models
 
 
 @pytest.fixture(scope="module")

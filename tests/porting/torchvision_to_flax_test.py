@@ -27,12 +27,6 @@ LOGIT_SIZES = {"resnet18": (33, 47), "resnet34": (33, 47), "resnet50": (33, 47),
 TOLERANCE = 1e-4
 
 
-@pytest.fixture(scope="module")
-def torch_models(torch):
-  import torch_models  # needs torch, which the `torch` fixture provides
-  return torch_models
-
-
 def _zeros_state_dict(arch):
   return {k: np.zeros(shape, np.int64 if dtype == "int64" else np.float32)
           for k, shape, dtype in REFERENCE[arch]}
