@@ -154,7 +154,7 @@ def _figure_name(run: Run, label_mode: str, first_mode: str, kind: str) -> str:
 
 
 def _perturbation_figure(config: ml_collections.ConfigDict, workdir: str, run: Run,
-                         batch: dict[str, np.ndarray], out: pathlib.Path, count: int) -> None:
+                         batch: dict[str, np.ndarray], out: pathlib.Path) -> None:
   """The first image and its perturbations (rows) with every method's maps (columns)."""
   module, variables, _ = trained_models.load_run(workdir, run)
   clf = models.classifier(module, variables)
@@ -162,8 +162,9 @@ def _perturbation_figure(config: ml_collections.ConfigDict, workdir: str, run: R
   images = np.concatenate([perturbations.perturbed_images(
       clf, batch["image"][:1], batch["label"][:1], name) for name in names])
   label_mode = label_modes(config)[0]
-  maps = {method: np.stack([
-      _batches(workdir, "explain", run, method, label_mode, name, count)["maps"][0]
+  maps = {method: np.stack([  # the first image is in the first batch file
+      bw.load_arrays(bw.batch_path(workdir, "explain", run.name, method, label_mode, name,
+                                   batch=0))["maps"][0]
       for name in names]) for method in method_names(config)}
   report.overlay_grid(out / f"{run.name}_perturbations.png", images, maps,
                       row_labels=list(names), cmap=config.colormap,
@@ -206,7 +207,7 @@ def write_figures(config: ml_collections.ConfigDict, workdir: str, runs: Sequenc
           title=run.name if len(modes) == 1 else f"{run.name}, {label_mode.replace('_', ' ')}",
           controls=names_list(config.controls))
     if batch is not None and names_list(config.perturbations):
-      _perturbation_figure(config, workdir, run, batch, out, count)
+      _perturbation_figure(config, workdir, run, batch, out)
     sanity = {m: bw.load_arrays(sanity_stage.path(workdir, run, m))
               for m in names_list(config.sanity.methods)}
     if sanity:
