@@ -16,14 +16,12 @@ the head. The explained layer is whichever one the Classifier was built for
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
-from salijax import validation
 from salijax.classifier import Classifier
 from salijax.methods.layer_gradients import (
-    check_explained_layer,
     class_activation_map,
     layer_gradients,
+    run_checked,
 )
 from salijax.methods.registry import register
 
@@ -55,6 +53,4 @@ def gradcam(clf: Classifier, images: Any, labels: Any, *,
     TypeError: wrong types of clf, images or labels.
   """
   del key  # deterministic
-  validation.check_classifier_inputs(clf, images, labels)
-  check_explained_layer(clf, images, "Grad-CAM")
-  return _gradcam(clf, jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32))
+  return run_checked(_gradcam, clf, images, labels, "Grad-CAM")

@@ -24,12 +24,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from salijax import validation
 from salijax.classifier import Classifier
 from salijax.methods.layer_gradients import (
-    check_explained_layer,
     class_activation_map,
     layer_gradients,
+    run_checked,
 )
 from salijax.methods.registry import register
 
@@ -50,23 +49,7 @@ def _gradcam_plus_plus(clf: Classifier, images: jax.Array, labels: jax.Array) ->
 @register("gradcam_plus_plus")
 def gradcam_plus_plus(clf: Classifier, images: Any, labels: Any, *,
                       key: jax.Array | None = None) -> jax.Array:
-  """Grad-CAM++ maps at the Classifier's explained layer (see the module doc).
-
-  Args:
-    clf: a Classifier with `features` and `head` (the explained layer).
-    images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
-    key: ignored (Grad-CAM++ is deterministic).
-
-  Returns:
-    f32[B,H,W], >= 0.
-
-  Raises:
-    ValueError: `clf` has no `features`/`head`, or bad images/labels.
-    TypeError: wrong types of clf, images or labels.
-  """
+  """Grad-CAM++ maps f32[B,H,W] (>= 0) at the Classifier's explained layer (see the
+  module doc); arguments and errors as `salijax.methods.gradcam.gradcam`."""
   del key  # deterministic
-  validation.check_classifier_inputs(clf, images, labels)
-  check_explained_layer(clf, images, "Grad-CAM++")
-  return _gradcam_plus_plus(clf, jnp.asarray(images, jnp.float32),
-                            jnp.asarray(labels, jnp.int32))
+  return run_checked(_gradcam_plus_plus, clf, images, labels, "Grad-CAM++")

@@ -9,17 +9,21 @@ of a Classifier's explained layer:
 - `class_activation_map`: ReLU(sum_k w_k A^k) for channel weights w f32[B,k],
   upsampled bilinearly to the image size (every CAM with channel weights);
 - `check_explained_layer`: the host-side check that a Classifier has the layer
-  (`check_has_layer` and `feature_shape`, its two halves).
+  (`check_has_layer` and `feature_shape`, its two halves);
+- `run_checked`: a gradient CAM's public entry: the host-side checks, then its
+  jitted map function.
 
     feats, grads, logits = layer_gradients(clf, images, labels)  # inside a jitted method
     maps = class_activation_map(feats, grads.mean(axis=(1, 2)), height, width)  # Grad-CAM
 """
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from salijax import validation
 from salijax.classifier import Classifier
 from salijax.methods.upsampling import upsample_bilinear
 
@@ -90,3 +94,16 @@ def feature_shape(clf: Classifier, images: Any) -> tuple[int, int, int]:
     raise ValueError(f"clf.features must return f32[B,h,w,k] for images {tuple(images.shape)},"
                      f" got shape {tuple(shape)}")
   return tuple(int(n) for n in shape[1:])
+
+
+def run_checked(maps_fn: Callable[[Classifier, jax.Array, jax.Array], jax.Array],
+                clf: Classifier, images: Any, labels: Any, method: str) -> jax.Array:
+  """`maps_fn(clf, images f32[B,H,W,3], labels i32[B])` after the host-side checks.
+
+  Raises:
+    ValueError: `clf` has no `features`/`head`, or bad images/labels.
+    TypeError: wrong types of clf, images or labels.
+  """
+  validation.check_classifier_inputs(clf, images, labels)
+  check_explained_layer(clf, images, method)
+  return maps_fn(clf, jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32))
