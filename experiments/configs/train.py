@@ -25,6 +25,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.head = "linear"  # "linear" | "mlp"
   # VGG only: the width of classifier.0 and classifier.3; 0 = torchvision's 4096.
   config.classifier_width = 0
+  # VGG only: the dropout rate after classifier.1 and classifier.4 (training only);
+  # -1 = torchvision's 0.5.
+  config.classifier_dropout = -1.0
   # "scratch" | "feature_extraction" (head only, frozen BatchNorm statistics) |
   # "finetune" (all layers, or those listed in trainable_layers).
   config.mode = "scratch"

@@ -46,7 +46,8 @@ def create(arch: str, *, num_classes: int = 1000, head: str = "linear",
            normalize: bool = True, mean: Sequence[float] = normalization.IMAGENET_MEAN,
            std: Sequence[float] = normalization.IMAGENET_STD,
            bn_trainable: Sequence[str] | None = None,
-           classifier_width: int | None = None) -> Model:
+           classifier_width: int | None = None,
+           classifier_dropout: float | None = None) -> Model:
   """An (unbound) Flax model of architecture `arch`.
 
   Args:
@@ -62,10 +63,13 @@ def create(arch: str, *, num_classes: int = 1000, head: str = "linear",
     classifier_width: VGG only: the width of its two hidden classifier layers
       (None = torchvision's 4096). A narrower one (e.g. 256) trains from
       scratch on a CPU in minutes; torchvision's weights need 4096.
+    classifier_dropout: VGG only: the dropout rate of its two hidden classifier
+      layers, in [0, 1) (None = torchvision's 0.5); only `train=True` uses it.
 
   Raises:
     ValueError: an unknown `arch`, `head` or `bn_trainable` prefix, a
-      non-positive `num_classes`, or `mean`/`std` not 3 values (std > 0).
+      non-positive `num_classes`, `mean`/`std` not 3 values (std > 0), or
+      `classifier_width`/`classifier_dropout` out of range or for a non-VGG model.
   """
   if arch not in _BUILDERS:
     raise ValueError(f"arch: expected one of {ARCHITECTURES}, got {arch!r}")
@@ -77,7 +81,7 @@ def create(arch: str, *, num_classes: int = 1000, head: str = "linear",
   std = _channel_constants(std, "std")
   if min(std) <= 0:
     raise ValueError(f"std: expected 3 positive values, got {std!r}")
-  width = {}
+  vgg_options = {}
   if classifier_width is not None:
     if not arch.startswith("vgg"):
       raise ValueError(f"classifier_width: only VGG models have one, got {classifier_width!r} "
@@ -85,9 +89,18 @@ def create(arch: str, *, num_classes: int = 1000, head: str = "linear",
     if (isinstance(classifier_width, bool) or not isinstance(classifier_width, int)
         or classifier_width < 1):
       raise ValueError(f"classifier_width: expected a positive int, got {classifier_width!r}")
-    width = {"classifier_width": classifier_width}
+    vgg_options["classifier_width"] = classifier_width
+  if classifier_dropout is not None:
+    if not arch.startswith("vgg"):
+      raise ValueError(f"classifier_dropout: only VGG models have one, got "
+                       f"{classifier_dropout!r} for {arch}")
+    if (isinstance(classifier_dropout, bool) or not isinstance(classifier_dropout, (int, float))
+        or not 0.0 <= classifier_dropout < 1.0):
+      raise ValueError(f"classifier_dropout: expected a number in [0, 1), got "
+                       f"{classifier_dropout!r}")
+    vgg_options["classifier_dropout"] = float(classifier_dropout)
   module = _BUILDERS[arch](num_classes=num_classes, head=head, normalize=bool(normalize),
-                           mean=mean, std=std, **width)
+                           mean=mean, std=std, **vgg_options)
   if bn_trainable is None:
     return module
   if isinstance(bn_trainable, str):

@@ -6,7 +6,8 @@ a sequence of 3x3 pad 1 convs (with bias), each followed by a BatchNorm
 adaptive average pool to 7x7 with torch's bins (`salijax.models.adaptive_pool`),
 so any input of at least 32x32 pixels works; `classifier`: Linear(25088, 4096),
 ReLU, Dropout(0.5), Linear(4096, 4096), ReLU, Dropout(0.5) (4096 =
-`classifier_width`, which `salijax.models.create` can narrow), then the head
+`classifier_width`, which `salijax.models.create` can narrow; 0.5 =
+`classifier_dropout`, torchvision's `dropout` argument), then the head
 (`salijax.models.heads`; torchvision's is Linear(4096, num_classes)). The pooled
 map is flattened in H,W,C order (torch: C,H,W); the weight port reorders the
 rows of `classifier.0` to match. Build one with `salijax.models.create`.
@@ -80,6 +81,8 @@ class VGG(nn.Module):
     classifier_width: the width of `classifier.0` and `classifier.3`
       (torchvision's 4096; smaller widths train from scratch much faster, but
       torchvision weights need 4096).
+    classifier_dropout: the dropout rate after `classifier.1` and `classifier.4`
+      (torchvision's `dropout`, 0.5), in [0, 1).
     relu: the activation at every ReLU (`features`, `classifier`, mlp head) (nn.relu;
       `module.clone(relu=salijax.models.guided_relu.guided_relu)` is the same
       model, with the same variables, for guided backpropagation).
@@ -94,6 +97,7 @@ class VGG(nn.Module):
   std: tuple[float, ...] = normalization.IMAGENET_STD
   bn_trainable: tuple[str, ...] | None = None
   classifier_width: int = HIDDEN
+  classifier_dropout: float = DROPOUT
   relu: Callable[[jax.Array], jax.Array] = nn.relu
 
   def feature_layers(self) -> tuple[FeatureLayer, ...]:
@@ -179,5 +183,5 @@ class VGG(nn.Module):
       fan_in = x.shape[-1] if name == "classifier_0" else self.classifier_width
       x = nn.Dense(self.classifier_width, kernel_init=self.linear_kernel(fan_in),
                    bias_init=nn.initializers.zeros, name=name)(x)
-      x = nn.Dropout(DROPOUT, deterministic=not train)(self.relu(x))
+      x = nn.Dropout(self.classifier_dropout, deterministic=not train)(self.relu(x))
     return heads.classification_head(x, self.head_spec(), train, relu=self.relu)

@@ -42,6 +42,7 @@ def train_run(config: ml_collections.ConfigDict, workdir: str, run: Run) -> dict
       "run": run.name, "model": run.model, "mode": run.mode,
       "num_classes": int(module.num_classes), "head": run_config.head,
       "classifier_width": train_config_lib.classifier_width(run_config),
+      "classifier_dropout": train_config_lib.classifier_dropout(run_config),
       "image_size": run_config.image_size, "test_accuracy": results["accuracy"],
       "test_loss": results["loss"], "eval_split": results["eval_split"],
       "steps": results["steps"], "epochs": results["epochs"],
@@ -54,7 +55,8 @@ def train_run(config: ml_collections.ConfigDict, workdir: str, run: Run) -> dict
 
 def load_run_record(workdir: str, run: Run) -> dict[str, Any]:
   """models/<run>.json: run, model, mode, num_classes, head, classifier_width,
-  image_size, test_accuracy, test_loss, eval_split, steps, epochs, class_names."""
+  classifier_dropout, image_size, test_accuracy, test_loss, eval_split, steps,
+  epochs, class_names."""
   return bw.read_json(_paths(workdir, run)[1])
 
 
@@ -63,7 +65,8 @@ def load_run(workdir: str, run: Run) -> tuple[Any, dict[str, Any], dict[str, Any
   variables_path, _ = _paths(workdir, run)
   record = load_run_record(workdir, run)
   module = models.create(record["model"], num_classes=record["num_classes"],
-                         head=record["head"], classifier_width=record["classifier_width"])
+                         head=record["head"], classifier_width=record["classifier_width"],
+                         classifier_dropout=record["classifier_dropout"])
   template = jax.eval_shape(lambda: models.init(module, jax.random.key(0),
                                                 record["image_size"]))
   template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), template)

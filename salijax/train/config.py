@@ -16,7 +16,7 @@ from salijax.train import optimizer as optimizer_lib
 
 PRETRAINED_KEYWORDS = ("none", "torchvision")
 FIELDS = (
-    "model", "head", "classifier_width", "mode", "pretrained", "trainable_layers", "lr_scales",
+    "model", "head", "classifier_width", "classifier_dropout", "mode", "pretrained", "trainable_layers", "lr_scales",
     "dataset", "data_dir", "synthetic", "train_split", "eval_split", "image_size", "crop_scale",
     "crop_fraction", "batch_size", "eval_batch_size", "num_epochs", "optimizer",
     "learning_rate", "momentum", "nesterov", "weight_decay", "warmup_epochs",
@@ -56,6 +56,12 @@ def classifier_width(config: ml_collections.ConfigDict) -> int | None:
   return config.get("classifier_width", 0) or None
 
 
+def classifier_dropout(config: ml_collections.ConfigDict) -> float | None:
+  """`config.classifier_dropout` for `salijax.models.create` (-1 -> None, the default)."""
+  rate = config.get("classifier_dropout", -1.0)
+  return None if rate == -1.0 else float(rate)
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError on the first invalid field; warns on questionable choices.
 
@@ -73,6 +79,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
          "0 (the architecture's), or a positive int for a VGG model", width)
   expect(width in (0, 4096) or config.pretrained == "none", "classifier_width",
          "0 or 4096 with pretrained weights (torchvision's width)", width)
+  rate = config.classifier_dropout
+  expect(not isinstance(rate, bool) and isinstance(rate, (int, float))
+         and (rate == -1.0 or (0.0 <= rate < 1.0 and config.model.startswith("vgg"))),
+         "classifier_dropout",
+         "-1 (the architecture's), or a number in [0, 1) for a VGG model", rate)
   expect(config.mode in modes.MODES, "mode", f"one of {modes.MODES}", config.mode)
   expect(config.optimizer in optimizer_lib.OPTIMIZERS, "optimizer",
          f"one of {optimizer_lib.OPTIMIZERS}", config.optimizer)

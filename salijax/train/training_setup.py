@@ -66,13 +66,14 @@ def dropout_key(config: ml_collections.ConfigDict) -> jax.Array:
 def build_setup(config: ml_collections.ConfigDict, *, num_classes: int,
                 steps_per_epoch: int) -> TrainingSetup:
   """The `TrainingSetup` of a validated `config` for a dataset of `num_classes`."""
-  width = config_lib.classifier_width(config)
+  vgg_options = {"classifier_width": config_lib.classifier_width(config),
+                 "classifier_dropout": config_lib.classifier_dropout(config)}
   probe = models.create(config.model, num_classes=num_classes, head=config.head,
-                        classifier_width=width)
+                        **vgg_options)
   plan = modes.trainable_plan(config.mode, config_lib.trainable_layers(config),
                               head_prefix=models.head_prefix(probe))
   module = models.create(config.model, num_classes=num_classes, head=config.head,
-                         bn_trainable=plan.bn_trainable, classifier_width=width)
+                         bn_trainable=plan.bn_trainable, **vgg_options)
   params = jax.eval_shape(
       lambda: models.init(module, init_key(config), config.image_size))["params"]
   if plan.trainable is None:

@@ -109,6 +109,11 @@ def test_normalisation_is_inside_the_model():
     ({"std": (0.2, 0.0, 0.2)}, "std", "(0.2, 0.0, 0.2)"),
     ({"bn_trainable": ("layer5",)}, "bn_trainable", "'layer5'"),
     ({"bn_trainable": ("features.1",)}, "bn_trainable", "'features.1'"),
+    ({"classifier_width": 256}, "classifier_width", "resnet18"),
+    ({"arch": "vgg11", "classifier_width": 0}, "classifier_width", "0"),
+    ({"classifier_dropout": 0.0}, "classifier_dropout", "resnet18"),
+    ({"arch": "vgg11", "classifier_dropout": 1.0}, "classifier_dropout", "1.0"),
+    ({"arch": "vgg11", "classifier_dropout": -0.1}, "classifier_dropout", "-0.1"),
 ])
 def test_create_rejects_bad_arguments(kwargs, argument, shown):
   with pytest.raises(ValueError, match=argument) as error:
@@ -130,6 +135,25 @@ def test_bn_trainable_accepts_module_prefixes_and_head():
   assert module.bn_trainable == ("layer4.1", "layer2.0.downsample.1", "fc")
   assert models.create("vgg11_bn", bn_trainable=("classifier.6",)).bn_trainable == (
       "classifier.6",)
+
+
+def test_classifier_dropout_sets_vggs_training_dropout():
+  """With rate 0 the training logits do not depend on the dropout key; at 0.5 they do."""
+  images = jax.random.uniform(jax.random.key(1), (2, 32, 32, 3))
+
+  def train_logits(module, variables, seed):
+    logits, _ = module.apply(variables, images, train=True, mutable=["batch_stats"],
+                             rngs={"dropout": jax.random.key(seed)})
+    return logits
+
+  for rate, differs in ((0.0, False), (0.5, True)):
+    module = models.create("vgg11_bn", num_classes=3, classifier_width=16,
+                           classifier_dropout=rate)
+    assert module.classifier_dropout == rate
+    variables = models.init(module, jax.random.key(0), 32)
+    first, second = train_logits(module, variables, 0), train_logits(module, variables, 1)
+    assert np.allclose(first, second) != differs
+  assert models.create("vgg11").classifier_dropout == 0.5  # torchvision's
 
 
 def test_bad_images_and_sizes_raise():

@@ -39,6 +39,8 @@ def test_config_docstring_holds_the_command():
     ("pretrained", "/no/such/file.pth", "existing .pth"),
     ("pretrained", "torchvision", "mode='scratch'"),
     ("trainable_layers", "layer4", "unless mode='finetune'"),
+    ("classifier_dropout", 0.5, "VGG model"),  # the default model is resnet18
+    ("classifier_dropout", -0.5, r"\[0, 1\)"),
 ])
 def test_invalid_field_is_named(field, value, expected):
   config = train_config.get_config()

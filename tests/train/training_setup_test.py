@@ -88,6 +88,17 @@ def test_vgg_feature_extraction_trains_classifier_6_only(tiny_config):
   assert trainable.pop("classifier_6") and not any(trainable.values())
 
 
+def test_vgg_classifier_options_reach_the_module(tiny_config):
+  tiny_config.model = "vgg11_bn"
+  tiny_config.classifier_width = 16
+  tiny_config.classifier_dropout = 0.0
+  setup = training_setup.build_setup(tiny_config, num_classes=10, steps_per_epoch=3)
+  assert (setup.module.classifier_width, setup.module.classifier_dropout) == (16, 0.0)
+  tiny_config.classifier_dropout = -1.0
+  setup = training_setup.build_setup(tiny_config, num_classes=10, steps_per_epoch=3)
+  assert setup.module.classifier_dropout == 0.5
+
+
 def test_unknown_finetune_layer_is_refused(tiny_config):
   tiny_config.mode = "finetune"
   tiny_config.trainable_layers = "layer5"
