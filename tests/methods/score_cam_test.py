@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import chunk_invariance
 import tiny_classifiers
 from skimage.transform import resize
 
@@ -93,20 +94,9 @@ def test_known_answer_on_region_classifier():
 
 
 def test_same_map_whatever_the_batch_the_chunk_jit_and_vmap():
-  images, labels = _images(4, 3), jnp.array([0, 1, 3])
-  run = functools.partial(score_cam, _cnn())
-  batch = np.asarray(run(images, labels, chunk=4))
-  np.testing.assert_allclose(run(images[1:2], labels[1:2], chunk=4)[0], batch[1], rtol=1e-4,
-                             atol=1e-6)
-  for chunk in (1, 64):  # 64 > 6 channels: one step
-    np.testing.assert_allclose(run(images, labels, chunk=chunk), batch, rtol=1e-4, atol=1e-6)
-  inside_jit = jax.jit(lambda x, y: run(x, y, chunk=4))(images, labels)
-  np.testing.assert_allclose(inside_jit, batch, rtol=1e-5, atol=1e-6)
-  one_by_one = jax.vmap(lambda x, y: run(x[None], y[None], chunk=4)[0])(images, labels)
-  np.testing.assert_allclose(one_by_one, batch, rtol=1e-4, atol=1e-6)
-  compiled = _score_cam._cache_size()
-  run(_images(5, 3), labels, chunk=4)
-  assert _score_cam._cache_size() == compiled
+  chunk_invariance.check_same_map_whatever_the_batch_the_chunk_jit_and_vmap(
+      functools.partial(score_cam, _cnn()), _score_cam, _images(4, 3), jnp.array([0, 1, 3]),
+      _images(5, 3))
   assert methods.get("score_cam") is score_cam
 
 

@@ -1,0 +1,26 @@
+"""A shared check for the chunked channel-perturbation methods (Score-CAM, Ablation-CAM)."""
+
+from collections.abc import Callable
+
+import jax
+import numpy as np
+
+
+def check_same_map_whatever_the_batch_the_chunk_jit_and_vmap(
+    run: Callable[..., jax.Array], jitted: Callable[..., jax.Array], images: jax.Array,
+    labels: jax.Array, other_images: jax.Array) -> None:
+  """Asserts that `run(images f32[B,H,W,3], labels i32[B], chunk=c)` gives the same maps
+  for one image or the batch, for chunk 1, 4 and 64 (more than the channels), inside
+  jit and vmap, and that `other_images` (same shape) reuse `jitted`'s compilation."""
+  batch = np.asarray(run(images, labels, chunk=4))
+  np.testing.assert_allclose(run(images[1:2], labels[1:2], chunk=4)[0], batch[1], rtol=1e-4,
+                             atol=1e-6)
+  for chunk in (1, 64):
+    np.testing.assert_allclose(run(images, labels, chunk=chunk), batch, rtol=1e-4, atol=1e-6)
+  inside_jit = jax.jit(lambda x, y: run(x, y, chunk=4))(images, labels)
+  np.testing.assert_allclose(inside_jit, batch, rtol=1e-5, atol=1e-6)
+  one_by_one = jax.vmap(lambda x, y: run(x[None], y[None], chunk=4)[0])(images, labels)
+  np.testing.assert_allclose(one_by_one, batch, rtol=1e-4, atol=1e-6)
+  compiled = jitted._cache_size()
+  run(other_images, labels, chunk=4)
+  assert jitted._cache_size() == compiled
