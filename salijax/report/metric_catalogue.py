@@ -23,11 +23,15 @@ class MetricInfo:
   title: str  # the column title in tables and figures
   higher_is_better: bool | None  # None: no direction known (no best marking)
   description: str  # what one per-image value is
+  # A hit-or-miss metric: every value is 0 or `hit_value`, the mean is a rate
+  # (times hit_value) and its interval the Wilson score interval; None: any value.
+  hit_value: float | None = None
 
 
-def _info(name: str, title: str, higher_is_better: bool, description: str) -> MetricInfo:
+def _info(name: str, title: str, higher_is_better: bool, description: str,
+          hit_value: float | None = None) -> MetricInfo:
   return MetricInfo(name=name, title=title, higher_is_better=higher_is_better,
-                    description=description)
+                    description=description, hit_value=hit_value)
 
 
 _SANITY = ("similarity between the maps of the trained and of the fully randomised model"
@@ -45,13 +49,14 @@ METRICS: dict[str, MetricInfo] = {info.name: info for info in (
           "100 max(0, Y - O) / Y: the relative loss of class probability when the image is"
           " weighted by its min-max normalised map (Y: image, O: explanation image)"),
     _info("increase_in_confidence", "Increase in Confidence (%)", True,
-          "100 if the class probability of the explanation image exceeds the image's, else 0"),
+          "100 if the class probability of the explanation image exceeds the image's, else 0",
+          hit_value=100.0),
     _info("average_gain", "Average Gain (%)", True,
           "100 max(0, O - Y) / (1 - Y): the relative gain of class probability of the"
           " explanation image"),
     _info("pointing_game", "Pointing game", True,
           "1 if a maximal pixel of the map lies within the tolerance (15 px by default) of the"
-          " object, else 0"),
+          " object, else 0", hit_value=1.0),
     _info("energy_pointing_game", "Energy pointing game", True,
           "share of the min-max normalised map's energy inside the object"),
     _info("sparseness", "Sparseness (Gini)", True,
@@ -74,7 +79,7 @@ METRICS: dict[str, MetricInfo] = {info.name: info for info in (
     MetricInfo(name="prediction_flipped", title="Prediction flipped", higher_is_better=None,
                description="1 if the class predicted on the perturbed image differs from the"
                " clean image's, else 0 (the mean is the flip rate; a property of the model, the"
-               " same for every method)"),
+               " same for every method)", hit_value=1.0),
 )}
 
 

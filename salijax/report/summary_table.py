@@ -13,8 +13,9 @@ modes: "### resnet18 (finetune), least likely class"):
   | gradcam | **0.612 [0.580, 0.644]** | 0.101 [0.090, 0.112] |
   | fake_cam (control) | 0.550 [0.520, 0.580] | 0.320 [0.300, 0.340] |
 
-and a legend. A cell is the mean over images with its 95 % Student-t
-interval (`mean_confidence_interval`), rounded so that the mean shows 3
+and a legend. A cell is the mean over images with its 95 % interval
+(`metric_confidence_interval`: Student-t, Wilson score for hit-or-miss metrics
+such as the pointing game), rounded so that the mean shows 3
 significant digits (at most 6 decimals; 3 for a mean of 0) and the interval
 the same decimals; a cell from one image shows the mean alone, a cell without
 values "–". The best non-control method of each column is bold (every method
@@ -35,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from salijax.report import metric_catalogue
-from salijax.report.confidence_interval import mean_confidence_interval
+from salijax.report.confidence_interval import metric_confidence_interval
 
 REQUIRED_KEYS = ("model", "mode", "dataset", "split", "image_id", "method", "metric", "value")
 CLEAN = "none"  # the `perturbation` of the clean images
@@ -104,8 +105,8 @@ def _section(heading: str, rows: list[Mapping[str, Any]], controls: tuple[str, .
   columns = list(metrics) if metrics is not None else metric_catalogue.ordered_metrics(
       row["metric"] for row in rows)
 
-  estimates = {key: mean_confidence_interval(column_values)
-               for key, column_values in values.items()}
+  estimates = {(method, metric): metric_confidence_interval(metric, column_values)
+               for (method, metric), column_values in values.items()}
   nan_estimate = (math.nan, math.nan, math.nan)
   header, best = [], {}
   for metric in columns:
@@ -137,7 +138,8 @@ def _section(heading: str, rows: list[Mapping[str, Any]], controls: tuple[str, .
   directions = {metric_catalogue.metric_info(metric).higher_is_better for metric in columns}
   legend = ["↑ higher is better, ↓ lower is better"
             + ("; no arrow: no known direction" if None in directions else "") + ".",
-            "Cells: mean over images [95 % CI, Student t]"
+            "Cells: mean over images [95 % CI, Student t; Wilson score for hit rates such as"
+            " the pointing game]"
             + ("; a value without an interval comes from one image" if single else "")
             + "; – : no result.",
             "Bold: the best method of each column, controls excluded."]

@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from salijax.report.confidence_interval import mean_confidence_interval
+from salijax.report.confidence_interval import (
+    mean_confidence_interval,
+    metric_confidence_interval,
+    rate_confidence_interval,
+)
 
 
 def test_matches_a_slow_reference():
@@ -77,3 +81,49 @@ def test_equal_values_give_a_zero_width_interval():
 def test_bad_inputs_are_rejected(values, level, pattern):
   with pytest.raises(ValueError, match=pattern):
     mean_confidence_interval(values, level)
+
+
+def _score_test_interval(hits: int, n: int, level: float) -> tuple[float, float]:
+  """Slow reference: the ends of the rates r on a fine grid whose score test
+  |k/n - r| <= z sqrt(r (1 - r) / n) accepts."""
+  z = stats.norm.ppf((1 + level) / 2)
+  rates = np.linspace(0.0, 1.0, 2_000_001)
+  accepted = rates[np.abs(hits / n - rates) <= z * np.sqrt(rates * (1 - rates) / n)]
+  return accepted.min(), accepted.max()
+
+
+@pytest.mark.parametrize(("hits", "n", "level"), [(7, 10, 0.95), (0, 10, 0.95), (10, 10, 0.95),
+                                                  (1, 3, 0.8), (40, 64, 0.99)])
+def test_rate_interval_is_the_score_test_inversion(hits, n, level):
+  values = [1.0] * hits + [0.0] * (n - hits) + [math.nan]
+  mean, low, high = rate_confidence_interval(values, level=level)
+  assert mean == hits / n
+  np.testing.assert_allclose((low, high), _score_test_interval(hits, n, level), atol=2e-6)
+  assert 0.0 <= low <= mean <= high <= 1.0
+  assert low < high  # never a point, even when every image hits (or none does)
+
+
+def test_rate_interval_scales_with_the_hit_value():
+  ones = rate_confidence_interval([1, 0, 1, 1])
+  hundreds = rate_confidence_interval([100, 0, 100, 100], hit_value=100.0)
+  np.testing.assert_allclose(hundreds, [100 * x for x in ones], rtol=1e-12)
+  assert rate_confidence_interval([]) == pytest.approx((math.nan,) * 3, nan_ok=True)
+
+
+def test_rate_interval_refuses_other_values():
+  with pytest.raises(ValueError, match="each be 0 or 1.0"):
+    rate_confidence_interval([1.0, 0.5])
+  with pytest.raises(ValueError, match="each be 0 or 100.0"):
+    rate_confidence_interval([1.0, 0.0], hit_value=100.0)
+
+
+def test_metric_interval_follows_the_catalogue():
+  hits = [1.0, 0.0, 1.0, 1.0, 1.0]
+  assert metric_confidence_interval("pointing_game", hits) == rate_confidence_interval(hits)
+  assert metric_confidence_interval("increase_in_confidence", [100.0, 0.0]) == (
+      rate_confidence_interval([100.0, 0.0], hit_value=100.0))
+  assert metric_confidence_interval("insertion_auc", hits) == mean_confidence_interval(hits)
+  assert metric_confidence_interval("not_in_catalogue", hits) == mean_confidence_interval(hits)
+  fractions = [0.5, 1.0, 0.0]  # e.g. a pointing game averaged over several objects
+  assert metric_confidence_interval("pointing_game", fractions) == (
+      mean_confidence_interval(fractions))

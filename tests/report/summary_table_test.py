@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from salijax.report.confidence_interval import mean_confidence_interval
+from salijax.report.confidence_interval import mean_confidence_interval, rate_confidence_interval
 from salijax.report.summary_table import format_estimate, summary_markdown
 
 OFFSETS = (-0.03, 0.01, 0.02)  # per-image deviations, mean 0: a method's mean is its `mean`
@@ -132,9 +132,19 @@ def test_explicit_metrics_and_subset_columns():
   assert body["rise"][0].startswith("**")
 
 
+def test_hit_rates_get_wilson_intervals():
+  rows = rows_of("m", "scratch", {("rise", "insertion_auc"): 0.5})
+  rows += [{**rows[0], "image_id": image, "metric": "pointing_game", "value": hit}
+           for image, hit in enumerate([1.0, 1.0, 0.0, 1.0])]
+  _, body = table(summary_markdown(rows), "### m (scratch)")
+  mean, low, high = rate_confidence_interval([1.0, 1.0, 0.0, 1.0])
+  assert body["rise"][1] == "**" + format_estimate(mean, low, high) + "**"
+  assert 0.0 < low < high < 1.0
+
+
 def test_legend():
   text = summary_markdown(rows_of("m", "scratch", MEANS))
-  assert "95 % CI, Student t" in text
+  assert "95 % CI, Student t; Wilson score for hit rates" in text
   assert "↑ higher is better, ↓ lower is better; no arrow: no known direction." in text
   assert "one image" not in text
   one = summary_markdown(rows_of("m", "scratch", {("rise", "entropy"): 2.0}, images=1))
