@@ -66,7 +66,8 @@ def load_run(workdir: str, run: Run) -> tuple[Any, dict[str, Any], dict[str, Any
   record = load_run_record(workdir, run)
   module = models.create(record["model"], num_classes=record["num_classes"],
                          head=record["head"], classifier_width=record["classifier_width"],
-                         classifier_dropout=record["classifier_dropout"])
+                         # Records written before classifier_dropout existed lack it.
+                         classifier_dropout=record.get("classifier_dropout"))
   template = jax.eval_shape(lambda: models.init(module, jax.random.key(0),
                                                 record["image_size"]))
   template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), template)
