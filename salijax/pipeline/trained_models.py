@@ -41,8 +41,7 @@ def train_run(config: ml_collections.ConfigDict, workdir: str, run: Run) -> dict
   record = {
       "run": run.name, "model": run.model, "mode": run.mode,
       "num_classes": int(module.num_classes), "head": run_config.head,
-      "classifier_width": train_config_lib.classifier_width(run_config),
-      "classifier_dropout": train_config_lib.classifier_dropout(run_config),
+      **train_config_lib.vgg_options(run_config),
       "image_size": run_config.image_size, "test_accuracy": results["accuracy"],
       "test_loss": results["loss"], "eval_split": results["eval_split"],
       "steps": results["steps"], "epochs": results["epochs"],

@@ -50,6 +50,11 @@ def _checked_values(values: Any, level: float) -> np.ndarray:
   return array[~np.isnan(array)]
 
 
+def _hit_or_miss(array: np.ndarray, hit_value: float) -> bool:
+  """Whether every value is 0 or `hit_value`."""
+  return bool(np.all((array == 0.0) | (array == hit_value)))
+
+
 def mean_confidence_interval(values: Any, level: float = 0.95) -> tuple[float, float, float]:
   """(mean, low, high) of the non-NaN `values`, Student-t (module doc).
 
@@ -90,7 +95,7 @@ def rate_confidence_interval(values: Any, hit_value: float = 1.0,
     ValueError: a value other than 0 or `hit_value`; values not 1-D; level outside (0, 1).
   """
   array = _checked_values(values, level)
-  if not np.all((array == 0.0) | (array == hit_value)):
+  if not _hit_or_miss(array, hit_value):
     raise ValueError(f"values must each be 0 or {hit_value!r}, got {values!r:.80}")
   n = array.size
   if n == 0:
@@ -111,6 +116,6 @@ def metric_confidence_interval(metric: str, values: Any,
   hit value, else Student-t (e.g. for a pointing game averaged over several objects)."""
   hit_value = metric_catalogue.metric_info(metric).hit_value
   array = _checked_values(values, level)
-  if hit_value is None or not np.all((array == 0.0) | (array == hit_value)):
+  if hit_value is None or not _hit_or_miss(array, hit_value):
     return mean_confidence_interval(array, level)
   return rate_confidence_interval(array, hit_value, level)

@@ -6,6 +6,7 @@ raises a `ValueError` naming the field, the expected and the received value.
 
 import os
 import warnings
+from typing import Any
 
 import ml_collections
 
@@ -16,7 +17,8 @@ from salijax.train import optimizer as optimizer_lib
 
 PRETRAINED_KEYWORDS = ("none", "torchvision")
 FIELDS = (
-    "model", "head", "classifier_width", "classifier_dropout", "mode", "pretrained", "trainable_layers", "lr_scales",
+    "model", "head", "classifier_width", "classifier_dropout", "mode", "pretrained",
+    "trainable_layers", "lr_scales",
     "dataset", "data_dir", "synthetic", "train_split", "eval_split", "image_size", "crop_scale",
     "crop_fraction", "batch_size", "eval_batch_size", "num_epochs", "optimizer",
     "learning_rate", "momentum", "nesterov", "weight_decay", "warmup_epochs",
@@ -51,15 +53,12 @@ def lr_scales(config: ml_collections.ConfigDict) -> tuple[tuple[str, float], ...
   return tuple(entries)
 
 
-def classifier_width(config: ml_collections.ConfigDict) -> int | None:
-  """`config.classifier_width` for `salijax.models.create` (0 -> None, the default)."""
-  return config.get("classifier_width", 0) or None
-
-
-def classifier_dropout(config: ml_collections.ConfigDict) -> float | None:
-  """`config.classifier_dropout` for `salijax.models.create` (-1 -> None, the default)."""
+def vgg_options(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """`salijax.models.create`'s classifier_width and classifier_dropout from the config
+  (None, the architecture's, for 0 and -1 or a config without the field)."""
   rate = config.get("classifier_dropout", -1.0)
-  return None if rate == -1.0 else float(rate)
+  return {"classifier_width": config.get("classifier_width", 0) or None,
+          "classifier_dropout": None if rate == -1.0 else float(rate)}
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:

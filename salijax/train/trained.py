@@ -44,9 +44,7 @@ def load_trained(workdir: str | os.PathLike, which: str = "best"
   config = ml_collections.ConfigDict(
       {**record["config"], "crop_scale": tuple(record["config"]["crop_scale"])})
   module = models.create(config.model, num_classes=record["num_classes"],
-                         head=config.head,
-                         classifier_width=config_lib.classifier_width(config),
-                         classifier_dropout=config_lib.classifier_dropout(config))
+                         head=config.head, **config_lib.vgg_options(config))
   checkpoints = checkpointing.Checkpoints(workdir, read_only=True)
   try:
     step = checkpoints.best_step() if which == "best" else checkpoints.latest_step()

@@ -66,8 +66,7 @@ def dropout_key(config: ml_collections.ConfigDict) -> jax.Array:
 def build_setup(config: ml_collections.ConfigDict, *, num_classes: int,
                 steps_per_epoch: int) -> TrainingSetup:
   """The `TrainingSetup` of a validated `config` for a dataset of `num_classes`."""
-  vgg_options = {"classifier_width": config_lib.classifier_width(config),
-                 "classifier_dropout": config_lib.classifier_dropout(config)}
+  vgg_options = config_lib.vgg_options(config)
   probe = models.create(config.model, num_classes=num_classes, head=config.head,
                         **vgg_options)
   plan = modes.trainable_plan(config.mode, config_lib.trainable_layers(config),
