@@ -68,14 +68,38 @@ def check_labels(labels: Any, batch_size: int, classes: int, name: str = "labels
           f"{name} must be class indices in [0, {classes}), got {bad[:5].tolist()}")
 
 
-def check_classifier_inputs(clf: Classifier, images: Any, labels: Any) -> int:
-  """Checks (clf, images, labels) as every method and metric takes them; returns K."""
+def check_classifier(clf: Classifier, images: Any) -> int:
+  """Checks a Classifier and the f32[B,H,W,3] images it is given; returns K."""
   if not isinstance(clf, Classifier):
     raise TypeError(f"clf must be a salijax.Classifier, got {type(clf).__name__}")
   check_images(images)
-  classes = num_classes(clf, images)
+  return num_classes(clf, images)
+
+
+def check_classifier_inputs(clf: Classifier, images: Any, labels: Any) -> int:
+  """Checks (clf, images, labels) as every method and metric takes them; returns K."""
+  classes = check_classifier(clf, images)
   check_labels(labels, images.shape[0], classes)
   return classes
+
+
+@jax.jit
+def _predicted_labels(clf: Classifier, images: jax.Array) -> jax.Array:
+  """f32[B,H,W,3] -> i32[B], the argmax of the logits."""
+  return jnp.argmax(clf.apply(clf.variables, images), axis=-1).astype(jnp.int32)
+
+
+def labels_or_predicted(clf: Classifier, images: Any, labels: Any) -> Any:
+  """`labels` unchanged, or when None the predicted classes i32[B] (argmax logit).
+
+  With None, clf and the images f32[B,H,W,3] are checked (`check_classifier`);
+  the images may be tracers (inside a caller's `jax.jit`). Given labels are
+  returned unchecked: the caller checks them.
+  """
+  if labels is not None:
+    return labels
+  check_classifier(clf, images)
+  return _predicted_labels(clf, jnp.asarray(images, jnp.float32))
 
 
 def check_positive_int(value: Any, name: str) -> None:

@@ -80,3 +80,33 @@ def test_key_checks():
     validation.check_key(None)
   with pytest.raises(TypeError, match="single PRNG key"):
     validation.check_key(jax.random.split(jax.random.key(0), 2))
+
+
+def _random_clf_and_images():
+  """A linear Classifier of the mean colour, and flat images it puts in more than one class."""
+  clf = Classifier(variables={"w": jax.random.normal(jax.random.key(0), (3, 5))},
+                   apply=lambda v, x: (x.mean(axis=(1, 2)) - 0.5) @ v["w"])
+  images = jnp.broadcast_to(jax.random.uniform(jax.random.key(1), (4, 1, 1, 3)), (4, 8, 8, 3))
+  assert len(set(jnp.argmax(clf.logits(images), -1).tolist())) > 1
+  return clf, images
+
+
+def test_labels_or_predicted():
+  clf, images = _random_clf_and_images()
+  given = jnp.array([0, 1, 2, 3])
+  assert validation.labels_or_predicted(clf, images, given) is given
+  predicted = validation.labels_or_predicted(clf, images, None)
+  assert predicted.dtype == jnp.int32
+  np.testing.assert_array_equal(predicted, jnp.argmax(clf.logits(images), -1))
+  with pytest.raises(TypeError, match="clf must be a salijax.Classifier"):
+    validation.labels_or_predicted(clf.apply, images, None)
+  with pytest.raises(ValueError, match="pixel space"):
+    validation.labels_or_predicted(clf, images + 1.0, None)
+
+
+def test_labels_or_predicted_inside_a_callers_jit():
+  clf, images = _random_clf_and_images()
+  jitted = jax.jit(lambda x: validation.labels_or_predicted(clf, x, None))
+  np.testing.assert_array_equal(jitted(images), jnp.argmax(clf.logits(images), -1))
+  with pytest.raises(ValueError, match="shape"):
+    jitted(jnp.zeros((2, 8, 8)))

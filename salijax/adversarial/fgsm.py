@@ -40,13 +40,14 @@ def _fgsm(clf: Classifier, images: jax.Array, labels: jax.Array,
   return jnp.clip(images + epsilon * jnp.sign(gradients), 0.0, 1.0)
 
 
-def fgsm(clf: Classifier, images: Any, labels: Any, *, epsilon: float) -> jax.Array:
+def fgsm(clf: Classifier, images: Any, labels: Any = None, *, epsilon: float) -> jax.Array:
   """FGSM adversarial examples of `images` against the classes `labels` (module doc).
 
   Args:
     clf: the Classifier attacked.
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the true classes (the loss that the step raises).
+    labels: i32[B], the true classes (the loss that the step raises); None = the
+      predicted class.
     epsilon: the step size in pixel units, a real number in [0, 1].
 
   Returns:
@@ -56,6 +57,7 @@ def fgsm(clf: Classifier, images: Any, labels: Any, *, epsilon: float) -> jax.Ar
     ValueError: bad images or labels; epsilon outside [0, 1] or not finite.
     TypeError: wrong types of clf, images or labels; epsilon not a real number.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   validation.check_classifier_inputs(clf, images, labels)
   if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.integer, np.floating)):
     raise TypeError(f"epsilon must be a real number in [0, 1], got {epsilon!r}"

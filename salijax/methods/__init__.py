@@ -1,7 +1,8 @@
-"""Saliency methods: pure functions (clf, images, labels, *, key, ...) -> f32[B,H,W].
+"""Saliency methods: pure functions (clf, images, labels=None, *, key, ...) -> f32[B,H,W].
 
   from salijax import methods
   maps = methods.get("gradcam")(clf, images, labels)
+  maps = methods.gradcam(clf, images)   # labels=None: each image's predicted class
   maps = methods.rise(clf, images, labels, key=jax.random.key(0), num_masks=4000)
 """
 

@@ -58,14 +58,14 @@ def _ablation_cam(clf: Classifier, images: jax.Array, labels: jax.Array, *,
 
 
 @register("ablation_cam")
-def ablation_cam(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = None,
+def ablation_cam(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
                  chunk: int = 64) -> jax.Array:
   """Ablation-CAM maps at the Classifier's explained layer (see the module doc).
 
   Args:
     clf: a Classifier with `features` and `head` (the explained layer).
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: ignored (Ablation-CAM is deterministic).
     chunk: channels ablated per head call (each call runs B * chunk activation
       maps); changes memory and speed, not the result.
@@ -77,6 +77,7 @@ def ablation_cam(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | 
     ValueError: `clf` has no `features`/`head`, bad images/labels, or a bad `chunk`.
     TypeError: wrong types of clf, images or labels.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   validation.check_classifier_inputs(clf, images, labels)
   channels = check_explained_layer(clf, images, "Ablation-CAM")

@@ -32,14 +32,14 @@ from salijax.methods.registry import register
 
 
 @register("fake_cam")
-def fake_cam(clf: Classifier, images: Any, labels: Any, *,
+def fake_cam(clf: Classifier, images: Any, labels: Any = None, *,
              key: jax.Array | None = None) -> jax.Array:
   """The Fake-CAM control: an all-ones map per image.
 
   Args:
     clf: the Classifier (checked, not used).
     images: f32[B,H,W,3] in [0, 1] (only the shape is used).
-    labels: i32[B] (checked, not used).
+    labels: i32[B] (checked, not used); None = the predicted class.
     key: ignored (deterministic).
 
   Returns:
@@ -48,6 +48,7 @@ def fake_cam(clf: Classifier, images: Any, labels: Any, *,
   Raises:
     ValueError, TypeError: bad clf, images or labels, as for every method.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   validation.check_classifier_inputs(clf, images, labels)
   return jnp.ones(images.shape[:3], jnp.float32)
@@ -65,14 +66,14 @@ def _random_map(key: jax.Array, shape: tuple[int, int, int]) -> jax.Array:
 
 
 @register("random")
-def random_map(clf: Classifier, images: Any, labels: Any, *,
+def random_map(clf: Classifier, images: Any, labels: Any = None, *,
                key: jax.Array | None = None) -> jax.Array:
   """The random control: pixels uniform in [0, 1) (see the module doc for the keys).
 
   Args:
     clf: the Classifier (checked, not used).
     images: f32[B,H,W,3] in [0, 1] (only the shape is used).
-    labels: i32[B] (checked, not used).
+    labels: i32[B] (checked, not used); None = the predicted class.
     key: a `jax.random.key`; required. The map at batch position i comes from
       `jax.random.fold_in(key, i)`.
 
@@ -83,6 +84,7 @@ def random_map(clf: Classifier, images: Any, labels: Any, *,
     ValueError, TypeError: bad clf, images or labels, as for every method;
       TypeError for a missing or malformed key.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   validation.check_classifier_inputs(clf, images, labels)
   validation.check_key(key)
   return _random_map(key, tuple(int(n) for n in images.shape[:3]))

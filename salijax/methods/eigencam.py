@@ -48,7 +48,7 @@ def _eigencam(clf: Classifier, images: jax.Array) -> jax.Array:
 
 
 @register("eigencam")
-def eigencam(clf: Classifier, images: Any, labels: Any, *,
+def eigencam(clf: Classifier, images: Any, labels: Any = None, *,
              key: jax.Array | None = None) -> jax.Array:
   """Eigen-CAM maps at the Classifier's explained layer; CLASS-AGNOSTIC (see the module doc).
 
@@ -56,7 +56,7 @@ def eigencam(clf: Classifier, images: Any, labels: Any, *,
     clf: a Classifier with `features` (the explained layer).
     images: f32[B,H,W,3] in [0, 1].
     labels: i32[B], validated and otherwise ignored (the map does not depend on
-      the class).
+      the class); None = the predicted class.
     key: ignored (Eigen-CAM is deterministic).
 
   Returns:
@@ -66,6 +66,7 @@ def eigencam(clf: Classifier, images: Any, labels: Any, *,
     ValueError: `clf` has no `features`, or bad images/labels.
     TypeError: wrong types of clf, images or labels.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   validation.check_classifier_inputs(clf, images, labels)
   check_explained_layer(clf, images, "Eigen-CAM", needs_head=False)

@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 
+from salijax import validation
 from salijax.classifier import Classifier
 from salijax.methods.layer_gradients import (
     class_activation_map,
@@ -35,14 +36,14 @@ def _gradcam(clf: Classifier, images: jax.Array, labels: jax.Array) -> jax.Array
 
 
 @register("gradcam")
-def gradcam(clf: Classifier, images: Any, labels: Any, *,
+def gradcam(clf: Classifier, images: Any, labels: Any = None, *,
             key: jax.Array | None = None) -> jax.Array:
   """Grad-CAM maps at the Classifier's explained layer (see the module doc).
 
   Args:
     clf: a Classifier with `features` and `head` (the explained layer).
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: ignored (Grad-CAM is deterministic).
 
   Returns:
@@ -52,5 +53,6 @@ def gradcam(clf: Classifier, images: Any, labels: Any, *,
     ValueError: `clf` has no `features`/`head`, or bad images/labels.
     TypeError: wrong types of clf, images or labels.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   return run_checked(_gradcam, clf, images, labels, "Grad-CAM")

@@ -24,6 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from salijax import validation
 from salijax.classifier import Classifier
 from salijax.methods.layer_gradients import (
     class_activation_map,
@@ -47,9 +48,10 @@ def _gradcam_plus_plus(clf: Classifier, images: jax.Array, labels: jax.Array) ->
 
 
 @register("gradcam_plus_plus")
-def gradcam_plus_plus(clf: Classifier, images: Any, labels: Any, *,
+def gradcam_plus_plus(clf: Classifier, images: Any, labels: Any = None, *,
                       key: jax.Array | None = None) -> jax.Array:
   """Grad-CAM++ maps f32[B,H,W] (>= 0) at the Classifier's explained layer (see the
   module doc); arguments and errors as `salijax.methods.gradcam.gradcam`."""
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   return run_checked(_gradcam_plus_plus, clf, images, labels, "Grad-CAM++")

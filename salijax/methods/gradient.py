@@ -55,14 +55,14 @@ def _gradient(clf: Classifier, images: jax.Array, labels: jax.Array, *,
 
 
 @register("gradient")
-def gradient(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = None,
+def gradient(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
              reduce: str = "max_abs") -> jax.Array:
   """Vanilla gradient maps (see the module doc).
 
   Args:
     clf: the Classifier; only `clf.apply` is used.
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: ignored (deterministic).
     reduce: how the three colour channels become one value
       (`salijax.methods.channel_reduction.REDUCTIONS`).
@@ -74,6 +74,7 @@ def gradient(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None
     ValueError: bad images, labels or reduce.
     TypeError: wrong types of clf, images or labels.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   validation.check_classifier_inputs(clf, images, labels)
   check_reduce(reduce)

@@ -56,14 +56,14 @@ def _guided_backprop(clf: Classifier, images: jax.Array, labels: jax.Array, *,
 
 
 @register("guided_backprop")
-def guided_backprop(clf: Classifier, images: Any, labels: Any, *,
+def guided_backprop(clf: Classifier, images: Any, labels: Any = None, *,
                     key: jax.Array | None = None, reduce: str = "max_abs") -> jax.Array:
   """Guided backpropagation maps (see the module doc).
 
   Args:
     clf: a Classifier with `guided_apply` (`salijax.models.classifier` fills it).
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: ignored (deterministic).
     reduce: how the three colour channels become one value
       (`salijax.methods.channel_reduction.REDUCTIONS`).
@@ -75,6 +75,7 @@ def guided_backprop(clf: Classifier, images: Any, labels: Any, *,
     ValueError: `clf` has no `guided_apply`, or bad images, labels or reduce.
     TypeError: wrong types of clf, images or labels.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   validation.check_classifier_inputs(clf, images, labels)
   check_guided_apply(clf, "guided backpropagation")

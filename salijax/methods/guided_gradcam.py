@@ -45,7 +45,7 @@ def _guided_gradcam(clf: Classifier, images: jax.Array, labels: jax.Array, *,
 
 
 @register("guided_gradcam")
-def guided_gradcam(clf: Classifier, images: Any, labels: Any, *,
+def guided_gradcam(clf: Classifier, images: Any, labels: Any = None, *,
                    key: jax.Array | None = None, reduce: str = "max_abs") -> jax.Array:
   """Guided Grad-CAM maps (see the module doc).
 
@@ -53,7 +53,7 @@ def guided_gradcam(clf: Classifier, images: Any, labels: Any, *,
     clf: a Classifier with `guided_apply`, `features` and `head`
       (`salijax.models.classifier` fills them).
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: ignored (deterministic).
     reduce: how the three colour channels of the product become one value
       (`salijax.methods.channel_reduction.REDUCTIONS`).
@@ -66,6 +66,7 @@ def guided_gradcam(clf: Classifier, images: Any, labels: Any, *,
       labels or reduce.
     TypeError: wrong types of clf, images or labels.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   validation.check_classifier_inputs(clf, images, labels)
   check_guided_apply(clf, "Guided Grad-CAM")

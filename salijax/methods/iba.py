@@ -321,7 +321,7 @@ def iba_feature_stats(clf: Classifier, images: Any, *,
 
 
 @register("iba")
-def iba(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = None,
+def iba(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
         feature_stats: tuple[Any, Any] | None = None, beta: float = 10.0, steps: int = 10,
         learning_rate: float = 1.0, num_samples: int = 10, initial_alpha: float = 5.0,
         smoothing: float = 1.0, min_std: float = 0.01) -> jax.Array:
@@ -330,7 +330,7 @@ def iba(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = No
   Args:
     clf: a Classifier with `features` and `head` (the explained layer).
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: a `jax.random.key`; required (the bottleneck's noise).
     feature_stats: (mean, std), each f32[h,w,k], the activations' statistics over
       the data (`iba_feature_stats`); None: each image's own per-channel statistics
@@ -351,6 +351,7 @@ def iba(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = No
       without features and head.
     TypeError: wrong types of clf, images, labels, key or feature_stats.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   validation.check_classifier_inputs(clf, images, labels)
   validation.check_key(key)
   check_has_layer(clf, "IBA")

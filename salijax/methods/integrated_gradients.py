@@ -118,7 +118,7 @@ def _integrated_gradients(clf: Classifier, images: jax.Array, labels: jax.Array,
 
 
 @register("integrated_gradients")
-def integrated_gradients(clf: Classifier, images: Any, labels: Any, *,
+def integrated_gradients(clf: Classifier, images: Any, labels: Any = None, *,
                          key: jax.Array | None = None, baseline: Any = 0.0, steps: int = 50,
                          rule: str = "right", chunk: int = 10,
                          reduce: str = "max_abs") -> jax.Array:
@@ -127,7 +127,7 @@ def integrated_gradients(clf: Classifier, images: Any, labels: Any, *,
   Args:
     clf: the Classifier; only `clf.apply` is used.
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: ignored (deterministic).
     baseline: the path's start in pixel space: a number in [0, 1] (0 = black)
       or an array broadcastable to the images (f32[H,W,3], f32[B,H,W,3], ...).
@@ -145,6 +145,7 @@ def integrated_gradients(clf: Classifier, images: Any, labels: Any, *,
     ValueError: bad images, labels, baseline, steps, rule, chunk or reduce.
     TypeError: wrong types of clf, images, labels or baseline.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   validation.check_classifier_inputs(clf, images, labels)
   _check_baseline(baseline, images)

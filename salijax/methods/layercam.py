@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 
+from salijax import validation
 from salijax.classifier import Classifier
 from salijax.methods.layer_gradients import layer_gradients, run_checked
 from salijax.methods.registry import register
@@ -35,9 +36,10 @@ def _layercam(clf: Classifier, images: jax.Array, labels: jax.Array) -> jax.Arra
 
 
 @register("layercam")
-def layercam(clf: Classifier, images: Any, labels: Any, *,
+def layercam(clf: Classifier, images: Any, labels: Any = None, *,
              key: jax.Array | None = None) -> jax.Array:
   """LayerCAM maps f32[B,H,W] (>= 0) at the Classifier's explained layer (see the
   module doc); arguments and errors as `salijax.methods.gradcam.gradcam`."""
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   return run_checked(_layercam, clf, images, labels, "LayerCAM")

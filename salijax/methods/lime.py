@@ -113,7 +113,7 @@ def _host_segments(images: Any, num_segments: int, compactness: float, sigma: fl
 
 
 @register("lime")
-def lime(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = None,
+def lime(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
          num_samples: int = 1000, num_segments: int = 50, compactness: float = 10.0,
          slic_sigma: float = 1.0, kernel_width: float = 0.25, ridge_alpha: float = 1.0,
          hide: str = "mean", segmentation: str = "jax", chunk: int = 128,
@@ -123,7 +123,7 @@ def lime(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = N
   Args:
     clf: the Classifier; only `clf.apply` is used.
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: a `jax.random.key`; required.
     num_samples: S, perturbed samples per image (sample 0 is the image itself).
     num_segments: the approximate number of SLIC superpixels.
@@ -146,6 +146,7 @@ def lime(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = N
     ValueError: bad images/labels or hyperparameters.
     TypeError: wrong types of clf, images, labels or key.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   validation.check_classifier_inputs(clf, images, labels)
   validation.check_key(key)
   for value, name in ((num_samples, "num_samples"), (num_segments, "num_segments"),

@@ -124,7 +124,7 @@ def _check_number(value: Any, name: str, low: float, high: float | None = None) 
 
 
 @register("mask_search")
-def mask_search(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = None,
+def mask_search(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
                 grid: int = 8, initial_fraction: float = 0.3, num_steps: int = 5000,
                 rate: float = 0.02, threshold: float = 0.96, fill: float = 0.0) -> jax.Array:
   """Thakur & Fischmeister mask-search maps (see the module doc).
@@ -132,7 +132,7 @@ def mask_search(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | N
   Args:
     clf: the Classifier; only `clf.apply` is used.
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: a `jax.random.key`; required.
     grid: g, the masks are g x g cells.
     initial_fraction: the probability that a cell is on initially, in [0, 1].
@@ -148,6 +148,7 @@ def mask_search(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | N
     ValueError: bad images/labels or hyperparameters.
     TypeError: wrong types of clf, images, labels or key.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   validation.check_classifier_inputs(clf, images, labels)
   validation.check_key(key)
   validation.check_positive_int(grid, "grid")

@@ -2,6 +2,7 @@
 
   method = salijax.methods.get("rise")
   maps = method(clf, images, labels, key=jax.random.key(0))   # f32[B,H,W]
+  maps = method(clf, images, key=jax.random.key(0))           # labels=None: the predicted class
 """
 
 from collections.abc import Callable
@@ -13,9 +14,12 @@ from salijax.classifier import Classifier
 
 
 class Method(Protocol):
-  """(clf, images f32[B,H,W,3], labels i32[B], *, key, **hyperparameters) -> f32[B,H,W]."""
+  """(clf, images f32[B,H,W,3], labels i32[B] | None, *, key, **hyperparameters) -> f32[B,H,W].
 
-  def __call__(self, clf: Classifier, images: Any, labels: Any, *,
+  labels=None explains each image's predicted class (the argmax of its logits).
+  """
+
+  def __call__(self, clf: Classifier, images: Any, labels: Any = None, *,
                key: jax.Array | None = None, **hyperparameters: Any) -> jax.Array: ...
 
 

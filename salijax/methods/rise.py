@@ -54,7 +54,7 @@ def _rise(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array,
 
 
 @register("rise")
-def rise(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = None,
+def rise(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
          num_masks: int = 4000, cell: int = 7, p: float = 0.5, chunk: int = 256,
          fill: float = 0.0) -> jax.Array:
   """RISE maps (see the module doc).
@@ -62,7 +62,7 @@ def rise(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = N
   Args:
     clf: the Classifier; only `clf.apply` is used.
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: a `jax.random.key`; required.
     num_masks: N, the number of masks.
     cell: s, the grid is s x s cells.
@@ -78,6 +78,7 @@ def rise(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = N
     ValueError: bad images/labels or hyperparameters.
     TypeError: wrong types of clf, images, labels or key.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   validation.check_classifier_inputs(clf, images, labels)
   validation.check_key(key)
   validation.check_positive_int(num_masks, "num_masks")

@@ -70,7 +70,7 @@ def _score_cam(clf: Classifier, images: jax.Array, labels: jax.Array, *,
 
 
 @register("score_cam")
-def score_cam(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = None,
+def score_cam(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
               chunk: int = 64) -> jax.Array:
   """Score-CAM maps at the Classifier's explained layer (see the module doc).
 
@@ -78,7 +78,7 @@ def score_cam(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | Non
     clf: a Classifier with `features` (the explained layer, whose channels
       make the masks); `clf.apply` scores the masked images.
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: ignored (Score-CAM is deterministic).
     chunk: channels per step of the loop (each step forwards B * chunk masked
       images); changes memory and speed, not the result.
@@ -90,6 +90,7 @@ def score_cam(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | Non
     ValueError: `clf` has no `features`, bad images/labels, or a bad `chunk`.
     TypeError: wrong types of clf, images or labels.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   validation.check_classifier_inputs(clf, images, labels)
   channels = check_explained_layer(clf, images, "Score-CAM", needs_head=False)

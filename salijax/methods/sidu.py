@@ -163,14 +163,14 @@ def _check_inputs(clf: Classifier, images: Any, labels: Any, tau: Any, sigma: An
 
 
 @register("sidu")
-def sidu(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = None,
+def sidu(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
          tau: float = 0.5, sigma: float = 0.25, chunk: int = 64) -> jax.Array:
   """SIDU maps, the paper's definition (see the module doc).
 
   Args:
     clf: the Classifier; `clf.features` gives the masks, `clf.apply` the scores.
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: ignored (SIDU is deterministic).
     tau: the activation threshold of the binary masks.
     sigma: the width of the similarity-difference kernel.
@@ -184,6 +184,7 @@ def sidu(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = N
     ValueError: bad images/labels, hyperparameters, or a Classifier without features.
     TypeError: wrong types of clf, images or labels.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   channels = _check_inputs(clf, images, labels, tau, sigma, chunk)
   return _sidu(clf, jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32),
@@ -191,7 +192,7 @@ def sidu(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = N
 
 
 @register("sidu_feature_space")
-def sidu_feature_space(clf: Classifier, images: Any, labels: Any, *,
+def sidu_feature_space(clf: Classifier, images: Any, labels: Any = None, *,
                        key: jax.Array | None = None, tau: float = 0.15, sigma: float = 0.1,
                        chunk: int = 64) -> jax.Array:
   """SIDU as the `pytorch-sidu` package computes it: CLASS-AGNOSTIC, kept for seed parity.
@@ -215,7 +216,7 @@ def sidu_feature_space(clf: Classifier, images: Any, labels: Any, *,
   Args:
     clf: the Classifier; only `clf.features` is used.
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], validated and otherwise ignored.
+    labels: i32[B], validated and otherwise ignored; None = the predicted class.
     key: ignored (deterministic).
     tau: the activation threshold of the binary masks.
     sigma: the width of the feature-difference kernel.
@@ -228,6 +229,7 @@ def sidu_feature_space(clf: Classifier, images: Any, labels: Any, *,
     ValueError: bad images/labels, hyperparameters, or a Classifier without features.
     TypeError: wrong types of clf, images or labels.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   channels = _check_inputs(clf, images, labels, tau, sigma, chunk)
   return _sidu_feature_space(clf, jnp.asarray(images, jnp.float32), tau=float(tau),

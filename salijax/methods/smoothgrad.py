@@ -97,7 +97,7 @@ def _smoothgrad(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.
 
 
 @register("smoothgrad")
-def smoothgrad(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | None = None,
+def smoothgrad(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
                method: str = "gradient", num_samples: int = 25, noise: float = 0.15,
                sample_chunk: int = 5, reduce: str = "max_abs",
                **method_options: Any) -> jax.Array:
@@ -107,7 +107,7 @@ def smoothgrad(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | No
     clf: the Classifier the wrapped method needs (guided_backprop: with
       `guided_apply`).
     images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image.
+    labels: i32[B], the class explained for each image; None = the predicted class.
     key: a `jax.random.key`; required.
     method: the wrapped method, one of `GRADIENT_METHODS`.
     num_samples: n, the number of noisy copies of each image.
@@ -128,6 +128,7 @@ def smoothgrad(clf: Classifier, images: Any, labels: Any, *, key: jax.Array | No
       sample_chunk, reduce or method options.
     TypeError: wrong types of clf, images, labels, key or method options.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   validation.check_classifier_inputs(clf, images, labels)
   validation.check_key(key)
   if not isinstance(method, str) or method not in GRADIENT_METHODS:

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from salijax import validation
 from salijax.classifier import Classifier
 from salijax.methods.layer_gradients import (
     class_activation_map,
@@ -39,9 +40,10 @@ def _xgradcam(clf: Classifier, images: jax.Array, labels: jax.Array) -> jax.Arra
 
 
 @register("xgradcam")
-def xgradcam(clf: Classifier, images: Any, labels: Any, *,
+def xgradcam(clf: Classifier, images: Any, labels: Any = None, *,
              key: jax.Array | None = None) -> jax.Array:
   """XGrad-CAM maps f32[B,H,W] (>= 0) at the Classifier's explained layer (see the
   module doc); arguments and errors as `salijax.methods.gradcam.gradcam`."""
+  labels = validation.labels_or_predicted(clf, images, labels)
   del key  # deterministic
   return run_checked(_xgradcam, clf, images, labels, "XGrad-CAM")

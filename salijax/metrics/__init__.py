@@ -1,9 +1,8 @@
 """Metrics of saliency maps: pure functions returning NamedTuples of per-image arrays.
 
   from salijax import metrics
-  labels = metrics.predicted_labels(clf, images)
   curves = metrics.insertion_deletion(clf, images, maps, labels)   # .insertion_auc f32[B]
-  change = metrics.confidence_change(clf, images, maps, labels)    # .drop f32[B]
+  change = metrics.confidence_change(clf, images, maps)            # labels=None: predicted
   metrics.summarize_confidence_change(change)                      # percentages
   hits = metrics.pointing_game(maps, masks).hit                    # bool[B]
   metrics.complexity(maps).sparseness                              # f32[B]

@@ -66,15 +66,15 @@ def _confidence_change(clf: Classifier, images: jax.Array, maps: jax.Array,
 
 
 def confidence_change(clf: Classifier, images: Any, maps: Any,
-                      labels: Any) -> ConfidenceChange:
+                      labels: Any = None) -> ConfidenceChange:
   """Per-image drop, increase and gain of the class score (see the module doc).
 
   Args:
     clf: the Classifier; only `clf.apply` is used.
     images: f32[B,H,W,3] in [0, 1].
     maps: f32[B,H,W], larger = more salient; any real values (min-max normalised).
-    labels: i32[B], the class scored for each image, chosen by the caller
-      (predicted or ground truth).
+    labels: i32[B], the class scored for each image (e.g. the ground truth);
+      None = the predicted class.
 
   Returns:
     ConfidenceChange of f32[B] (bool[B] `increase`).
@@ -83,6 +83,7 @@ def confidence_change(clf: Classifier, images: Any, maps: Any,
     ValueError: bad images, maps (shape, non-finite) or labels.
     TypeError: wrong types of clf, images, maps or labels.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   validation.check_classifier_inputs(clf, images, labels)
   validation.check_maps(maps, images)
   return _confidence_change(clf, jnp.asarray(images, jnp.float32),

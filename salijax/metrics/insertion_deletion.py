@@ -13,8 +13,8 @@ y_t = f_c(x_t), the softmax probability (or logit) of the class c = `labels`;
 AUC = (sum_{t=0}^{n} y_t - y_0 / 2 - y_n / 2) / n. Insertion: higher is better;
 deletion: lower is better. Substrates: `salijax.metrics.substrates`.
 
-The labels are explicit: pass the predicted classes (`predicted_labels`, the
-RISE reference) or the ground truth. All 2 (n + 1) step images of all B images
+labels=None scores the predicted classes (`predicted_labels`, the RISE
+reference); or pass the ground truth. All 2 (n + 1) step images of all B images
 are scored by one jitted loop; each forward takes the same s = max(1, chunk // B)
 steps of every image (B s <= max(chunk, B) step images), built from the ranks
 (computed once per image), so memory grows with `chunk` (plus the image and
@@ -23,9 +23,9 @@ its two substrates per image), not with n, and the result does not depend on
 of every step, so a batch sharded over devices (`salijax.parallel`) is scored
 by each device on its own images.
 
-    labels = predicted_labels(clf, images)
-    result = insertion_deletion(clf, images, maps, labels)
-    result.insertion_auc, result.deletion_auc           # f32[B]
+    result = insertion_deletion(clf, images, maps)           # the predicted classes
+    result = insertion_deletion(clf, images, maps, labels)   # or given classes
+    result.insertion_auc, result.deletion_auc                # f32[B]
 
 Seed parity: the ResNet18/VGG11 benchmark scores the ground-truth labels with
 `step_pixels=500, blur_size=127, blur_sigma=17.0, deletion_substrate="zero",
@@ -74,17 +74,9 @@ def curve_auc(curves: jax.Array) -> jax.Array:
   return (curves.sum(axis=-1) - 0.5 * (curves[..., 0] + curves[..., -1])) / steps
 
 
-@jax.jit
-def _predicted_labels(clf: Classifier, images: jax.Array) -> jax.Array:
-  return jnp.argmax(clf.apply(clf.variables, images), axis=-1).astype(jnp.int32)
-
-
 def predicted_labels(clf: Classifier, images: Any) -> jax.Array:
   """i32[B], the classes the classifier predicts for f32[B,H,W,3] images (argmax logit)."""
-  if not isinstance(clf, Classifier):
-    raise TypeError(f"clf must be a salijax.Classifier, got {type(clf).__name__}")
-  validation.check_images(images)
-  return _predicted_labels(clf, jnp.asarray(images, jnp.float32))
+  return validation.labels_or_predicted(clf, images, None)
 
 
 @functools.partial(jax.jit, static_argnames=(
@@ -150,7 +142,7 @@ def _check_colour(value: Any, name: str) -> tuple[float, float, float]:
   return tuple(float(c) for c in colour)
 
 
-def insertion_deletion(clf: Classifier, images: Any, maps: Any, labels: Any, *,
+def insertion_deletion(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                        step_pixels: int = 224, insertion_substrate: str = "blur",
                        deletion_substrate: str = "mean", substrate_space: str = "normalised",
                        blur_size: int = 11, blur_sigma: float = 5.0,
@@ -164,8 +156,8 @@ def insertion_deletion(clf: Classifier, images: Any, maps: Any, labels: Any, *,
     clf: the Classifier; only `clf.apply` is used.
     images: f32[B,H,W,3] in [0, 1].
     maps: f32[B,H,W], larger = more salient; only the order of the pixels counts.
-    labels: i32[B], the class scored for each image, chosen by the caller
-      (`predicted_labels(clf, images)` or the ground truth).
+    labels: i32[B], the class scored for each image (e.g. the ground truth);
+      None = the predicted class (`predicted_labels`).
     step_pixels: k, the pixels inserted or deleted per step (the last step may
       move fewer); n = ceil(H W / k).
     insertion_substrate: the image insertion starts from: "blur", "mean" or
@@ -195,6 +187,7 @@ def insertion_deletion(clf: Classifier, images: Any, maps: Any, labels: Any, *,
     ValueError: bad images, maps (shape, non-finite, constant), labels or options.
     TypeError: wrong types of clf, images, maps or labels.
   """
+  labels = validation.labels_or_predicted(clf, images, labels)
   validation.check_classifier_inputs(clf, images, labels)
   validation.check_maps(maps, images, allow_constant=allow_constant_maps)
   validation.check_positive_int(step_pixels, "step_pixels")

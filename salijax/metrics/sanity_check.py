@@ -55,7 +55,7 @@ class SanityCheck(NamedTuple):
 
 
 def sanity_check(method_fn: Callable[..., Any], module: Any, variables: Any, images: Any,
-                 labels: Any, *, key: jax.Array, layer: str | None = None,
+                 labels: Any = None, *, key: jax.Array, layer: str | None = None,
                  blocks: Sequence[str] | None = None, mode: str = "cascading",
                  batch_stats: str = "reset",
                  measures: Sequence[str] = tuple(map_similarity.SIMILARITIES)) -> SanityCheck:
@@ -67,7 +67,8 @@ def sanity_check(method_fn: Callable[..., Any], module: Any, variables: Any, ima
     module: a salijax model (`salijax.models.create`).
     variables: its trained variables.
     images: f32[B,H,W,3] in [0, 1], B >= 2.
-    labels: i32[B], the classes explained (the same for every model).
+    labels: i32[B], the class explained for each image (the same for every
+      model); None = the class the trained model predicts.
     key: a PRNG key (module doc).
     layer: the explained layer of the Classifiers; None = the model's default.
     blocks: the blocks randomised, in order; None = all, from the logits down
@@ -95,6 +96,7 @@ def sanity_check(method_fn: Callable[..., Any], module: Any, variables: Any, ima
   similarities = {name: map_similarity.similarity(name) for name in measures}
   validation.check_key(key)
   clf = classifier_builder.classifier(module, variables, layer)
+  labels = validation.labels_or_predicted(clf, images, labels)
   validation.check_classifier_inputs(clf, images, labels)
   batch, height, width = images.shape[:3]
   if batch < 2:

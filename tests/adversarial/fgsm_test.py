@@ -95,6 +95,16 @@ def test_batch_and_jit_invariance():
   np.testing.assert_allclose(np.asarray(jitted), whole, atol=1e-6)
 
 
+def test_labels_none_attacks_the_predicted_classes():
+  clf = tiny_classifiers.random_cnn(jax.random.key(6), num_classes=4)
+  images = tiny_classifiers.tinted_images(size=SIZE)
+  predicted = jnp.argmax(clf.apply(clf.variables, images), -1)
+  assert len(set(predicted.tolist())) > 1
+  expected = fgsm(clf, images, predicted, epsilon=0.1)
+  np.testing.assert_array_equal(fgsm(clf, images, None, epsilon=0.1), expected)
+  np.testing.assert_array_equal(fgsm(clf, images, epsilon=0.1), expected)
+
+
 @pytest.mark.parametrize("epsilon, error", [
     (-0.01, ValueError), (1.5, ValueError), (float("nan"), ValueError), ("0.1", TypeError),
     (True, TypeError), (None, TypeError),

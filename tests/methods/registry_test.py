@@ -1,5 +1,7 @@
 """Tests of the method registry: every registered method, one call shape."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,3 +52,22 @@ def test_every_method_takes_the_common_call_shape(name):
   maps = methods.get(name)(clf, images, labels, key=jax.random.key(2))
   assert maps.shape == (2, 32, 32) and maps.dtype == jnp.float32
   assert np.isfinite(np.asarray(maps)).all()
+
+
+# Small hyperparameters of the slower methods, for the labels=None test.
+SMALL = {"integrated_gradients": dict(steps=8), "iba": dict(steps=2, num_samples=2),
+         "lime": dict(num_samples=32), "mask_search": dict(num_steps=20),
+         "rise": dict(num_masks=32), "smoothgrad": dict(num_samples=4)}
+
+
+@pytest.mark.parametrize("name", methods.names())
+def test_labels_none_explains_the_predicted_class(name):
+  """labels=None (or omitted) gives the maps of the argmax classes, bit for bit."""
+  clf = tiny_classifiers.random_cnn(jax.random.key(6), num_classes=4)
+  images = tiny_classifiers.tinted_images()
+  predicted = jnp.argmax(clf.apply(clf.variables, images), -1)
+  assert len(set(predicted.tolist())) > 1  # the images are not all of one class
+  method = functools.partial(methods.get(name), key=jax.random.key(2), **SMALL.get(name, {}))
+  expected = method(clf, images, predicted)
+  np.testing.assert_array_equal(method(clf, images, None), expected)
+  np.testing.assert_array_equal(method(clf, images), expected)

@@ -5,6 +5,8 @@ rectangle (optionally only on one colour channel there); its activations are
 zero outside the rectangle, so every sound saliency method puts its mass there.
 `random_cnn`: a small random convolutional network, for definition tests
 against slow references; its `guided_apply` has guided ReLUs.
+`tinted_images`: images for which `random_cnn(jax.random.key(6))` predicts
+more than one class (it predicts one class for uniform noise).
 """
 
 import jax
@@ -95,3 +97,10 @@ def random_cnn(key: jax.Array, num_classes: int = 4, channels: int = 6) -> Class
 
   return Classifier(variables=variables, apply=apply, features=features, head=head,
                     guided_apply=guided_apply)
+
+
+def tinted_images(seed: int = 0, batch: int = 3, size: int = 32) -> jax.Array:
+  """f32[B,size,size,3] in [0, 1]: a random colour per image plus 20 % uniform noise."""
+  colour_key, noise_key = jax.random.split(jax.random.key(seed))
+  return (0.8 * jax.random.uniform(colour_key, (batch, 1, 1, 3))
+          + 0.2 * jax.random.uniform(noise_key, (batch, size, size, 3)))

@@ -136,6 +136,18 @@ def test_batch_composition_no_recompilation_and_jit():
   np.testing.assert_allclose(jitted(clf, images, maps, labels), full.drop, atol=1e-6)
 
 
+def test_labels_none_scores_the_predicted_classes():
+  clf = tiny_classifiers.random_cnn(jax.random.key(6), num_classes=4)
+  images = tiny_classifiers.tinted_images(size=16)
+  maps = random_images(1, (3, 16, 16))
+  predicted = jnp.argmax(clf.apply(clf.variables, images), -1)
+  assert len(set(predicted.tolist())) > 1
+  expected = confidence_change(clf, images, maps, predicted)
+  for got in (confidence_change(clf, images, maps, None), confidence_change(clf, images, maps)):
+    for name, value, want in zip(ConfidenceChange._fields, got, expected, strict=True):
+      np.testing.assert_array_equal(value, want, err_msg=name)
+
+
 @pytest.mark.parametrize("change,error,pattern", [
     (dict(maps=jnp.ones((2, 16, 17))), ValueError, r"maps must have shape"),
     (dict(maps=jnp.full((2, 16, 16), jnp.nan)), ValueError, r"maps must be finite"),

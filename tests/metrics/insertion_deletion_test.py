@@ -207,6 +207,20 @@ def test_predicted_labels_are_the_argmax_of_the_logits():
     predicted_labels(clf.apply, images)
 
 
+def test_labels_none_scores_the_predicted_classes():
+  clf = tiny_classifiers.random_cnn(jax.random.key(6), num_classes=4)
+  images = tiny_classifiers.tinted_images(size=16)
+  maps = random_images(1, (3, 16, 16))
+  predicted = jnp.argmax(clf.apply(clf.variables, images), -1)
+  assert len(set(predicted.tolist())) > 1
+  np.testing.assert_array_equal(predicted_labels(clf, images), predicted)
+  expected = insertion_deletion(clf, images, maps, predicted, step_pixels=64)
+  for got in (insertion_deletion(clf, images, maps, None, step_pixels=64),
+              insertion_deletion(clf, images, maps, step_pixels=64)):
+    for name, value, want in zip(expected._fields, got, expected, strict=True):
+      np.testing.assert_array_equal(value, want, err_msg=name)
+
+
 @pytest.mark.parametrize("change,error,pattern", [
     (dict(maps=jnp.ones((2, 16, 15))), ValueError, r"maps must have shape"),
     (dict(maps=jnp.ones((2, 16, 16, 3))), ValueError, r"maps must have shape"),

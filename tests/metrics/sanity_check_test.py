@@ -125,6 +125,31 @@ def test_a_method_whose_maps_invert_on_a_new_head_passes_the_correlation_measure
     assert check.passed == {"spearman": True, "spearman_abs": True, "ssim": True,
                             "hog": False}
 
+
+def test_labels_none_explains_the_classes_the_trained_model_predicts():
+  """Every model, trained or randomised, explains the trained model's predicted classes."""
+  module, variables = model()
+  images = smooth_images(9)
+  clf = models.classifier(module, variables)
+  predicted = jnp.argmax(clf.apply(clf.variables, images), -1)
+  assert len(set(predicted.tolist())) > 1
+  seen = []
+
+  def recording_gradcam(clf, images, labels, *, key=None):
+    seen.append(np.asarray(labels))
+    return methods.gradcam(clf, images, labels, key=key)
+
+  run = functools.partial(sanity_check, recording_gradcam, module, variables, images, key=KEY,
+                          blocks=TOP[:1], measures=("spearman",))
+  expected = run(predicted)
+  for got in (run(None), run()):
+    for field in ("similarity", "baseline"):
+      np.testing.assert_array_equal(getattr(got, field)["spearman"],
+                                    getattr(expected, field)["spearman"])
+  assert len(seen) == 6  # 3 runs of the trained model and one randomised model
+  for labels in seen:
+    np.testing.assert_array_equal(labels, predicted)
+
 def test_bad_inputs():
   module, variables = model()
   images, labels = smooth_images(5, batch=2), jnp.array([0, 1], jnp.int32)
