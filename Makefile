@@ -10,18 +10,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
-# The package alone (the main job), or with the test extra (pytest, torch CPU, captum).
-$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install -e .
+# One marker per extra installed: the benchmark's packages (the main job), or the test extra
+# (the benchmark's packages too, pytest, torch CPU, captum, Haiku, Equinox, flaxmodels).
+$(VENV)/.installed-benchmark: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install -e ".[benchmark]"
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
+$(VENV)/.installed-test: $(VENV)/.installed-benchmark
 	$(BIN)/python -m pip install -e ".[test]"
 	touch $@
 
 install: $(VENV)/.installed-test
 
-run: $(VENV)/.installed
+run: $(VENV)/.installed-benchmark
 	$(BIN)/python -m experiments.benchmark --config=experiments/configs/benchmark.py --workdir=$(WORKDIR)
 
 test: $(VENV)/.installed-test
