@@ -250,7 +250,7 @@ def _pass_functions(clf: Classifier) -> dict[str, Callable[[jax.Array, jax.Array
           "gradient": lambda x, y: gradient(clf.variables, x, y)}
 
 
-def _timed_call(name: str, clf: Classifier, images: jax.Array, labels: jax.Array,
+def timed_call(name: str, clf: Classifier, images: jax.Array, labels: jax.Array,
                 given: Mapping[str, Any]) -> Callable[[], Any]:
   """The call timed for `name`, with the options `given` (the rest: its defaults)."""
   if name == "insertion_deletion":
@@ -351,7 +351,7 @@ def method_benchmark(models: Sequence[str], image_size: int, batch_size: int, *,
     passes = _pass_functions(clf)
     for name in methods:
       cost = COSTS[name](resolve_options(name, given[name]), shapes)
-      call = _timed_call(name, clf, images, labels, given[name])
+      call = timed_call(name, clf, images, labels, given[name])
       pass_batch = batch_size * cost.per_pass
       if cost.kind is None:
         (method_sec,) = interleaved_medians([call], warmup=warmup, repeats=repeats)

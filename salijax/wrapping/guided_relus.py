@@ -31,7 +31,7 @@ from salijax.models.guided_relu import guided_relu
 # Primitives whose body runs once, in line: evaluating the body with guided
 # ReLUs is the same function with guided ReLUs.
 _INLINED = ("jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
-            "custom_vjp_call_jaxpr", "checkpoint", "remat")
+            "custom_vjp_call_jaxpr", "checkpoint", "remat", "remat2")
 
 
 def _is_zero_literal(atom: Any) -> bool:

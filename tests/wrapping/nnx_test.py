@@ -1,0 +1,124 @@
+"""salijax.wrap on Flax NNX modules: the CNN of the NNX documentation, and a model with an
+nnx.List of blocks, BatchNorm and Dropout (evaluation mode)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import wrapped_checks
+from flax import nnx
+
+import salijax
+from salijax import methods
+from salijax.wrapping import layer_names
+
+
+class DocsCNN(nnx.Module):
+  """The CNN of Flax NNX's documentation, for 32x32 RGB images and 5 classes."""
+
+  def __init__(self, *, rngs: nnx.Rngs):
+    self.conv1 = nnx.Conv(3, 16, kernel_size=(3, 3), rngs=rngs)
+    self.conv2 = nnx.Conv(16, 32, kernel_size=(3, 3), rngs=rngs)
+    self.linear1 = nnx.Linear(32 * 8 * 8, 64, rngs=rngs)
+    self.linear2 = nnx.Linear(64, 5, rngs=rngs)
+
+  def __call__(self, x):
+    x = nnx.avg_pool(nnx.relu(self.conv1(x)), window_shape=(2, 2), strides=(2, 2))
+    x = nnx.avg_pool(nnx.relu(self.conv2(x)), window_shape=(2, 2), strides=(2, 2))
+    x = x.reshape(x.shape[0], -1)
+    return self.linear2(nnx.relu(self.linear1(x)))
+
+
+class BlocksCNN(nnx.Module):
+  """A stem, an nnx.List of conv blocks with BatchNorm, Dropout before the classifier."""
+
+  def __init__(self, *, rngs: nnx.Rngs):
+    self.stem = nnx.Conv(3, 8, kernel_size=(3, 3), strides=(2, 2), rngs=rngs)
+    self.blocks = nnx.List([nnx.Sequential(nnx.Conv(8, 8, kernel_size=(3, 3), rngs=rngs),
+                                           nnx.BatchNorm(8, rngs=rngs), nnx.relu)
+                            for _ in range(3)])
+    self.dropout = nnx.Dropout(0.5, rngs=rngs)
+    self.fc = nnx.Linear(8, 4, rngs=rngs)
+
+  def __call__(self, x):
+    x = nnx.relu(self.stem(x))
+    for block in self.blocks:
+      x = x + block(x)
+    return self.fc(self.dropout(x.mean((1, 2))))
+
+
+def _images(size=32, batch=2):
+  return jax.random.uniform(jax.random.key(1), (batch, size, size, 3))
+
+
+def _nnx_layer_forward(model, layer, images):
+  """The test's own reading: a copy of the model whose layer adds delta to its output."""
+  *parents, last = [int(p) if p.isdigit() else p for p in layer.split(".")]
+
+  def layer_forward(delta):
+    copy = nnx.merge(*nnx.split(model))
+    copy.eval()
+    parent = copy
+    for part in parents:
+      parent = parent[part] if isinstance(part, int) else getattr(parent, part)
+    original = parent[last] if isinstance(last, int) else getattr(parent, last)
+    seen = []
+
+    def tapped(x):
+      out = original(x)
+      seen.append(out)
+      return out if delta is None else out + delta
+
+    if isinstance(last, int):
+      parent[last] = tapped
+    else:
+      setattr(parent, last, tapped)
+    return copy(images), seen[0]
+
+  return layer_forward
+
+
+def test_docs_cnn():
+  model = DocsCNN(rngs=nnx.Rngs(0))
+  images, labels = _images(), jnp.array([1, 4])
+  clf = salijax.wrap(model, layer="conv2")
+  wrapped_checks.assert_head_is_exact(clf, images)
+  wrapped_checks.assert_gradcam_matches(clf, _nnx_layer_forward(model, "conv2", images),
+                                        images, labels)
+  wrapped_checks.assert_every_method_runs(clf, images, labels)
+  np.testing.assert_array_equal(jax.jit(clf.apply)(clf.variables, images), model(images))
+
+
+def test_list_of_blocks_in_evaluation_mode():
+  model = BlocksCNN(rngs=nnx.Rngs(0))
+  images, labels = _images(), jnp.array([0, 3])
+  model.train()
+  model(images)  # BatchNorm running statistics move away from (0, 1)
+  clf = salijax.wrap(model, layer="blocks.1")
+  model.eval()
+  np.testing.assert_allclose(clf.logits(images), model(images), rtol=1e-6, atol=1e-6)
+  np.testing.assert_array_equal(clf.logits(images), clf.logits(images))  # no dropout
+  wrapped_checks.assert_head_is_exact(clf, images)
+  wrapped_checks.assert_gradcam_matches(clf, _nnx_layer_forward(model, "blocks.1", images),
+                                        images, labels)
+
+
+def test_unknown_layer_lists_the_submodules():
+  model = DocsCNN(rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match="'conv3'.*conv1, conv2, linear1, linear2"):
+    salijax.wrap(model, layer="conv3")
+  assert [name for name, _ in layer_names(model)] == ["conv1", "conv2", "linear1", "linear2"]
+  with pytest.raises(ValueError, match="holds its own"):
+    salijax.wrap(model, nnx.state(model), layer="conv2")
+
+
+def test_the_classifier_is_a_pure_pytree():
+  model = DocsCNN(rngs=nnx.Rngs(0))
+  images = _images()
+  clf = salijax.wrap(model, layer="conv2")
+  leaves = jax.tree.leaves(clf)
+  assert leaves and all(isinstance(leaf, jax.Array) for leaf in leaves)
+  doubled = jax.tree.map(lambda a: 2 * a, clf)
+  assert not np.allclose(doubled.logits(images), clf.logits(images))
+  maps = jax.jit(lambda c, x: methods.gradcam(c, x))(clf, images)  # traced variables
+  np.testing.assert_allclose(maps, methods.gradcam(clf, images), rtol=1e-5, atol=1e-6)
