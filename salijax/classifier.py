@@ -10,10 +10,11 @@ with pure functions (static fields):
   guided_apply(variables, images) -> logits f32[B,K], the same logits as
       `apply` from the same network with its ReLUs guided
       (`salijax.models.guided_relu`): its input gradient is guided
-      backpropagation's. Optional (None): only the guided methods need it,
-      and `salijax.models.classifier` fills it.
+      backpropagation's. Optional (None): only the guided methods need it;
+      `salijax.models.classifier` and `salijax.wrap` fill it.
 
-`head(v, features(v, x), x) == apply(v, x)`. `head` takes the images too, so a
+`head(v, features(v, x), x) == apply(v, x)`. `salijax.models.classifier` builds
+a Classifier of a salijax model, `salijax.wrap` one of any JAX model. `head` takes the images too, so a
 layer inside a residual block (whose skip path does not pass through the layer)
 still has an exact head; a head of a sequential model ignores them, and under
 `jax.jit` the unused computation is removed.

@@ -105,8 +105,15 @@ def _model_and_variables(framework: str, model: Any, variables: Any, layer: Any,
     return NnxModel(graphdef, layer, eval_mode), state
   if framework == "equinox":
     import equinox as eqx  # noqa: PLC0415 (the model is an Equinox one)
-    if layer is not None and not callable(layer(model)):
-      raise ValueError("layer: expected a function picking a callable submodule of the model")
+    if layer is not None:
+      try:
+        picked = layer(model)
+      except (AttributeError, IndexError, KeyError, TypeError) as error:
+        raise ValueError(f"layer: the function found no submodule in this model: {error!r}") \
+            from error
+      if not callable(picked):
+        raise ValueError(f"layer: expected a function picking a callable submodule of the "
+                         f"model, got {type(picked).__name__}")
     arrays, static = eqx.partition(model, eqx.is_array)
     from salijax.wrapping.equinox_model import EquinoxModel  # noqa: PLC0415 (needs equinox)
     return EquinoxModel(static, layer, bool(batched)), arrays

@@ -127,6 +127,8 @@ def test_bad_equinox_input():
   model = _cnn(jax.random.key(0))
   with pytest.raises(TypeError, match="eqx.tree_at"):
     salijax.wrap(model, layer="layers.3")
+  with pytest.raises(ValueError, match="found no submodule.*IndexError"):
+    salijax.wrap(model, layer=lambda m: m.layers[30])
   with pytest.raises(ValueError, match="holds its own"):
     salijax.wrap(model, {"w": 1}, layer=lambda m: m.layers[3])
   with pytest.raises(ValueError, match="batched: only for Equinox"):
