@@ -81,8 +81,8 @@ def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any],
   def read(atom: Any) -> Any:
     return atom.val if isinstance(atom, core.Literal) else env[atom]
 
-  env.update(zip(jaxpr.constvars, consts))
-  env.update(zip(jaxpr.invars, args))
+  env.update(zip(jaxpr.constvars, consts, strict=True))
+  env.update(zip(jaxpr.invars, args, strict=True))
   for eqn in jaxpr.eqns:
     operand = _relu_operand(eqn)
     if operand is not None:
@@ -100,7 +100,7 @@ def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any],
                                   **eqn.primitive.get_bind_params(eqn.params))
       if not eqn.primitive.multiple_results:
         outs = [outs]
-    for var, value in zip(eqn.outvars, outs):
+    for var, value in zip(eqn.outvars, outs, strict=True):
       if not isinstance(var, core.DropVar):
         env[var] = value
   return [read(atom) for atom in jaxpr.outvars]

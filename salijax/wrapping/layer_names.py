@@ -45,4 +45,4 @@ def layer_names(model: Any, variables: Any = None, images: Any = None, *,
     clf.apply.model.at_layer(v, clf.apply.preprocess(x), capture)
 
   jax.eval_shape(forward, clf.variables, images)
-  return list(dict(zip(capture.names, capture.shapes)).items())
+  return list(dict(zip(capture.names, capture.shapes, strict=True)).items())

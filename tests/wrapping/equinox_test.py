@@ -1,8 +1,6 @@
 """salijax.wrap on Equinox modules built from Equinox's own layers: one image per call
 (the Equinox convention, vmapped by salijax) and a batched module."""
 
-import os
-
 import jax
 import jax.numpy as jnp
 import pytest
@@ -10,16 +8,9 @@ import wrapped_checks
 
 import salijax
 
-try:
-  import equinox as eqx
-except ImportError:
-  if os.environ.get("CI"):
-    raise
-  pytest.skip("equinox is in the test extra", allow_module_level=True)
+eqx = wrapped_checks.extra_module("equinox")
 
-
-def _images(size=32, batch=2):
-  return jax.random.uniform(jax.random.key(1), (batch, size, size, 3))
+_images = wrapped_checks.random_images
 
 
 def _cnn(key):

@@ -1,8 +1,6 @@
 """salijax.wrap on Haiku: its own hk.nets.ResNet18 and ResNet50 (with state) and a
 small CNN written as Haiku's documentation writes one (without_apply_rng)."""
 
-import os
-
 import jax
 import jax.numpy as jnp
 import pytest
@@ -12,16 +10,9 @@ import salijax
 from salijax import methods
 from salijax.wrapping import layer_names
 
-try:
-  import haiku as hk
-except ImportError:
-  if os.environ.get("CI"):
-    raise
-  pytest.skip("dm-haiku is in the test extra", allow_module_level=True)
+hk = wrapped_checks.extra_module("haiku")
 
-
-def _images(size=32, batch=2):
-  return jax.random.uniform(jax.random.key(1), (batch, size, size, 3))
+_images = wrapped_checks.random_images
 
 
 def _resnet(net):
@@ -38,7 +29,7 @@ def _trained_like(transformed, images):
   leaves, tree = jax.tree.flatten(params)
   keys = jax.random.split(jax.random.key(5), len(leaves))
   params = jax.tree.unflatten(tree, [p + 0.05 * jax.random.normal(k, p.shape)
-                                     for p, k in zip(leaves, keys)])
+                                     for p, k in zip(leaves, keys, strict=True)])
 
   def statistic(path, value):
     names = jax.tree_util.keystr(path)

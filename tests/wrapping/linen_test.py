@@ -1,8 +1,6 @@
 """salijax.wrap on Flax linen modules: the Flax documentation's CNN, a residual CNN, a ViT,
 flaxmodels' ResNet18 (a third-party package) and salijax's own ResNet18."""
 
-import os
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -59,15 +57,14 @@ class TinyViT(nn.Module):
     x = jnp.concatenate([jnp.broadcast_to(cls, (x.shape[0], 1, 32)), x], axis=1)
     x = x + self.param("pos", nn.initializers.normal(0.02), x.shape[1:])
     for i in range(2):
-      block = nn.Sequential([nn.LayerNorm(), nn.MultiHeadDotProductAttention(num_heads=2)], name=f"attn_{i}")
+      block = nn.Sequential([nn.LayerNorm(), nn.MultiHeadDotProductAttention(num_heads=2)],
+                            name=f"attn_{i}")
       x = x + block(x)
       x = x + nn.Sequential([nn.LayerNorm(), nn.Dense(64), nn.relu, nn.Dense(32)],
                             name=f"mlp_{i}")(x)
     return nn.Dense(3, name="head")(nn.LayerNorm(name="norm")(x[:, 0]))
 
-
-def _images(size=32, batch=2):
-  return jax.random.uniform(jax.random.key(1), (batch, size, size, 3))
+_images = wrapped_checks.random_images
 
 
 def _linen_layer_forward(module, variables, images, layer, **kwargs):
@@ -167,12 +164,7 @@ def test_salijax_resnet18_wrapped_equals_its_native_classifier():
 
 
 def test_flaxmodels_resnet18_third_party():
-  try:
-    import flaxmodels
-  except ImportError:
-    if os.environ.get("CI"):
-      raise
-    pytest.skip("flaxmodels is in the test extra")
+  flaxmodels = wrapped_checks.extra_module("flaxmodels")
   module = flaxmodels.ResNet18(pretrained=None, normalize=False, num_classes=6)
   images, labels = _images(), jnp.array([5, 2])
   variables = module.init(jax.random.key(0), images, train=False)

@@ -46,9 +46,7 @@ class BlocksCNN(nnx.Module):
       x = x + block(x)
     return self.fc(self.dropout(x.mean((1, 2))))
 
-
-def _images(size=32, batch=2):
-  return jax.random.uniform(jax.random.key(1), (batch, size, size, 3))
+_images = wrapped_checks.random_images
 
 
 def _nnx_layer_forward(model, layer, images):

@@ -12,11 +12,15 @@ so they agree to rounding: a tolerance of 1e-4 of the map's range (atol) and
 1e-4 relative covers the reordering of sums over a few thousand terms.
 """
 
+import importlib
+import os
 from collections.abc import Callable
+from types import ModuleType
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from salijax import methods
 from salijax.classifier import Classifier
@@ -30,6 +34,18 @@ FAST_OPTIONS = {
 }
 LAYER_METHODS = ("ablation_cam", "eigencam", "gradcam", "gradcam_plus_plus", "guided_gradcam",
                  "iba", "layercam", "score_cam", "sidu", "sidu_feature_space", "xgradcam")
+
+
+def extra_module(name: str) -> ModuleType:
+  """The module `name` of the test extra: skips the test without it, fails in CI."""
+  if os.environ.get("CI"):
+    return importlib.import_module(name)
+  return pytest.importorskip(name, reason="in the test extra")
+
+
+def random_images(size: int = 32, batch: int = 2) -> jax.Array:
+  """f32[batch,size,size,3] uniform in [0, 1], the same in every test."""
+  return jax.random.uniform(jax.random.key(1), (batch, size, size, 3))
 
 
 def assert_every_method_runs(clf: Classifier, images: jax.Array, labels: jax.Array,
