@@ -25,3 +25,9 @@ def sum_atol(abs_terms_sum, n: int) -> float:
   `abs_terms_sum` may be an array (one value per sum): the largest is used.
   """
   return float(n * EPS * np.max(abs_terms_sum))
+
+
+def sum_rtol(n: int) -> float:
+  """Relative error bound of float32 sums of n terms of one sign (there sum |terms| = |sum|),
+  and of a chain of n roundings (products, quotients, square roots)."""
+  return float(n * EPS)

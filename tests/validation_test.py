@@ -1,12 +1,12 @@
 """Host-side input checks: each bad input names its argument."""
 
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from salijax import Classifier
-from salijax import validation
+from salijax import Classifier, validation
 
 
 def _clf(num_classes=5):
@@ -87,7 +87,14 @@ def _random_clf_and_images():
   clf = Classifier(variables={"w": jax.random.normal(jax.random.key(0), (3, 5))},
                    apply=lambda v, x: (x.mean(axis=(1, 2)) - 0.5) @ v["w"])
   images = jnp.broadcast_to(jax.random.uniform(jax.random.key(1), (4, 1, 1, 3)), (4, 8, 8, 3))
-  assert len(set(jnp.argmax(clf.logits(images), -1).tolist())) > 1
+  logits = np.asarray(clf.logits(images))
+  assert len(set(np.argmax(logits, -1).tolist())) > 1
+  # Top-two margins beyond float32's error (a 64-term mean of pixels in [0, 1], then a 3-term
+  # dot with |x - 0.5| <= 0.5): every program, jitted or not, picks the same argmax.
+  w = np.abs(np.asarray(clf.variables["w"])).sum(axis=0)
+  atol = float_tolerance.sum_atol(0.5 * w, 3) + float_tolerance.sum_atol(1.0, 64) * w.max()
+  top2 = np.sort(logits, axis=-1)[:, -2:]
+  assert (top2[:, 1] - top2[:, 0] > 2 * atol).all()
   return clf, images
 
 

@@ -2,11 +2,12 @@
 
 import functools
 
+import chunk_invariance
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import chunk_invariance
 import tiny_classifiers
 from skimage.transform import resize
 
@@ -27,8 +28,18 @@ def _upsample(cam):
   return resize(cam, (SIZE, SIZE), order=1, mode="edge", anti_aliasing=False)
 
 
-def _reference(clf, image, label):
-  """Ablation-CAM of one image: the head called once per zeroed channel (float64 weights)."""
+def _skip(images):
+  """f32[B,h,w,1]: the mean of each 4x4 cell of the images (_skip_cnn's skip path)."""
+  b, stride = images.shape[0], tiny_classifiers.STRIDE
+  return images.reshape(b, SIZE // stride, stride, SIZE // stride, stride, 3).mean(
+      axis=(2, 4, 5))[..., None]
+
+
+def _reference(clf, image, label, skip=False):
+  """Ablation-CAM of one image: the head called once per zeroed channel (float64 weights).
+
+  Returns the map and a bound on its float32 rounding error (`skip`: clf is _skip_cnn).
+  """
   feats = np.asarray(clf.features(clf.variables, image[None]))
 
   def logit(a):
@@ -40,7 +51,19 @@ def _reference(clf, image, label):
     ablated = feats.copy()
     ablated[..., k] = 0.0
     weights[k] = (target - logit(ablated)) / target
-  return _upsample(np.maximum(np.asarray(feats[0], np.float64) @ weights, 0.0))
+  feats = np.asarray(feats[0], np.float64)
+  # Each logit (target or ablated) errs by <= delta: 3 mean tanh(head input) @ dense has
+  # terms of magnitude |tanh| |dense|, summed along random_cnn's way (+ 48: the skip's mean).
+  inputs = feats + (np.asarray(_skip(image[None]))[0] - 0.5 if skip else 0.0)
+  tanh = np.maximum(np.abs(np.tanh(inputs)), np.abs(np.tanh(inputs - feats)))
+  dense = np.abs(np.asarray(clf.variables["dense"], np.float64)[:, label])
+  height, width, channels = feats.shape
+  terms = tiny_classifiers.random_cnn_terms(height, width, channels) + 48 * skip
+  delta = float_tolerance.sum_atol(3 * tanh.mean(axis=(0, 1)) @ dense, terms)
+  # w_k = (y - y^k) / y then errs by <= delta (2 + |w_k|) / |y|; the map sums k terms more.
+  atol = (np.abs(feats) @ (delta * (2 + np.abs(weights)) / abs(target))).max()
+  atol += float_tolerance.sum_atol(np.abs(feats) @ np.abs(weights), terms + channels + 4)
+  return _upsample(np.maximum(feats @ weights, 0.0)), atol
 
 
 @functools.cache
@@ -54,24 +77,22 @@ def _skip_cnn():
   clf = _cnn()
 
   def head(v, feats, images):
-    b, h, w, _ = feats.shape
-    skip = images.reshape(b, h, SIZE // h, w, SIZE // w, 3).mean(axis=(2, 4, 5))[..., None]
-    return clf.head(v, feats + skip - 0.5, images)
+    return clf.head(v, feats + _skip(images) - 0.5, images)
 
   return clf.replace(head=head, apply=lambda v, x: head(v, clf.features(v, x), x))
 
 
-@pytest.mark.parametrize("classifier", [_cnn, _skip_cnn])
-def test_equals_slow_reference(classifier):
+@pytest.mark.parametrize("classifier, skip", [(_cnn, False), (_skip_cnn, True)])
+def test_equals_slow_reference(classifier, skip):
   clf = classifier()
   images, labels = _images(1, 3), jnp.array([3, 1, 0])
   got = ablation_cam(clf, images, labels, chunk=4)  # 6 channels = 4 + 2 (+ 2 padding)
   assert got.shape == (3, SIZE, SIZE) and got.dtype == jnp.float32
   positive = 0
   for b in range(3):
-    want = _reference(clf, images[b], int(labels[b]))
+    want, atol = _reference(clf, images[b], int(labels[b]), skip)
     positive += want.max() > 0
-    np.testing.assert_allclose(got[b], want, rtol=1e-4, atol=1e-5 * max(want.max(), 1e-3))
+    np.testing.assert_allclose(got[b], want, rtol=0, atol=atol)
   assert positive >= 2
 
 
@@ -87,19 +108,28 @@ def test_known_answer_on_region_classifier():
   maps = np.asarray(ablation_cam(clf, images, jnp.array([0, 1, 2])))
   feats = np.asarray(clf.features(clf.variables, images[:1]), np.float64)[0]
   means = feats.mean(axis=(0, 1))
-  np.testing.assert_allclose(maps[0], _upsample(feats @ (means / means.sum())), rtol=1e-5,
-                             atol=1e-7)
+  # y_c - y_c^k cancels all of y_c but mean(A^k): w_k errs by (2 + w_k) <= 3 times the logits'
+  # relative bound, so the map by that times sum_k A^k (terms >= 0), not relative to itself.
+  h, w, k = feats.shape
+  atol = float_tolerance.sum_atol(feats.sum(axis=-1), 3 * tiny_classifiers.region_terms(h, w)
+                                  + k + 4)
+  np.testing.assert_allclose(maps[0], _upsample(feats @ (means / means.sum())), rtol=0,
+                             atol=atol)
   inside = np.zeros((SIZE, SIZE), bool)
   inside[REGION[0]:REGION[1], REGION[2]:REGION[3]] = True
   assert maps[0][inside].sum() > 0.8 * maps[0].sum() > 0
-  np.testing.assert_allclose(maps[1], maps[0], rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(maps[1], maps[0], rtol=0, atol=2 * atol)
   np.testing.assert_array_equal(maps[2], 0.0)
 
 
 def test_same_map_whatever_the_batch_the_chunk_jit_and_vmap():
+  images, labels = _images(4, 3), jnp.array([0, 1, 3])
+  # Two programs, each within the reference's rounding bound of the exact map.
+  atol = 2 * max(_reference(_skip_cnn(), images[b], int(labels[b]), skip=True)[1]
+                 for b in range(3))
   chunk_invariance.check_same_map_whatever_the_batch_the_chunk_jit_and_vmap(
-      functools.partial(ablation_cam, _skip_cnn()), _ablation_cam, _images(4, 3), jnp.array([0, 1, 3]),
-      _images(5, 3))
+      functools.partial(ablation_cam, _skip_cnn()), _ablation_cam, images, labels,
+      _images(5, 3), atol)
   assert methods.get("ablation_cam") is ablation_cam
 
 

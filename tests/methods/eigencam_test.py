@@ -1,5 +1,6 @@
 """Tests of salijax.methods.eigencam against numpy's SVD and known answers."""
 
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,15 +23,34 @@ def _upsample(cam):
   return resize(cam, (SIZE, SIZE), order=1, mode="edge", anti_aliasing=False)
 
 
-def _reference(feats):
-  """Eigen-CAM of activations f32[h,w,k]: numpy's SVD (float64), the sign rule, ReLU."""
+def svd_atol(singular, n):
+  """Bound on the float32 error of A v_1 (entrywise, <= its 2-norm): a backward stable SVD
+  is exact for A + E, |E| <= n eps sigma_1, which turns v_1 by <= |E| / (sigma_1 - sigma_2)
+  (Wedin's sin-theta theorem)."""
+  error = float_tolerance.sum_atol(singular[0], n)
+  return error * (1 + 2 * singular[0] / (singular[0] - singular[1]))
+
+
+def _reference(feats, n):
+  """Eigen-CAM of activations f32[h,w,k]: numpy's SVD (float64), the sign rule, ReLU; and a
+  bound on its float32 rounding error, n being the terms summed on the way to an entry."""
   height, width, channels = feats.shape
   flat = np.asarray(feats, np.float64).reshape(height * width, channels)
-  _, _, right = np.linalg.svd(flat)
+  _, singular, right = np.linalg.svd(flat)
   projection = flat @ right[0]
   if projection @ flat.mean(axis=1) < 0:
     projection = -projection
-  return _upsample(np.maximum(projection, 0.0).reshape(height, width))
+  return (_upsample(np.maximum(projection, 0.0).reshape(height, width)),
+          svd_atol(singular, n))
+
+
+def map_atol(clf, images, labels):
+  """The largest rounding bound of random_cnn's maps of `images` (for layer_cam_common_test)."""
+  del labels  # Eigen-CAM is class-agnostic
+  feats = np.asarray(clf.features(clf.variables, images))
+  _, h, w, k = feats.shape
+  n = tiny_classifiers.random_cnn_terms(h, w, k) + h * w + k  # the SVD sums h w and k terms
+  return max(_reference(f, n)[1] for f in feats)
 
 
 def _rank_one_classifier(direction):
@@ -59,10 +79,12 @@ def test_equals_numpy_svd_on_random_cnn():
   got = eigencam(clf, images, jnp.array([0, 3, 2]))
   assert got.shape == (3, SIZE, SIZE) and got.dtype == jnp.float32
   feats = np.asarray(clf.features(clf.variables, images))
+  _, h, w, k = feats.shape
+  n = tiny_classifiers.random_cnn_terms(h, w, k) + h * w + k  # the SVD sums h w and k terms
   for b in range(3):
-    want = _reference(feats[b])
+    want, atol = _reference(feats[b], n)
     assert want.max() > 0
-    np.testing.assert_allclose(got[b], want, rtol=1e-4, atol=1e-5 * want.max())
+    np.testing.assert_allclose(got[b], want, rtol=0, atol=atol)
 
 
 def test_rank_one_activations_and_the_sign_rule():
@@ -73,9 +95,12 @@ def test_rank_one_activations_and_the_sign_rule():
   positive = _rank_one_classifier(direction)
   got = np.asarray(eigencam(positive, images, jnp.array([0, 1])))
   brightness = np.asarray(positive.features(positive.variables, images))[..., 0] / direction[0]
+  _, h, w = brightness.shape
   for b in range(2):
+    singular = np.linalg.norm(brightness[b]) * np.linalg.norm(direction), 0.0
+    # The SVD sums h w and k terms, the brightness 48 (4 x 4 x 3 pixels).
     np.testing.assert_allclose(got[b], _upsample(brightness[b] * np.linalg.norm(direction)),
-                               rtol=1e-5)
+                               rtol=0, atol=svd_atol(singular, h * w + len(direction) + 48))
   negative = np.asarray(eigencam(_rank_one_classifier(-direction), images, jnp.array([0, 1])))
   np.testing.assert_array_equal(negative, 0.0)
 

@@ -1,5 +1,6 @@
 """Tests of salijax.methods.gradcam_plus_plus against a slow reference and known answers."""
 
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,7 +23,10 @@ def _upsample(cam):
 
 
 def _reference(clf, image, label):
-  """Grad-CAM++ of one image, the formula position by position (float64), jax.grad per image."""
+  """Grad-CAM++ of one image, the formula position by position (float64), jax.grad per image.
+
+  Returns the map and a bound on its float32 rounding error.
+  """
   feats = clf.features(clf.variables, image[None])
   grads = jax.grad(lambda a: clf.head(clf.variables, a, image[None])[0, label])(feats)
   feats, grads = np.asarray(feats[0], np.float64), np.asarray(grads[0], np.float64)
@@ -36,7 +40,15 @@ def _reference(clf, image, label):
         denominator = 2 * g ** 2 + total * g ** 3
         alpha = g ** 2 / denominator if denominator != 0 else 0.0
         weights[k] += alpha * max(g, 0.0)
-  return _upsample(np.maximum(feats @ weights, 0.0))
+  # w_k sums h w terms of one sign, each through S_k (h w more); the map sums k products.
+  terms = tiny_classifiers.random_cnn_terms(height, width, channels) + 2 * height * width
+  atol = float_tolerance.sum_atol(np.abs(feats) @ np.abs(weights), terms + channels + 8)
+  return _upsample(np.maximum(feats @ weights, 0.0)), atol
+
+
+def map_atol(clf, images, labels):
+  """The largest rounding bound of the maps of `images` (also for layer_cam_common_test)."""
+  return max(_reference(clf, images[b], int(labels[b]))[1] for b in range(len(labels)))
 
 
 def test_equals_slow_reference_on_random_cnn():
@@ -45,9 +57,9 @@ def test_equals_slow_reference_on_random_cnn():
   got = gradcam_plus_plus(clf, images, labels)
   assert got.shape == (3, SIZE, SIZE) and got.dtype == jnp.float32
   for b in range(3):
-    want = _reference(clf, images[b], int(labels[b]))
+    want, atol = _reference(clf, images[b], int(labels[b]))
     assert want.max() > 0
-    np.testing.assert_allclose(got[b], want, rtol=1e-4, atol=1e-5 * want.max())
+    np.testing.assert_allclose(got[b], want, rtol=0, atol=atol)
 
 
 def test_known_answer_on_region_classifier():
@@ -65,8 +77,10 @@ def test_known_answer_on_region_classifier():
   feats = np.asarray(clf.features(clf.variables, images), np.float64)
   weights = np.asarray(readout[:, 0], np.float64) / (2.0 + feats[0].mean(axis=(0, 1)))
   assert weights[0] == 0 and (weights[1:] > 0).all()
-  np.testing.assert_allclose(maps[0], _upsample(np.maximum(feats[0] @ weights, 0.0)),
-                             rtol=1e-5, atol=1e-6)
+  _, h, w, k = feats.shape
+  n = tiny_classifiers.region_terms(h, w) + 2 * h * w + k + 8  # as in _reference
+  np.testing.assert_allclose(maps[0], _upsample(np.maximum(feats[0] @ weights, 0.0)), rtol=0,
+                             atol=float_tolerance.sum_atol(feats[0] @ np.abs(weights), n))
   inside = np.zeros((SIZE, SIZE), bool)
   inside[REGION[0]:REGION[1], REGION[2]:REGION[3]] = True
   assert maps[0][inside].sum() > 0.8 * maps[0].sum() > 0

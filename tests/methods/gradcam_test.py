@@ -56,6 +56,8 @@ def test_matches_finite_difference_reference_on_random_cnn():
           2 * delta * h * w)
     expected = cam_from_alpha(feats[0], alpha, 32, 32)
     assert expected.max() > 0.0
+    # Not rounding but the differences: O(delta^2) truncation, and the logits' float32
+    # rounding (~1e-6 of |y_c|) divided by 2 delta h w ~ 1: both well below 2e-3.
     np.testing.assert_allclose(got[b], expected, atol=2e-3 * expected.max())
 
 
@@ -74,10 +76,14 @@ def test_known_answer_on_region_classifier(channel):
   images = random_images(2, (2, height, height, 3), 0.2, 1.0)
   maps = np.asarray(gradcam(clf, images, jnp.array([0, 1])))
   feats = np.asarray(clf.features(clf.variables, images))
-  _, h, w, _ = feats.shape
+  _, h, w, k = feats.shape
   readout = np.asarray(clf.variables["readout"], np.float64)
-  np.testing.assert_allclose(maps[0], cam_from_alpha(feats[0], readout[:, 0] / (h * w), 48, 48),
-                             rtol=1e-5, atol=1e-6)
+  alpha = readout[:, 0] / (h * w)
+  # alpha sums h w gradients of one sign; the activations' roundings: region_terms.
+  atol = float_tolerance.sum_atol(np.abs(feats[0]) @ np.abs(alpha),
+                                  tiny_classifiers.region_terms(h, w) + h * w + k + 8)
+  np.testing.assert_allclose(maps[0], cam_from_alpha(feats[0], alpha, 48, 48), rtol=0,
+                             atol=atol)
   inside = np.zeros((height, height), bool)
   inside[region[0]:region[1], region[2]:region[3]] = True
   assert maps[0][inside].sum() > 0.8 * maps[0].sum() > 0.0
@@ -120,6 +126,7 @@ def resnet():
   return module, jax.tree_util.tree_map_with_path(draw, shapes)
 
 
+@jax.default_matmul_precision("highest")  # float32 convs on GPU too: a definition test
 def test_resnet_layer4_is_the_class_activation_map(resnet):
   """At `layer4` the head is average pool + fc: alpha_k = fc[k, c] / (h w)."""
   module, variables = resnet
@@ -141,6 +148,7 @@ def test_resnet_layer4_is_the_class_activation_map(resnet):
   assert nonzero >= 3
 
 
+@jax.default_matmul_precision("highest")  # float32 convs on GPU too: a definition test
 def test_resnet_inside_a_residual_block_matches_a_hand_written_head(resnet):
   """At `layer4.1.conv2` the head is bn2, + skip (layer4.0's output), ReLU, pool, fc."""
   module, variables = resnet
@@ -151,24 +159,36 @@ def test_resnet_inside_a_residual_block_matches_a_hand_written_head(resnet):
   bn_params = variables["params"]["layer4_1"]["bn2"]
   bn_stats = variables["batch_stats"]["layer4_1"]["bn2"]
   fc = variables["params"]["fc"]
+  kernel = np.abs(np.asarray(fc["kernel"], np.float64))
 
   def head(feats, skip, label):  # one image: f32[h,w,k], f32[h,w,k] -> logit
     normed = (feats - bn_stats["mean"]) / jnp.sqrt(bn_stats["var"] + 1e-5)
     out = jax.nn.relu(normed * bn_params["scale"] + bn_params["bias"] + skip)
     return (jnp.dot(out.mean(axis=(0, 1)), fc["kernel"], precision=HIGHEST) + fc["bias"])[label]
 
+  def head_terms(feats, skip, label):  # the magnitudes of the terms `head` sums
+    normed = (feats - bn_stats["mean"]) / jnp.sqrt(bn_stats["var"] + 1e-5)
+    out = jnp.abs(normed * bn_params["scale"]) + jnp.abs(bn_params["bias"]) + jnp.abs(skip)
+    return np.asarray(out.mean(axis=(0, 1)), np.float64) @ kernel[:, label] + abs(
+        float(fc["bias"][label]))
+
   logits = clf.logits(images)
+  all_feats = clf.features(variables, images)  # the batch gradcam sees: the same convolutions
+  _, h, w, k = all_feats.shape
   nonzero = 0
   for b in range(len(labels)):
-    feats = clf.features(variables, images[b:b + 1])[0]
-    # The hand-written head is the model's head.
-    np.testing.assert_allclose(head(feats, skips[b], labels[b]), logits[b, labels[b]],
-                               rtol=1e-4, atol=1e-4)
-    alpha = jax.grad(head)(feats, skips[b], labels[b]).mean(axis=(0, 1))
-    expected = cam_from_alpha(np.asarray(feats), np.asarray(alpha, np.float64), RESNET_SIZE,
-                              RESNET_SIZE)
+    feats = all_feats[b]
+    # The hand-written head is the model's head, up to the rounding of a head that sums h w
+    # positions and k channels, relative to the magnitudes of its terms (not to the logit).
+    atol = float_tolerance.sum_atol(head_terms(feats, skips[b], labels[b]), h * w + k + 8)
+    np.testing.assert_allclose(head(feats, skips[b], labels[b]), logits[b, labels[b]], rtol=0,
+                               atol=atol)
+    alpha = np.asarray(jax.grad(head)(feats, skips[b], labels[b]).mean(axis=(0, 1)), np.float64)
+    expected = cam_from_alpha(np.asarray(feats), alpha, RESNET_SIZE, RESNET_SIZE)
     nonzero += expected.max() > 0.0
-    np.testing.assert_allclose(got[b], expected, rtol=1e-3, atol=1e-4 * max(expected.max(), 1.0))
+    # As at layer4, plus the h w gradients (of one sign per channel) that alpha averages.
+    atol = float_tolerance.sum_atol(np.abs(np.asarray(feats)) @ np.abs(alpha), h * w + k + 8)
+    np.testing.assert_allclose(got[b], expected, rtol=0, atol=atol)
   assert nonzero >= 3
 
 
@@ -177,10 +197,19 @@ def test_batch_composition_jit_and_no_recompilation():
   images = random_images(6, (3, 32, 32, 3))
   labels = jnp.array([1, 0, 2])
   batch = gradcam(clf, images, labels)
+  # Other programs, each within the float32 bound of the exact map: |A| |alpha| summed over
+  # random_cnn's terms, the h w gradients alpha averages and the k channels.
+  feats = np.asarray(clf.features(clf.variables, images), np.float64)
+  grads = jax.grad(lambda a: clf.head(clf.variables, a, images)[jnp.arange(3), labels].sum())(
+      jnp.asarray(feats, jnp.float32))
+  alpha = np.abs(np.asarray(grads, np.float64)).mean(axis=(1, 2))  # f64[B,k]
+  _, h, w, k = feats.shape
+  atol = 2 * float_tolerance.sum_atol(np.einsum("bhwk,bk->bhw", np.abs(feats), alpha),
+                                      tiny_classifiers.random_cnn_terms(h, w, k) + h * w + k + 8)
   alone = gradcam(clf, images[1:2], labels[1:2])
-  np.testing.assert_allclose(batch[1], alone[0], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(batch[1], alone[0], rtol=0, atol=atol)
   inside_jit = jax.jit(lambda x, y: gradcam(clf, x, y))(images, labels)
-  np.testing.assert_allclose(inside_jit, batch, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(inside_jit, batch, rtol=0, atol=atol)
   compiled = _gradcam._cache_size()
   gradcam(clf, random_images(7, (3, 32, 32, 3)), jnp.array([3, 3, 0]))
   assert _gradcam._cache_size() == compiled

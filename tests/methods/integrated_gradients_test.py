@@ -1,5 +1,6 @@
 """Tests of salijax.methods.integrated_gradients: a slow reference, completeness, known answer."""
 
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,18 +41,27 @@ def target_logit_gradient(clf, image, label):
   return jax.grad(lambda x: clf.apply(clf.variables, x[None])[0, label])(image)
 
 
-def reference_integrated_gradients(clf, images, labels, baseline, steps, rule) -> np.ndarray:
-  """The definition, one image and one path point at a time, with jax.grad; f64[B,H,W,3]."""
+def reference_integrated_gradients(clf, images, labels, baseline, steps, rule):
+  """The definition, one image and one path point at a time, with jax.grad; f64[B,H,W,3],
+  and a bound on its float32 rounding error (for random_cnn)."""
   images = np.asarray(images, np.float64)
   baseline = np.broadcast_to(np.asarray(baseline, np.float64), images.shape)
   out = np.zeros(images.shape)
+  atol = 0.0
   for b in range(images.shape[0]):
+    scale = 0.0
     for alpha, weight in quadrature(steps, rule):
       point = baseline[b] + alpha * (images[b] - baseline[b])
-      out[b] += weight * np.asarray(target_logit_gradient(clf, jnp.asarray(point, jnp.float32),
-                                                          labels[b]))
+      grad = np.asarray(target_logit_gradient(clf, jnp.asarray(point, jnp.float32), labels[b]))
+      out[b] += weight * grad
+      scale += weight * np.abs(grad).max()
     out[b] *= images[b] - baseline[b]
-  return out
+    # Each gradient (a random_cnn backward pass) within its terms' roundings of its largest
+    # entry; then the weighted sum over the path points and the product with I - B.
+    n = tiny_classifiers.random_cnn_terms(images.shape[1] // 4, images.shape[2] // 4)
+    atol = max(atol, float_tolerance.sum_atol(
+        scale * np.abs(images[b] - baseline[b]).max(), n + steps + 4))
+  return out, atol
 
 
 RANDOM_CNN = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
@@ -66,10 +76,9 @@ def test_matches_the_definition_on_random_cnn(rule):
   got = integrated_gradients(clf, images, labels, baseline=baseline, steps=7, rule=rule,
                              chunk=3, reduce="none")
   assert got.shape == (2, 32, 32, 3) and got.dtype == jnp.float32
-  expected = reference_integrated_gradients(clf, images, labels, baseline, 7, rule)
-  scale = np.abs(expected).max()
-  assert scale > 0.0
-  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * scale)
+  expected, atol = reference_integrated_gradients(clf, images, labels, baseline, 7, rule)
+  assert np.abs(expected).max() > 0.0
+  np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
 
 
 def linear_classifier(size: int, classes: int = 3) -> Classifier:
@@ -99,15 +108,21 @@ def test_completeness_is_exact_on_a_linear_classifier(rule):
                                         rule=rule, reduce="none"), np.float64)
   w = np.asarray(clf.variables["w"], np.float64)
   delta = np.asarray(images, np.float64) - np.asarray(baseline, np.float64)
+  # Every gradient is w_c exactly (one-hot cotangent): A = (I - B) w_c sum_k weight_k, whose
+  # <= 4 path points each round twice (product, sum), and I - B and the product once each.
   for b, label in enumerate([2, 0]):
-    np.testing.assert_allclose(got[b], w[:, label].reshape(8, 8, 3) * delta[b], rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(got[b], w[:, label].reshape(8, 8, 3) * delta[b],
+                               rtol=float_tolerance.sum_rtol(2 * 4 + 2), atol=0)
   difference = target_logits(clf, images, labels) - target_logits(clf, baseline, labels)
-  np.testing.assert_allclose(got.sum(axis=(1, 2, 3)), difference, rtol=1e-5, atol=1e-5)
+  # Each logit sums 192 products and the bias, relative to their magnitudes.
+  pixels = np.abs(np.asarray(images, np.float64)) + np.abs(np.asarray(baseline, np.float64))
+  bias = np.abs(np.asarray(clf.variables["b"], np.float64))
+  magnitude = pixels.reshape(2, -1) @ np.abs(w) + 2 * bias
+  atol = float_tolerance.sum_atol(magnitude, 192 + 1 + 2 * 4 + 2 + 3)
+  np.testing.assert_allclose(got.sum(axis=(1, 2, 3)), difference, rtol=0, atol=atol)
   summed = integrated_gradients(clf, images, labels, baseline=baseline, steps=3, rule=rule,
                                 reduce="sum")
-  np.testing.assert_allclose(np.asarray(summed).sum(axis=(1, 2)), difference, rtol=1e-5,
-                             atol=1e-5)
+  np.testing.assert_allclose(np.asarray(summed).sum(axis=(1, 2)), difference, rtol=0, atol=atol)
 
 
 def smooth_classifier(size: int, classes: int = 2, hidden: int = 6) -> Classifier:
@@ -143,6 +158,7 @@ def test_completeness_error_shrinks_with_the_rules_order_on_a_smooth_classifier(
   errors = np.asarray(errors)  # [3 step counts, 2 images]
   assert (errors[-1] < {1: 0.05, 2: 1e-3}[order] * np.abs(difference)).all()
   ratios = errors[:-1] / errors[1:]
+  # Truncation, not rounding: these errors are >= 1e-4 of |difference|, float32's ~1e-7.
   np.testing.assert_allclose(ratios, 2.0**order, rtol=0.25)
 
 
@@ -173,7 +189,9 @@ def test_chunk_and_batch_invariance_jit_and_no_recompilation():
   images = random_images(6, (3, 32, 32, 3))
   labels = jnp.array([1, 0, 2])
   batch = integrated_gradients(clf, images, labels, steps=6, chunk=4)
-  tol = {"rtol": 1e-5, "atol": 1e-6 * float(batch.max())}
+  # Other programs, each within the reference's bound of the exact maps.
+  tol = {"rtol": 0,
+         "atol": 2 * reference_integrated_gradients(clf, images, labels, 0.0, 6, "right")[1]}
   np.testing.assert_allclose(integrated_gradients(clf, images, labels, steps=6, chunk=1), batch,
                              **tol)
   # Alone, and in one chunk of 6 points instead of 2 chunks of 4 (one padded).

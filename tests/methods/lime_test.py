@@ -2,6 +2,7 @@
 
 import functools
 
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import scipy.ndimage as ndi
 import skimage.segmentation
 import tiny_classifiers
+import weighted_ridge_test
 
 from salijax import methods
 from salijax.methods.lime import _lime, lime
@@ -26,15 +28,24 @@ def _softmax(logits):
 
 
 def _reference(clf, image, label, segments, keep, *, kernel_width=0.25, alpha=1.0, fill):
-  """LIME of one image, one sample at a time: numpy, float64, only the segments present."""
+  """LIME of one image, one sample at a time: numpy, float64, only the segments present.
+
+  Returns the map and a bound on its float32 rounding error (random_cnn).
+  """
   present = np.unique(segments)
   z = keep[:, present]  # bool[S,n]: the samples restricted to the image's segments
   apply = jax.jit(clf.apply)
-  scores = []
+  terms = jax.jit(functools.partial(tiny_classifiers.logit_terms, clf))
+  n = tiny_classifiers.random_cnn_terms(SIZE // 4, SIZE // 4) + 8  # + filling, perturbing
+  scores, score_atol = [], []
   for sample in z:
     shown = np.isin(segments, present[sample])[..., None]
     perturbed = np.where(shown, image, fill).astype(np.float32)[None]
-    scores.append(_softmax(np.asarray(apply(clf.variables, perturbed), np.float64)[0])[label])
+    logits = np.asarray(apply(clf.variables, perturbed), np.float64)[0]
+    scores.append(_softmax(logits)[label])
+    # Logits within dz of exact make softmax probabilities within p (2 dz + ...).
+    dz = float_tolerance.sum_atol(terms(perturbed), n)
+    score_atol.append(scores[-1] * (2 * dz + (len(logits) + 3) * float_tolerance.EPS))
   scores = np.array(scores)
   kept = z.sum(axis=1)
   cosine = np.where(kept > 0, kept / np.sqrt(np.maximum(kept, 1) * len(present)), 0.0)
@@ -49,7 +60,27 @@ def _reference(clf, image, label, segments, keep, *, kernel_width=0.25, alpha=1.
   out = np.zeros(segments.shape)
   for column, segment in enumerate(present):
     out[segments == segment] = solution[column]
-  return out
+  coef_atol, _ = weighted_ridge_test.ridge_atol(z, scores, weights, alpha, score_atol)
+  return out, coef_atol
+
+
+def _reference_maps(clf, images, labels, key, num_samples, hide, segmentation):
+  """The slow reference's maps of `images` (LIME's other arguments at their defaults, 12
+  segments), and the largest rounding bound."""
+  if segmentation == "skimage":
+    segments = [skimage.segmentation.slic(image, n_segments=12, compactness=10.0, sigma=1.0,
+                                          start_label=0) for image in images]
+  else:
+    segments = np.asarray(jax.jit(jax.vmap(functools.partial(slic, **SLIC_ARGS)))(images))
+  keep = np.asarray(kept_segments(key, jnp.arange(num_samples), 64))
+  maps, atol = [], 0.0
+  for image, label, image_segments in zip(images, labels, segments, strict=True):
+    fill = {"mean": image.mean(axis=(0, 1)), "black": np.zeros(3),
+            "blur": ndi.gaussian_filter(image, (5, 5, 0), mode="reflect", truncate=1.0)}[hide]
+    want, want_atol = _reference(clf, image, label, image_segments, keep, fill=fill)
+    maps.append(want)
+    atol = max(atol, want_atol)
+  return np.stack(maps), atol, segments
 
 
 def _random_images(batch, seed):
@@ -79,19 +110,12 @@ def test_equals_slow_reference(segmentation, hide):
   key, num_samples = jax.random.key(7), 50
   maps = np.asarray(lime(clf, images, labels, key=key, num_samples=num_samples, chunk=24,
                          hide=hide, segmentation=segmentation, num_segments=12))
-  if segmentation == "skimage":
-    segments = [skimage.segmentation.slic(image, n_segments=12, compactness=10.0, sigma=1.0,
-                                          start_label=0) for image in images]
-  else:
-    segments = np.asarray(jax.jit(jax.vmap(functools.partial(slic, **SLIC_ARGS)))(images))
+  want, atol, segments = _reference_maps(clf, images, labels, key, num_samples, hide,
+                                         segmentation)
+  if segmentation == "jax":
     grid_size = slic_grid(SIZE, SIZE, SLIC_ARGS["num_segments"]).size
     assert any(len(np.unique(s)) < grid_size for s in segments)  # empty labels are covered
-  keep = np.asarray(kept_segments(key, jnp.arange(num_samples), 64))
-  for image, label, image_segments, got in zip(images, labels, segments, maps, strict=True):
-    fill = {"mean": image.mean(axis=(0, 1)), "black": np.zeros(3),
-            "blur": ndi.gaussian_filter(image, (5, 5, 0), mode="reflect", truncate=1.0)}[hide]
-    want = _reference(clf, image, label, image_segments, keep, fill=fill)
-    np.testing.assert_allclose(got, want, atol=2e-5)
+  np.testing.assert_allclose(maps, want, rtol=0, atol=atol)
 
 
 @pytest.mark.parametrize("channel", [None, 0])
@@ -120,10 +144,12 @@ def test_same_map_whatever_the_batch_and_the_chunk():
   run = functools.partial(lime, clf, key=jax.random.key(7), num_samples=50, num_segments=12,
                           segmentation="skimage")
   batch = np.asarray(run(images, labels, chunk=24))  # as the reference test
+  # Other programs, each within the reference's bound of the exact maps.
+  atol = 2 * _reference_maps(clf, images, labels, jax.random.key(7), 50, "mean", "skimage")[1]
   alone = np.asarray(run(images[1:], labels[1:], chunk=24))
-  np.testing.assert_allclose(alone[0], batch[1], atol=1e-6)
+  np.testing.assert_allclose(alone[0], batch[1], rtol=0, atol=atol)
   chunked = np.asarray(run(images, labels, chunk=7))
-  np.testing.assert_allclose(chunked, batch, atol=1e-6)
+  np.testing.assert_allclose(chunked, batch, rtol=0, atol=atol)
 
 
 def test_second_batch_does_not_recompile():
@@ -140,7 +166,9 @@ def test_under_a_user_jit():
   clf, images, labels = _cnn(), _random_images(2, 0), np.array([1, 3], np.int32)
   run = functools.partial(lime, clf, key=jax.random.key(7), num_samples=50, chunk=24,
                           hide="black", num_segments=12)
-  np.testing.assert_allclose(jax.jit(run)(images, labels), run(images, labels), atol=1e-6)
+  atol = 2 * _reference_maps(clf, images, labels, jax.random.key(7), 50, "black", "jax")[1]
+  np.testing.assert_allclose(jax.jit(run)(images, labels), run(images, labels), rtol=0,
+                             atol=atol)
 
 
 def test_kept_segments():

@@ -1,5 +1,8 @@
 """Tests of salijax.methods.rise and its masks (salijax.methods.rise_masks)."""
 
+import functools
+
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,7 +31,15 @@ def test_grid_cells_are_on_with_probability_exactly_p_and_offsets_are_uniform():
   for axis, cell_px in ((0, 8), (1, 13)):
     counts = np.bincount(np.asarray(offsets[:, axis]), minlength=cell_px)
     assert len(counts) == cell_px  # every offset in [0, cell_px), none beyond
+    # Binomial frequencies: standard deviation sqrt(p (1 - p) / 4000) <= 0.0043.
     np.testing.assert_allclose(counts / 4000, 1 / cell_px, atol=0.025)
+
+
+def mask_atol(cell: int) -> float:
+  """Bound on the float32 error of a mask (values in [0, 1]) upsampled from a cell x cell grid:
+  per axis, the sampling positions (up to the grid's size) round, the two tap weights and
+  their normalisation round, and so does the sum of the two taps."""
+  return float_tolerance.sum_atol(1.0, 8 * cell + 16)
 
 
 @pytest.mark.parametrize("height,width,cell", [(40, 52, 5), (32, 32, 7), (24, 24, 1)])
@@ -44,7 +55,8 @@ def test_mask_is_the_crop_of_the_upsampled_grid(height, width, cell):
                            order=1, mode="edge", anti_aliasing=False)
     dy, dx = (int(o) for o in offset)
     expected = big[dy:dy + height, dx:dx + width]
-    np.testing.assert_allclose(grid_mask(grid, offset, height, width), expected, atol=1e-5)
+    np.testing.assert_allclose(grid_mask(grid, offset, height, width), expected, rtol=0,
+                               atol=mask_atol(cell))
 
 
 def test_rise_mask_is_the_grid_mask_of_its_draw():
@@ -53,24 +65,37 @@ def test_rise_mask_is_the_grid_mask_of_its_draw():
     mask = rise_mask(key, 40, 52, 5, 0.5)
     np.testing.assert_array_equal(mask, grid_mask(*draw_grid(key, 40, 52, 5, 0.5), 40, 52))
     assert mask.shape == (40, 52) and 0.0 <= float(mask.min()) <= float(mask.max()) <= 1.0
-  np.testing.assert_allclose(rise_mask(jax.random.key(0), 40, 52, 5, 1.0), 1.0, rtol=1e-6)
+  # All cells on: each output is 1 times two tap weights normalised to sum 1, per axis.
+  np.testing.assert_allclose(rise_mask(jax.random.key(0), 40, 52, 5, 1.0), 1.0,
+                             rtol=float_tolerance.sum_rtol(6), atol=0)
 
 
 def reference_rise(clf, images, labels, key, num_masks, cell, p, fill):
-  """METHODS.md literally: one mask, one image, one forward at a time."""
+  """METHODS.md literally: one mask, one image, one forward at a time.
+
+  Returns the maps and a bound on their float32 rounding error (random_cnn).
+  """
   apply = jax.jit(clf.apply)
+  terms = jax.jit(functools.partial(tiny_classifiers.logit_terms, clf))
   images = np.asarray(images, np.float64)
   batch, height, width, _ = images.shape
-  total = np.zeros((batch, height, width))
+  n = tiny_classifiers.random_cnn_terms(height // 4, width // 4) + 8  # + masking
+  total, error = np.zeros((batch, height, width)), np.zeros((batch, height, width))
   for i in range(num_masks):
     mask = np.asarray(rise_mask(jax.random.fold_in(key, i), height, width, cell, p), np.float64)
     for b in range(batch):
-      masked = images[b] * mask[..., None] + fill * (1 - mask[..., None])
-      logits = np.asarray(apply(clf.variables, jnp.asarray(masked[None], jnp.float32))[0],
-                          np.float64)
+      masked = jnp.asarray((images[b] * mask[..., None] + fill * (1 - mask[..., None]))[None],
+                           jnp.float32)
+      logits = np.asarray(apply(clf.variables, masked)[0], np.float64)
       probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
       total[b] += probs[labels[b]] * mask
-  return total / (num_masks * p)
+      # Logits within dz of exact make the probability within p (2 dz + ...); masks round too.
+      dz = float_tolerance.sum_atol(terms(masked), n)
+      prob_atol = probs[labels[b]] * (2 * dz + (len(logits) + 3) * float_tolerance.EPS)
+      error[b] += prob_atol * mask + probs[labels[b]] * mask_atol(cell)
+  # The maps sum num_masks terms >= 0.
+  atol = (error.max() + float_tolerance.sum_atol(total, num_masks + 2)) / (num_masks * p)
+  return total / (num_masks * p), atol
 
 
 @pytest.mark.parametrize("fill", [0.0, 0.3])
@@ -81,8 +106,8 @@ def test_matches_slow_reference(fill):
   key = jax.random.key(3)
   got = rise(clf, images, labels, key=key, num_masks=37, cell=5, p=0.3, chunk=8, fill=fill)
   assert got.shape == (2, 32, 32) and got.dtype == jnp.float32
-  expected = reference_rise(clf, images, np.asarray(labels), key, 37, 5, 0.3, fill)
-  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+  expected, atol = reference_rise(clf, images, np.asarray(labels), key, 37, 5, 0.3, fill)
+  np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
 
 
 def test_constant_classifier_gets_its_probability_everywhere():
@@ -134,13 +159,16 @@ def test_chunk_size_batch_composition_jit_and_no_recompilation():
   settings = {"num_masks": 50, "cell": 4, "p": 0.5}
   by_chunk = [rise(clf, images, labels, key=key, chunk=chunk, **settings)
               for chunk in (1, 7, 64)]  # 64 > 50: one step, no padding
+  # Other programs, each within the reference's bound of the exact maps.
+  tol = {"rtol": 0, "atol": 2 * reference_rise(clf, images, np.asarray(labels), key, 50, 4,
+                                                0.5, 0.0)[1]}
   for other in by_chunk[1:]:
-    np.testing.assert_allclose(other, by_chunk[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(other, by_chunk[0], **tol)
   alone = rise(clf, images[2:], labels[2:], key=key, chunk=7, **settings)
-  np.testing.assert_allclose(alone[0], by_chunk[1][2], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(alone[0], by_chunk[1][2], **tol)
   inside_jit = jax.jit(lambda x, y, k: rise(clf, x, y, key=k, chunk=7, **settings))(
       images, labels, key)
-  np.testing.assert_allclose(inside_jit, by_chunk[1], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(inside_jit, by_chunk[1], **tol)
   compiled = _rise._cache_size()
   rise(clf, random_images(3, (3, 32, 32, 3)), jnp.array([2, 2, 1]), key=jax.random.key(8),
        chunk=7, **settings)

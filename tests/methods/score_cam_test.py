@@ -2,11 +2,12 @@
 
 import functools
 
+import chunk_invariance
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import chunk_invariance
 import tiny_classifiers
 from skimage.transform import resize
 
@@ -34,22 +35,37 @@ def _softmax(logits):
 
 
 def _reference(clf, image, label):
-  """Score-CAM of one image: one masked image per channel forwarded alone (float64 weights)."""
+  """Score-CAM of one image: one masked image per channel forwarded alone (float64 weights).
+
+  Returns the map and a bound on its float32 rounding error.
+  """
   apply = jax.jit(clf.apply)
+  feats = np.asarray(clf.features(clf.variables, image[None]), np.float64)[0]
+  height, width, channels = feats.shape
+  # Masks and masking add a few roundings to the pixels random_cnn's logits start from.
+  terms = tiny_classifiers.random_cnn_terms(height, width, channels) + 8
 
   def probability(x):
-    return _softmax(np.asarray(apply(clf.variables, jnp.asarray(x, jnp.float32)[None]),
-                               np.float64)[0])[label]
+    """f_c(x) and its error bound: softmax turns logit errors <= dz into <= f_c (2 dz + ...)."""
+    x = jnp.asarray(x, jnp.float32)[None]
+    logits = np.asarray(apply(clf.variables, x), np.float64)[0]
+    dz = float_tolerance.sum_atol(tiny_classifiers.logit_terms(clf, x), terms)
+    p = _softmax(logits)[label]
+    return p, p * (2 * dz + (len(logits) + 3) * float_tolerance.EPS)
 
-  feats = np.asarray(clf.features(clf.variables, image[None]), np.float64)[0]
-  baseline = probability(np.zeros_like(image))
-  cam = np.zeros(feats.shape[:2])
-  for k in range(feats.shape[-1]):
+  baseline, baseline_error = probability(np.zeros_like(image))
+  cam, error = np.zeros(feats.shape[:2]), np.zeros(feats.shape[:2])
+  magnitude = np.zeros(feats.shape[:2])
+  for k in range(channels):
     mask = _upsample(feats[..., k])
     spread = mask.max() - mask.min()
     mask = (mask - mask.min()) / spread if spread > 0 else np.zeros_like(mask)
-    cam += (probability(np.asarray(image) * mask[..., None]) - baseline) * feats[..., k]
-  return _upsample(np.maximum(cam, 0.0))
+    p, p_error = probability(np.asarray(image) * mask[..., None])
+    cam += (p - baseline) * feats[..., k]
+    error += (p_error + baseline_error) * np.abs(feats[..., k])
+    magnitude += np.abs((p - baseline) * feats[..., k])
+  atol = error.max() + float_tolerance.sum_atol(magnitude, terms + channels + 4)
+  return _upsample(np.maximum(cam, 0.0)), atol
 
 
 @functools.cache
@@ -62,9 +78,9 @@ def test_equals_slow_reference_on_random_cnn():
   got = score_cam(_cnn(), images, labels, chunk=4)  # 6 channels = 4 + 2 (+ 2 padding)
   assert got.shape == (2, SIZE, SIZE) and got.dtype == jnp.float32
   for b in range(2):
-    want = _reference(_cnn(), images[b], int(labels[b]))
+    want, atol = _reference(_cnn(), images[b], int(labels[b]))
     assert want.max() > 0
-    np.testing.assert_allclose(got[b], want, rtol=1e-4, atol=1e-5 * want.max())
+    np.testing.assert_allclose(got[b], want, rtol=0, atol=atol)
 
 
 def test_constant_channel_masks_nothing_and_weighs_zero():
@@ -75,9 +91,9 @@ def test_constant_channel_masks_nothing_and_weighs_zero():
   got = np.asarray(score_cam(constant, images, labels, chunk=4))
   positive = 0
   for b in range(4):
-    want = _reference(constant, images[b], b)
+    want, atol = _reference(constant, images[b], b)
     positive += want.max() > 0
-    np.testing.assert_allclose(got[b], want, rtol=1e-4, atol=1e-5 * max(want.max(), 1e-3))
+    np.testing.assert_allclose(got[b], want, rtol=0, atol=atol)
   assert positive >= 2
 
 
@@ -94,9 +110,11 @@ def test_known_answer_on_region_classifier():
 
 
 def test_same_map_whatever_the_batch_the_chunk_jit_and_vmap():
+  images, labels = _images(4, 3), jnp.array([0, 1, 3])
+  # Two programs, each within the reference's rounding bound of the exact map.
+  atol = 2 * max(_reference(_cnn(), images[b], int(labels[b]))[1] for b in range(3))
   chunk_invariance.check_same_map_whatever_the_batch_the_chunk_jit_and_vmap(
-      functools.partial(score_cam, _cnn()), _score_cam, _images(4, 3), jnp.array([0, 1, 3]),
-      _images(5, 3))
+      functools.partial(score_cam, _cnn()), _score_cam, images, labels, _images(5, 3), atol)
   assert methods.get("score_cam") is score_cam
 
 

@@ -2,6 +2,7 @@
 
 import functools
 
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,21 +31,59 @@ def _upsample(mask, height, width):
                 anti_aliasing=False)
 
 
-def _reference(clf, image, label, *, tau, sigma):
-  """SIDU of one image as METHODS.md writes it, one masked image at a time (float64)."""
+def _reference(clf, image, label, *, tau, sigma, n=None):
+  """SIDU of one image as METHODS.md writes it, one masked image at a time (float64).
+
+  Returns the map and a bound on its float32 rounding error, n being the float32 terms from
+  an image to a logit (default: _cnn's, tiny_classifiers.random_cnn_terms).
+  """
   apply = jax.jit(clf.apply)
+  terms = jax.jit(functools.partial(tiny_classifiers.logit_terms, clf))
   height, width, _ = image.shape
   feats = np.asarray(clf.features(clf.variables, image[None]))[0]
-  channels = feats.shape[-1]
-  probs = _softmax(np.asarray(apply(clf.variables, image[None]), np.float64)[0])
+  h, w, channels = feats.shape
+  n = tiny_classifiers.random_cnn_terms(h, w, channels) if n is None else n
+  # (The masks threshold the activations: an activation within rounding of tau could flip
+  # one, a change no tolerance covers. Here the closest is ~3e-5 from tau.)
+
+  def probabilities(x):
+    """P = softmax(f(x)) and its error bound: logits within dz make P within P (2 dz + ...)."""
+    x = jnp.asarray(x, jnp.float32)[None]
+    logits = np.asarray(apply(clf.variables, x), np.float64)[0]
+    dz = float_tolerance.sum_atol(terms(x), n + 8)  # + 8: masking
+    return _softmax(logits), _softmax(logits) * (2 * dz + (len(logits) + 3) * float_tolerance.EPS)
+
+  probs, probs_atol = probabilities(image)
   masks = [_upsample(feats[..., j] > tau, height, width) for j in range(channels)]
-  masked = [_softmax(np.asarray(apply(clf.variables, (image * m[..., None])[None].astype(
-      np.float32)), np.float64)[0]) for m in masks]
+  masked, masked_atol = zip(*[probabilities(image * m[..., None]) for m in masks], strict=True)
   similarity = [np.exp(-(probs[label] - p[label]) ** 2 / (2 * sigma ** 2)) for p in masked]
   uniqueness = np.array([sum(np.linalg.norm(p - q) for q in masked) for p in masked])
+  # Errors: of SD_j through the exponent's derivative; of U_j from every P_i (and its k norms
+  # of K terms), amplified by the min-max normalisation's 1 / spread.
+  similarity_atol = [s * abs(probs[label] - p[label]) * (probs_atol[label] + a[label]) / sigma ** 2
+                     + float_tolerance.sum_rtol(4) * s
+                     for s, p, a in zip(similarity, masked, masked_atol, strict=True)]
+  norms_atol = np.array([np.linalg.norm(a) for a in masked_atol])
+  uniqueness_atol = (channels * norms_atol + norms_atol.sum()
+                     + float_tolerance.sum_atol(uniqueness, channels * (len(probs) + 2)))
   spread = uniqueness.max() - uniqueness.min()
-  uniqueness = (uniqueness - uniqueness.min()) / spread if spread > 0 else np.ones(channels)
-  return sum(s * u * m for s, u, m in zip(similarity, uniqueness, masks, strict=True)) / channels
+  if spread > 0:
+    uniqueness = (uniqueness - uniqueness.min()) / spread
+    uniqueness_atol = (uniqueness_atol + (1 + 2 * uniqueness) * uniqueness_atol.max()) / spread
+  else:
+    uniqueness, uniqueness_atol = np.ones(channels), np.zeros(channels)
+  saliency = sum(s * u * m for s, u, m in zip(similarity, uniqueness, masks, strict=True))
+  error = sum((sa * u + s * ua) * m for s, sa, u, ua, m in zip(
+      similarity, similarity_atol, uniqueness, uniqueness_atol, masks, strict=True))
+  # The map sums k terms >= 0 at feature resolution, then upsamples them (8 h + 16 roundings).
+  atol = (error.max() + float_tolerance.sum_atol(saliency, channels + 8 * max(h, w) + 16))
+  return saliency / channels, atol / channels
+
+
+def _reference_atol(clf, images, labels, *, tau, sigma=0.25):
+  """The largest rounding bound of the slow reference's maps of `images`."""
+  return max(_reference(clf, image, label, tau=tau, sigma=sigma)[1]
+             for image, label in zip(images, labels, strict=True))
 
 
 def _random_images(batch, seed, height=SIZE, width=SIZE):
@@ -84,8 +123,8 @@ def test_equals_slow_reference():
   clf, images, labels = _cnn(), _random_images(2, 0), np.array([2, 1], np.int32)
   maps = np.asarray(sidu(clf, images, labels, tau=TAU, sigma=0.25, chunk=4))  # 10 = 4+4+2
   for image, label, got in zip(images, labels, maps, strict=True):
-    want = _reference(clf, image, label, tau=TAU, sigma=0.25)
-    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
+    want, atol = _reference(clf, image, label, tau=TAU, sigma=0.25)
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol)
 
 
 def test_equal_uniqueness_counts_as_one():
@@ -93,7 +132,9 @@ def test_equal_uniqueness_counts_as_one():
   clf = _two_regions(SIZE, 48)
   images = np.full((1, SIZE, 48, 3), 0.8, np.float32)
   got = np.asarray(sidu(clf, images, np.array([0], np.int32), sigma=0.02))[0]
-  np.testing.assert_allclose(got, _reference(clf, images[0], 0, tau=0.5, sigma=0.02), atol=1e-6)
+  # Its features mean 48 pixels, its logits sum the h w / 2 cells of a half.
+  want, atol = _reference(clf, images[0], 0, tau=0.5, sigma=0.02, n=48 + 8 * 12 + 4)
+  np.testing.assert_allclose(got, want, rtol=0, atol=atol)
   assert got.max() > 0.1
 
 
@@ -124,10 +165,13 @@ def test_same_map_whatever_the_batch_and_the_chunk():
   clf, images, labels = _cnn(), _random_images(3, 2), np.array([0, 1, 3], np.int32)
   run = functools.partial(sidu, clf, tau=TAU)
   batch = np.asarray(run(images, labels, chunk=3))
-  # Equal up to float rounding (XLA's convolutions round differently per batch size).
-  np.testing.assert_allclose(run(images[1:2], labels[1:2], chunk=3)[0], batch[1], rtol=1e-4)
+  # Equal up to float rounding (XLA's convolutions round differently per batch size): each
+  # program within the reference's bound of the exact maps.
+  atol = 2 * _reference_atol(clf, images, labels, tau=TAU)
+  np.testing.assert_allclose(run(images[1:2], labels[1:2], chunk=3)[0], batch[1], rtol=0,
+                             atol=atol)
   for chunk in (1, 10, 64):
-    np.testing.assert_allclose(run(images, labels, chunk=chunk), batch, rtol=1e-4)
+    np.testing.assert_allclose(run(images, labels, chunk=chunk), batch, rtol=0, atol=atol)
 
 
 def test_second_batch_does_not_recompile_and_user_jit_agrees():
@@ -137,7 +181,9 @@ def test_second_batch_does_not_recompile_and_user_jit_agrees():
   compiled = _sidu._cache_size()
   first = run(_random_images(2, 4), labels)
   assert _sidu._cache_size() == compiled
-  np.testing.assert_allclose(jax.jit(run)(_random_images(2, 4), labels), first, atol=1e-6)
+  atol = 2 * _reference_atol(clf, _random_images(2, 4), labels, tau=TAU)
+  np.testing.assert_allclose(jax.jit(run)(_random_images(2, 4), labels), first, rtol=0,
+                             atol=atol)
 
 
 def _package_reference(torch, clf, images, *, tau, sigma):
@@ -165,6 +211,8 @@ def test_feature_space_equals_the_package_computation(torch, sigma):
   got = sidu_feature_space(clf, images, np.array([0, 1], np.int32), tau=TAU, sigma=sigma,
                            chunk=4)
   want = _package_reference(torch, clf, images, tau=TAU, sigma=sigma)
+  # Two programs through random_cnn's features (27 + 16 + 9 k terms, activations ~1), then
+  # exp(-d^2 / sigma^2), which scales errors in d by <= 2 d / sigma^2 ~ 10: ~1e-5 relative.
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 

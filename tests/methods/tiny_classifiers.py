@@ -17,6 +17,7 @@ from salijax.classifier import Classifier
 from salijax.models.guided_relu import guided_relu
 
 STRIDE = 4  # feature-map stride of both classifiers
+HIGHEST = jax.lax.Precision.HIGHEST  # float32 matmuls on GPU too (tests compare with float64)
 
 
 def _pool(x: jax.Array) -> jax.Array:
@@ -51,11 +52,12 @@ def region_classifier(height: int, width: int, region: tuple[int, int, int, int]
                "gate": jnp.asarray(gate), "readout": jnp.asarray(readout)}
 
   def features(v, images):
-    return jax.nn.relu(_pool(images) @ v["colour"] + v["bias"]) * v["gate"]
+    colours = jnp.matmul(_pool(images), v["colour"], precision=HIGHEST)
+    return jax.nn.relu(colours + v["bias"]) * v["gate"]
 
   def head(v, feats, images):
     del images  # sequential model
-    return feats.mean(axis=(1, 2)) @ v["readout"]
+    return jnp.matmul(feats.mean(axis=(1, 2)), v["readout"], precision=HIGHEST)
 
   def apply(v, images):
     return head(v, features(v, images), images)
@@ -75,7 +77,7 @@ def random_cnn(key: jax.Array, num_classes: int = 4, channels: int = 6) -> Class
   def conv(x, kernel):
     return jax.lax.conv_general_dilated(
         x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        precision=jax.lax.Precision.HIGHEST)
+        precision=HIGHEST)
 
   def features_with(relu):
     def features(v, images):
@@ -87,7 +89,7 @@ def random_cnn(key: jax.Array, num_classes: int = 4, channels: int = 6) -> Class
 
   def head(v, feats, images):
     del images  # sequential model
-    return jnp.tanh(feats).mean(axis=(1, 2)) @ v["dense"] * 3.0
+    return jnp.matmul(jnp.tanh(feats).mean(axis=(1, 2)), v["dense"], precision=HIGHEST) * 3.0
 
   def apply(v, images):
     return head(v, features(v, images), images)
@@ -97,6 +99,31 @@ def random_cnn(key: jax.Array, num_classes: int = 4, channels: int = 6) -> Class
 
   return Classifier(variables=variables, apply=apply, features=features, head=head,
                     guided_apply=guided_apply)
+
+
+def random_cnn_terms(height: int, width: int, channels: int = 6) -> int:
+  """How many float32 terms are summed from an image to one of random_cnn's logits: conv1
+  (3x3x3), the 4x4 pool, conv2 (3x3xchannels), the head's mean over the height x width
+  features and its dense layer; the n of float_tolerance bounds across two programs, taken
+  relative to the magnitudes at the explained layer."""
+  return 27 + 16 + 9 * channels + height * width + channels
+
+
+def logit_terms(clf: Classifier, images: jax.Array) -> jax.Array:
+  """f32[B,K]: sum |terms| of each logit of random_cnn or region_classifier (their heads on
+  |activations| and |weights|), what float_tolerance.sum_atol bounds are relative to."""
+  magnitudes = jax.tree_util.tree_map(jnp.abs, clf.variables)
+  feats = jnp.abs(clf.features(clf.variables, images))
+  return clf.head(magnitudes, feats, images)
+
+
+REGION_FEATURE_TERMS = 16 + 3 + 1  # region_classifier: the 4x4 pool, the colour filter, bias
+
+
+def region_terms(height: int, width: int) -> int:
+  """As random_cnn_terms for region_classifier: REGION_FEATURE_TERMS, the head's mean over
+  the height x width features and its readout (8 channels)."""
+  return REGION_FEATURE_TERMS + height * width + 8
 
 
 def tinted_images(seed: int = 0, batch: int = 3, size: int = 32) -> jax.Array:

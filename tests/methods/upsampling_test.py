@@ -1,5 +1,6 @@
 """Tests of salijax.methods.upsampling: half-pixel bilinear upsampling."""
 
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,24 +30,35 @@ def reference_upsample(maps: np.ndarray, height: int, width: int) -> np.ndarray:
   return out.reshape(*lead, height, width)
 
 
+def upsample_atol(maps: np.ndarray) -> float:
+  """Bound on the float32 error of upsample_bilinear(maps): per axis, the sampling positions
+  (up to the input's size) round, and so do the two tap weights, their normalisation and the
+  sum of the two taps."""
+  return float_tolerance.sum_atol(np.abs(maps).max(), 8 * max(maps.shape[-2:]) + 16)
+
+
 @pytest.mark.parametrize("size_in,size_out", [((5, 7), (17, 23)), ((2, 2), (64, 64)),
                                               ((7, 7), (56, 56)), ((3, 4), (3, 4))])
 def test_matches_the_documented_formula(size_in, size_out):
   maps = np.random.default_rng(0).normal(size=(2, 3, *size_in)).astype(np.float32)
   got = upsample_bilinear(jnp.asarray(maps), *size_out)
   assert got.shape == (2, 3, *size_out) and got.dtype == jnp.float32
-  np.testing.assert_allclose(got, reference_upsample(maps, *size_out), atol=1e-5)
+  np.testing.assert_allclose(got, reference_upsample(maps, *size_out), rtol=0,
+                             atol=upsample_atol(maps))
 
 
 def test_matches_skimage_resize_with_edge_mode():
   maps = np.random.default_rng(1).random((6, 9))
   expected = transform.resize(maps, (40, 50), order=1, mode="edge", anti_aliasing=False)
-  np.testing.assert_allclose(upsample_bilinear(maps, 40, 50), expected, atol=1e-5)
+  # + 1: the float64 maps are rounded to float32 first.
+  atol = upsample_atol(maps) + float_tolerance.sum_atol(np.abs(maps).max(), 1)
+  np.testing.assert_allclose(upsample_bilinear(maps, 40, 50), expected, rtol=0, atol=atol)
 
 
 def test_constant_stays_constant_and_range_is_kept():
+  # Per axis, two tap weights normalised to sum 1, and their sum: a few roundings.
   np.testing.assert_allclose(upsample_bilinear(jnp.full((3, 3), 0.25), 20, 11), 0.25,
-                             rtol=1e-6)
+                             rtol=float_tolerance.sum_rtol(6), atol=0)
   grid = (np.random.default_rng(2).random((7, 7)) < 0.5)
   up = upsample_bilinear(grid, 64, 64)  # bool in, f32 out
   assert up.dtype == jnp.float32
@@ -58,5 +70,6 @@ def test_jit_and_vmap_agree_with_eager():
   eager = upsample_bilinear(maps, 12, 20)
   jitted = jax.jit(upsample_bilinear, static_argnums=(1, 2))(maps, 12, 20)
   mapped = jax.vmap(lambda m: upsample_bilinear(m, 12, 20))(maps)
-  np.testing.assert_allclose(jitted, eager, atol=1e-6)
-  np.testing.assert_allclose(mapped, eager, atol=1e-6)
+  atol = 2 * upsample_atol(np.asarray(maps))  # other programs, each within the bound
+  np.testing.assert_allclose(jitted, eager, rtol=0, atol=atol)
+  np.testing.assert_allclose(mapped, eager, rtol=0, atol=atol)

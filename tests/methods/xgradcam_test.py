@@ -1,5 +1,6 @@
 """Tests of salijax.methods.xgradcam against a slow reference and known answers."""
 
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,7 +23,10 @@ def _upsample(cam):
 
 
 def _reference(clf, image, label):
-  """XGrad-CAM of one image, the formula channel by channel (float64), jax.grad per image."""
+  """XGrad-CAM of one image, the formula channel by channel (float64), jax.grad per image.
+
+  Returns the map and a bound on its float32 rounding error.
+  """
   feats = clf.features(clf.variables, image[None])
   grads = jax.grad(lambda a: clf.head(clf.variables, a, image[None])[0, label])(feats)
   feats, grads = np.asarray(feats[0], np.float64), np.asarray(grads[0], np.float64)
@@ -33,7 +37,17 @@ def _reference(clf, image, label):
     if total != 0:
       weights[k] = sum(a / total * g for a, g in zip(feats[..., k].ravel(),
                                                      grads[..., k].ravel(), strict=True))
-  return _upsample(np.maximum(feats @ weights, 0.0))
+  # w_k sums h w terms of one sign (g^k's sign is dense[k, c]'s), each through S_k (h w
+  # more); the map sums k products.
+  height, width, _ = feats.shape
+  terms = tiny_classifiers.random_cnn_terms(height, width, channels) + 2 * height * width
+  atol = float_tolerance.sum_atol(np.abs(feats) @ np.abs(weights), terms + channels + 8)
+  return _upsample(np.maximum(feats @ weights, 0.0)), atol
+
+
+def map_atol(clf, images, labels):
+  """The largest rounding bound of the maps of `images` (also for layer_cam_common_test)."""
+  return max(_reference(clf, images[b], int(labels[b]))[1] for b in range(len(labels)))
 
 
 def test_equals_slow_reference_on_random_cnn():
@@ -42,9 +56,9 @@ def test_equals_slow_reference_on_random_cnn():
   got = xgradcam(clf, images, labels)
   assert got.shape == (3, SIZE, SIZE) and got.dtype == jnp.float32
   for b in range(3):
-    want = _reference(clf, images[b], int(labels[b]))
+    want, atol = _reference(clf, images[b], int(labels[b]))
     assert want.max() > 0
-    np.testing.assert_allclose(got[b], want, rtol=1e-4, atol=1e-5 * want.max())
+    np.testing.assert_allclose(got[b], want, rtol=0, atol=atol)
 
 
 def test_channel_summing_to_zero_gets_weight_zero():
@@ -55,8 +69,8 @@ def test_channel_summing_to_zero_gets_weight_zero():
   got = np.asarray(xgradcam(dead, images, labels))
   assert np.isfinite(got).all() and got.max() > 0
   for b in range(2):
-    np.testing.assert_allclose(got[b], _reference(dead, images[b], int(labels[b])), rtol=1e-4,
-                               atol=1e-5 * got[b].max())
+    want, atol = _reference(dead, images[b], int(labels[b]))
+    np.testing.assert_allclose(got[b], want, rtol=0, atol=atol)
 
 
 def test_known_answer_on_region_classifier():
@@ -66,10 +80,11 @@ def test_known_answer_on_region_classifier():
   images = _images(2, 2, 0.2, 1.0)
   maps = np.asarray(xgradcam(clf, images, jnp.array([0, 1])))
   feats = np.asarray(clf.features(clf.variables, images), np.float64)
-  _, h, w, _ = feats.shape
+  _, h, w, k = feats.shape
   weights = np.asarray(clf.variables["readout"][:, 0], np.float64) / (h * w)
-  np.testing.assert_allclose(maps[0], _upsample(np.maximum(feats[0] @ weights, 0.0)),
-                             rtol=1e-5, atol=1e-7)
+  n = tiny_classifiers.region_terms(h, w) + 2 * h * w + k + 8  # as in _reference
+  np.testing.assert_allclose(maps[0], _upsample(np.maximum(feats[0] @ weights, 0.0)), rtol=0,
+                             atol=float_tolerance.sum_atol(feats[0] @ np.abs(weights), n))
   inside = np.zeros((SIZE, SIZE), bool)
   inside[REGION[0]:REGION[1], REGION[2]:REGION[3]] = True
   assert maps[0][inside].sum() > 0.8 * maps[0].sum() > 0

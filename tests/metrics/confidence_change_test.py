@@ -1,5 +1,8 @@
 """Tests of salijax.metrics.confidence_change."""
 
+import functools
+
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,22 +24,32 @@ def random_images(seed: int, shape: tuple[int, ...], low: float = 0.0,
 
 
 def reference(clf, images, maps, labels):
-  """METHODS.md literally, in float64, one forward per image (constant map: L01 = 1)."""
+  """METHODS.md literally, in float64, one forward per image (constant map: L01 = 1).
+
+  Returns the fields' columns and bounds on their float32 rounding errors (random_cnn).
+  """
   apply = jax.jit(clf.apply)
+  terms = jax.jit(functools.partial(tiny_classifiers.logit_terms, clf))
+  n = tiny_classifiers.random_cnn_terms(images.shape[1] // 4, images.shape[2] // 4) + 8
 
   def prob(image, label):
-    logits = np.asarray(apply(clf.variables, jnp.asarray(image[None], jnp.float32))[0],
-                        np.float64)
-    return (np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())[label]
+    """The probability and its bound: logits within dz make it within p (2 dz + ...)."""
+    image = jnp.asarray(image[None], jnp.float32)
+    logits = np.asarray(apply(clf.variables, image)[0], np.float64)
+    p = (np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())[label]
+    dz = float_tolerance.sum_atol(terms(image), n)
+    return p, p * (2 * dz + (len(logits) + 3) * float_tolerance.EPS)
 
-  rows = []
+  rows, bounds = [], []
   for image, saliency, label in zip(np.asarray(images, np.float64),
                                     np.asarray(maps, np.float64), np.asarray(labels)):
     span = saliency.max() - saliency.min()
     unit = (saliency - saliency.min()) / span if span > 0 else np.ones_like(saliency)
-    y, o = prob(image, label), prob(unit[..., None] * image, label)
+    (y, dy), (o, do) = prob(image, label), prob(unit[..., None] * image, label)
     rows.append((max(0.0, y - o) / y, o > y, max(0.0, o - y) / (1 - y), y, o))
-  return [np.array(column) for column in zip(*rows)]
+    bounds.append(((dy + do + rows[-1][0] * dy) / y + 3 * float_tolerance.EPS, 0,
+                   (dy + do + rows[-1][2] * dy) / (1 - y) + 3 * float_tolerance.EPS, dy, do))
+  return [np.array(column) for column in zip(*rows)], [max(b) for b in zip(*bounds)]
 
 
 def test_matches_direct_computation():
@@ -46,10 +59,11 @@ def test_matches_direct_computation():
   maps = maps.at[3].set(0.7)  # a constant map: E = I
   labels = jnp.array([0, 1, 2, 3, 1])
   got = confidence_change(clf, images, maps, labels)
-  expected = reference(clf, images, maps, labels)
-  for name, value, want in zip(ConfidenceChange._fields, got, expected, strict=True):
+  expected, bounds = reference(clf, images, maps, labels)
+  for name, value, want, atol in zip(ConfidenceChange._fields, got, expected, bounds,
+                                     strict=True):
     assert value.shape == (5,), name
-    np.testing.assert_allclose(value, want, atol=1e-6, err_msg=name)
+    np.testing.assert_allclose(value, want, rtol=0, atol=atol, err_msg=name)
   assert got.increase.dtype == jnp.bool_
   assert got.drop[3] == 0 and got.gain[3] == 0 and not got.increase[3]
   assert got.increase.any() and not got.increase.all()  # both cases are exercised
@@ -83,8 +97,9 @@ def test_keeping_exactly_the_region_changes_nothing_and_removing_it_moves_both_c
                                jnp.ones(2, jnp.int32))
   assert removed1.increase.all() and (removed1.gain > 0).all()
   np.testing.assert_array_equal(removed1.drop, 0.0)
+  # The same float32 scores: a subtraction and a division each (3 roundings).
   np.testing.assert_allclose(removed1.gain, (removed1.explanation_score - removed1.score)
-                             / (1 - removed1.score), rtol=1e-6)
+                             / (1 - removed1.score), rtol=float_tolerance.sum_rtol(3), atol=0)
 
 
 def test_saturated_scores_give_zero_not_nan():
@@ -106,11 +121,14 @@ def test_summary_averages_the_valid_images_in_percent():
                             gain=jnp.array([0.2, 0.0, 0.4]),
                             score=jnp.zeros(3), explanation_score=jnp.zeros(3))
   summary = summarize_confidence_change(result)
+  # Means of <= 3 float32 values (themselves rounded), times 100: a few roundings.
   np.testing.assert_allclose([summary["average_drop"], summary["increase_in_confidence"],
-                              summary["average_gain"]], [50.0, 200 / 3, 20.0], rtol=1e-6)
+                              summary["average_gain"]], [50.0, 200 / 3, 20.0],
+                             rtol=float_tolerance.sum_rtol(3 + 3), atol=0)
   masked = summarize_confidence_change(result, np.array([True, True, False]))
   np.testing.assert_allclose([masked["average_drop"], masked["increase_in_confidence"],
-                              masked["average_gain"]], [30.0, 50.0, 10.0], rtol=1e-6)
+                              masked["average_gain"]], [30.0, 50.0, 10.0],
+                             rtol=float_tolerance.sum_rtol(3 + 3), atol=0)
   with pytest.raises(ValueError, match=r"valid must be bool\[3\]"):
     summarize_confidence_change(result, np.array([1, 1, 0]))
   with pytest.raises(ValueError, match=r"valid must be bool\[3\]"):
@@ -129,11 +147,13 @@ def test_batch_composition_no_recompilation_and_jit():
   other = confidence_change(clf, images[::-1], maps, labels)
   assert _confidence_change._cache_size() == size
   assert not np.allclose(other.score, full.score)
+  # Other programs, each within the reference's bounds.
+  atol = 2 * max(reference(clf, images, maps, labels)[1])
   one = confidence_change(clf, images[1:2], maps[1:2], labels[1:2])
   for got, expected in zip(one, full, strict=True):
-    np.testing.assert_allclose(got, expected[1:2], atol=1e-6)
+    np.testing.assert_allclose(got, expected[1:2], rtol=0, atol=atol)
   jitted = jax.jit(lambda c, x, m, y: confidence_change(c, x, m, y).drop)
-  np.testing.assert_allclose(jitted(clf, images, maps, labels), full.drop, atol=1e-6)
+  np.testing.assert_allclose(jitted(clf, images, maps, labels), full.drop, rtol=0, atol=atol)
 
 
 def test_labels_none_scores_the_predicted_classes():

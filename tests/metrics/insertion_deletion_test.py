@@ -1,7 +1,9 @@
 """Tests of salijax.metrics.insertion_deletion."""
 
+import functools
 import math
 
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +19,12 @@ from salijax.metrics.insertion_deletion import (
     predicted_labels,
 )
 
+# insertion_deletion's defaults, for reference_curves.
+DEFAULTS = dict(insertion_substrate="blur", deletion_substrate="mean",
+                substrate_space="normalised", blur_size=11, blur_sigma=5.0,
+                blur_padding="reflect", score="softmax")
+
+
 def random_images(seed: int, shape: tuple[int, ...], low: float = 0.0,
                   high: float = 1.0) -> jax.Array:
   return jax.random.uniform(jax.random.key(seed), shape, minval=low, maxval=high)
@@ -25,11 +33,20 @@ def random_images(seed: int, shape: tuple[int, ...], low: float = 0.0,
 def reference_curves(clf, images, maps, labels, *, step_pixels, insertion_substrate,
                      deletion_substrate, substrate_space, blur_size, blur_sigma, blur_padding,
                      score):
-  """METHODS.md literally: every step image built in numpy, one forward per image and step."""
+  """METHODS.md literally: every step image built in numpy, one forward per image and step.
+
+  Returns (curves f64[2,B,T], AUCs [f64[B]] * 2) and the largest bounds on their float32
+  rounding errors (random_cnn).
+  """
   apply = jax.jit(clf.apply)
+  terms = jax.jit(functools.partial(tiny_classifiers.logit_terms, clf))
   images = np.asarray(images, np.float64)
   batch, height, width, _ = images.shape
   steps = math.ceil(height * width / step_pixels)
+  # From a step image to a logit: random_cnn's terms, and those of the blurred substrate
+  # (two passes of blur_size taps) and the normalisation.
+  n = tiny_classifiers.random_cnn_terms(height // 4, width // 4) + 2 * blur_size + 8
+  errors = np.zeros((2, batch, steps + 1))
 
   def make(name):
     return numpy_substrates.substrate(images, name, substrate_space, blur_size, blur_sigma,
@@ -45,13 +62,19 @@ def reference_curves(clf, images, maps, labels, *, step_pixels, insertion_substr
         step_image = start.copy().reshape(-1, 3)
         moved = order[:t * step_pixels]
         step_image[moved] = finish.reshape(-1, 3)[moved]
-        logits = np.asarray(apply(clf.variables, jnp.asarray(
-            step_image.reshape(1, height, width, 3), jnp.float32))[0], np.float64)
+        step_image = jnp.asarray(step_image.reshape(1, height, width, 3), jnp.float32)
+        logits = np.asarray(apply(clf.variables, step_image)[0], np.float64)
+        # Logits within dz of exact make the probability p within p (2 dz + ...).
+        errors[curve, b, t] = float_tolerance.sum_atol(terms(step_image), n)
         if score == "softmax":
           logits = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+          errors[curve, b, t] = logits[labels[b]] * (
+              2 * errors[curve, b, t] + (len(logits) + 3) * float_tolerance.EPS)
         curves[curve, b, t] = logits[labels[b]]
   aucs = [(c.sum(axis=1) - c[:, 0] / 2 - c[:, -1] / 2) / steps for c in curves]
-  return curves, aucs
+  # The AUC: a weighted mean of the curve (its errors), summing steps + 1 terms.
+  auc_atol = errors.max() + float_tolerance.sum_atol(np.abs(curves).max(), steps + 4)
+  return curves, aucs, errors.max(), auc_atol
 
 
 @pytest.mark.parametrize("options", [
@@ -78,21 +101,24 @@ def test_matches_slow_reference(options):
   labels = jnp.array([3, 1])
   got = insertion_deletion(clf, images, maps, labels, **options)
   del options["chunk"]
-  curves, aucs = reference_curves(clf, images, maps, labels, **options)
+  curves, aucs, curve_atol, auc_atol = reference_curves(clf, images, maps, labels, **options)
   steps = num_steps(16, 20, options["step_pixels"])
   assert got.insertion_curve.shape == got.deletion_curve.shape == (2, steps + 1)
   assert got.insertion_auc.shape == got.deletion_auc.shape == (2,)
-  np.testing.assert_allclose(got.insertion_curve, curves[0], atol=1e-5)
-  np.testing.assert_allclose(got.deletion_curve, curves[1], atol=1e-5)
-  np.testing.assert_allclose(got.insertion_auc, aucs[0], atol=1e-5)
-  np.testing.assert_allclose(got.deletion_auc, aucs[1], atol=1e-5)
+  np.testing.assert_allclose(got.insertion_curve, curves[0], rtol=0, atol=curve_atol)
+  np.testing.assert_allclose(got.deletion_curve, curves[1], rtol=0, atol=curve_atol)
+  np.testing.assert_allclose(got.insertion_auc, aucs[0], rtol=0, atol=auc_atol)
+  np.testing.assert_allclose(got.deletion_auc, aucs[1], rtol=0, atol=auc_atol)
 
 
 def test_curve_auc_is_the_trapezoid_over_unit_time():
   curves = jnp.array([[1.0, 0.5, 0.0], [0.2, 0.2, 0.2]])
-  np.testing.assert_allclose(curve_auc(curves), [0.5, 0.2], rtol=1e-6)
+  # Sums of 3 and 11 terms >= 0, the halved ends, the division (and the inputs' rounding).
+  np.testing.assert_allclose(curve_auc(curves), [0.5, 0.2], rtol=float_tolerance.sum_rtol(3 + 4),
+                             atol=0)
   t = np.linspace(0, 1, 11)
-  np.testing.assert_allclose(curve_auc(jnp.asarray(t ** 2)), np.trapezoid(t ** 2, t), rtol=1e-6)
+  np.testing.assert_allclose(curve_auc(jnp.asarray(t ** 2)), np.trapezoid(t ** 2, t),
+                             rtol=float_tolerance.sum_rtol(11 + 4), atol=0)
 
 
 def test_num_steps():
@@ -128,10 +154,12 @@ def test_map_on_the_classifiers_region_beats_the_inverted_map(insertion_substrat
   assert (good.insertion_auc > bad.insertion_auc).all()
   # The classifier sees only the region: once its 192 pixels moved (t >= 6), the region
   # map's curves are final; the inverted map moves them only in the last 192 pixels.
+  # Exact: those steps' activations are the same numbers (the rest is gated to 0), scored
+  # by the same program.
   for curve in (good.deletion_curve, good.insertion_curve):
-    np.testing.assert_allclose(curve[:, 6:], curve[:, -1:].repeat(27, 1), rtol=1e-6)
+    np.testing.assert_array_equal(curve[:, 6:], curve[:, -1:].repeat(27, 1))
   for curve in (bad.deletion_curve, bad.insertion_curve):
-    np.testing.assert_allclose(curve[:, :27], curve[:, :1].repeat(27, 1), rtol=1e-6)
+    np.testing.assert_array_equal(curve[:, :27], curve[:, :1].repeat(27, 1))
   assert (good.deletion_curve[:, 0] > good.deletion_curve[:, -1]).all()
 
 
@@ -153,15 +181,17 @@ def test_invariant_to_chunk_and_batch_composition():
   maps = random_images(7, (3, 16, 16))
   labels = jnp.array([0, 2, 1])
   reference = insertion_deletion(clf, images, maps, labels, step_pixels=40, chunk=8)
+  # Other programs, each within the slow reference's bounds (the curves' or the AUCs').
+  atol = 2 * max(reference_curves(clf, images, maps, labels, **DEFAULTS, step_pixels=40)[2:])
   for chunk in (1, 7, 10000):
     other = insertion_deletion(clf, images, maps, labels, step_pixels=40, chunk=chunk)
     for got, expected in zip(other, reference, strict=True):
-      np.testing.assert_allclose(got, expected, atol=1e-6)
+      np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
   order = jnp.array([2, 0])
   part = insertion_deletion(clf, images[order], maps[order], labels[order], step_pixels=40,
                             chunk=8)
   for got, expected in zip(part, reference, strict=True):
-    np.testing.assert_allclose(got, np.asarray(expected)[np.asarray(order)], atol=1e-6)
+    np.testing.assert_allclose(got, np.asarray(expected)[np.asarray(order)], rtol=0, atol=atol)
   # Any k >= H W is one step (and a huge k does not overflow the int32 thresholds).
   one_step = insertion_deletion(clf, images, maps, labels, step_pixels=256)
   huge = insertion_deletion(clf, images, maps, labels, step_pixels=10 ** 12)
@@ -186,13 +216,16 @@ def test_second_batch_does_not_recompile_and_works_inside_jit_and_vmap():
   def caller(clf, images, maps, labels):
     return insertion_deletion(clf, images, maps, labels, **options).insertion_auc
 
+  # Other programs, each within the slow reference's bound of the AUCs.
+  atol = 2 * max(reference_curves(clf, images, m, labels, **DEFAULTS, step_pixels=30)[3]
+                 for m in maps)
   np.testing.assert_allclose(caller(clf, images, maps[0], labels), first.insertion_auc,
-                             atol=1e-6)
+                             rtol=0, atol=atol)
   both = jax.vmap(lambda m: insertion_deletion(clf, images, m, labels, **options))(maps)
-  np.testing.assert_allclose(both.deletion_auc[0], first.deletion_auc, atol=1e-6)
+  np.testing.assert_allclose(both.deletion_auc[0], first.deletion_auc, rtol=0, atol=atol)
   np.testing.assert_allclose(both.deletion_auc[1],
                              insertion_deletion(clf, images, maps[1], labels,
-                                                **options).deletion_auc, atol=1e-6)
+                                                **options).deletion_auc, rtol=0, atol=atol)
 
 
 def test_predicted_labels_are_the_argmax_of_the_logits():

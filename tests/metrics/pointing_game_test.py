@@ -2,6 +2,7 @@
 
 import math
 
+import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -86,7 +87,8 @@ def test_matches_the_pixel_loop_reference(tolerance):
   got = pointing_game(jnp.asarray(maps), jnp.asarray(masks), tolerance=tolerance)
   hits, distances, maxima = reference_pointing_game(maps, masks, tolerance)
   np.testing.assert_array_equal(got.hit, hits)
-  np.testing.assert_allclose(got.distance, distances, rtol=1e-6)
+  # Square roots of exact integers, correctly rounded once.
+  np.testing.assert_allclose(got.distance, distances, rtol=float_tolerance.EPS, atol=0)
   np.testing.assert_array_equal(got.num_maxima, maxima)
   assert got.hit.dtype == jnp.bool_ and got.distance.dtype == jnp.float32
 
@@ -134,7 +136,7 @@ def test_fifteen_pixels_away_hits_and_sixteen_misses():
   got = pointing_game(jnp.asarray(maps), jnp.asarray(np.stack([region] * 5)))
   np.testing.assert_array_equal(got.hit, [True, False, False, False, True])
   np.testing.assert_allclose(got.distance, [15.0, 16.0, 16.0, math.hypot(11, 11), 0.0],
-                             rtol=1e-6)
+                             rtol=float_tolerance.EPS, atol=0)  # one rounding
 
 
 def test_rows_and_columns_are_not_swapped():
@@ -149,10 +151,13 @@ def test_rows_and_columns_are_not_swapped():
   for region_arg in (np.stack([region] * 3), np.stack([box] * 3)):
     got = pointing_game(jnp.asarray(maps), jnp.asarray(region_arg), tolerance=6.0)
     np.testing.assert_array_equal(got.hit, [True, False, True])
-    np.testing.assert_allclose(got.distance, [0.0, math.hypot(8, 18), 6.0], rtol=1e-6)
+    np.testing.assert_allclose(got.distance, [0.0, math.hypot(8, 18), 6.0],
+                               rtol=float_tolerance.EPS, atol=0)  # one rounding
     energy = energy_pointing_game(jnp.asarray(maps), jnp.asarray(region_arg))
-    np.testing.assert_allclose(energy.proportion, [1.0, 0.0, 0.0])
-    np.testing.assert_allclose(energy.region_fraction, 12 / (height * width))
+    np.testing.assert_array_equal(energy.proportion, [1.0, 0.0, 0.0])  # sums of 0 and 1
+    # A pixel count over H W: two roundings at most.
+    np.testing.assert_allclose(energy.region_fraction, 12 / (height * width),
+                               rtol=float_tolerance.sum_rtol(2), atol=0)
 
 
 def test_any_maximal_pixel_counts():
@@ -162,9 +167,13 @@ def test_any_maximal_pixel_counts():
   saliency[1, 1] = 1.0  # a second maximum, next to the region
   got = pointing_game(jnp.asarray(saliency[None]), jnp.asarray(region), tolerance=1.5)
   assert got.hit[0] and got.num_maxima[0] == 2
-  np.testing.assert_allclose(got.distance[0], math.sqrt(2), rtol=1e-6)
+  np.testing.assert_allclose(got.distance[0], math.sqrt(2), rtol=float_tolerance.EPS, atol=0)
   constant = pointing_game(jnp.ones((1, 10, 20)), jnp.asarray(region), tolerance=0.0)
   assert constant.hit[0] and constant.num_maxima[0] == 200 and constant.distance[0] == 0
+
+
+# The energy's two sums of <= 16 x 16 min-max normalised values >= 0 (3 roundings each).
+ENERGY_RTOL = float_tolerance.sum_rtol(2 * (16 * 16 + 3))
 
 
 def test_energy_matches_the_pixel_loop_reference():
@@ -174,20 +183,24 @@ def test_energy_matches_the_pixel_loop_reference():
   masks = random_regions(6, (5, 9, 13))
   got = energy_pointing_game(jnp.asarray(maps), jnp.asarray(masks))
   assert isinstance(got, EnergyPointingGame)
-  np.testing.assert_allclose(got.proportion, reference_energy(maps, masks), rtol=1e-5)
-  np.testing.assert_allclose(got.region_fraction, masks.mean(axis=(1, 2)), rtol=1e-6)
-  np.testing.assert_allclose(got.proportion[2], masks[2].mean(), rtol=1e-6)
+  np.testing.assert_allclose(got.proportion, reference_energy(maps, masks), rtol=ENERGY_RTOL,
+                             atol=0)
+  # Pixel counts over H W: two roundings at most.
+  np.testing.assert_allclose(got.region_fraction, masks.mean(axis=(1, 2)),
+                             rtol=float_tolerance.sum_rtol(2), atol=0)
+  np.testing.assert_allclose(got.proportion[2], masks[2].mean(), rtol=float_tolerance.sum_rtol(2),
+                             atol=0)
 
 
 def test_energy_is_one_for_a_map_inside_the_region_and_ignores_affine_changes():
   masks = random_regions(7, (3, 8, 12))
   inside = masks.astype(np.float32) * np.random.default_rng(8).uniform(1, 2, (3, 8, 12))
   np.testing.assert_allclose(energy_pointing_game(jnp.asarray(inside), jnp.asarray(masks))
-                             .proportion, 1.0, rtol=1e-6)
+                             .proportion, 1.0, rtol=ENERGY_RTOL, atol=0)
   maps = jnp.asarray(tied_maps(9, (3, 8, 12)))
   base = energy_pointing_game(maps, jnp.asarray(masks)).proportion
   moved = energy_pointing_game(3.0 * maps - 7.0, jnp.asarray(masks)).proportion
-  np.testing.assert_allclose(moved, base, rtol=1e-5)
+  np.testing.assert_allclose(moved, base, rtol=2 * ENERGY_RTOL, atol=0)
 
 
 def test_jit_vmap_and_batch_invariance():
@@ -205,9 +218,9 @@ def test_jit_vmap_and_batch_invariance():
   energy = energy_pointing_game(maps, masks)
   energy_jit = jax.jit(energy_pointing_game)(maps, masks)
   energy_vmap = jax.vmap(lambda m, r: energy_pointing_game(m[None], r[None]))(maps, masks)
-  for a, b, c in zip(energy, energy_jit, energy_vmap, strict=True):
-    np.testing.assert_allclose(a, b, rtol=1e-6)
-    np.testing.assert_allclose(a, c[:, 0], rtol=1e-6)
+  for a, b, c in zip(energy, energy_jit, energy_vmap, strict=True):  # other programs
+    np.testing.assert_allclose(a, b, rtol=2 * ENERGY_RTOL, atol=0)
+    np.testing.assert_allclose(a, c[:, 0], rtol=2 * ENERGY_RTOL, atol=0)
 
 
 def reference_accuracy(hit, labels, num_classes, valid):
@@ -225,18 +238,20 @@ def test_accuracy_is_the_mean_over_classes_with_examples():
   labels = rng.choice([0, 1, 3, 4], size=40, p=[0.7, 0.1, 0.1, 0.1]).astype(np.int32)
   valid = rng.uniform(size=40) < 0.8
   got = pointing_accuracy(jnp.asarray(hit), jnp.asarray(labels), 6, jnp.asarray(valid))
+  # Exact counts, their ratios, and the mean of <= 6 of them: a few roundings.
+  rtol = float_tolerance.sum_rtol(6 + 4)
   np.testing.assert_allclose(got.accuracy, reference_accuracy(hit, labels, 6, valid),
-                             rtol=1e-6)
+                             rtol=rtol, atol=0)
   assert np.isnan(np.asarray(got.class_accuracy)[[2, 5]]).all()
   np.testing.assert_array_equal(got.class_count, np.bincount(labels[valid], minlength=6))
   every = pointing_accuracy(jnp.asarray(hit), jnp.asarray(labels), 6)
   np.testing.assert_allclose(every.accuracy, reference_accuracy(hit, labels, 6, [True] * 40),
-                             rtol=1e-6)
+                             rtol=rtol, atol=0)
   # A mean over classes, not over images: one rare class weighs as much as a frequent one.
   skewed = pointing_accuracy(jnp.array([True] * 9 + [False]), jnp.array([0] * 9 + [1]), 2)
   np.testing.assert_allclose(skewed.accuracy, 0.5)
   jitted = jax.jit(lambda h, y, v: pointing_accuracy(h, y, 6, v))(hit, labels, valid)
-  np.testing.assert_allclose(jitted.accuracy, got.accuracy, rtol=1e-6)
+  np.testing.assert_allclose(jitted.accuracy, got.accuracy, rtol=2 * rtol, atol=0)
 
 
 def test_empty_regions_are_named_by_batch_index():

@@ -2,6 +2,7 @@
 
 import math
 
+import float_tolerance
 import numpy as np
 import pytest
 
@@ -22,11 +23,19 @@ def _loop_reference(x: np.ndarray, out: tuple[int, int]) -> np.ndarray:
   return result
 
 
+def _atol(x: np.ndarray, out: tuple[int, int]) -> float:
+  """Two float32 averages of a cell's r x c inputs: r-term means, then a c-term mean of them
+  (within (r + c) u max|x|), and torch's or the loop's r*c-term sum."""
+  r, c = (max(end - start for start, end in adaptive_pool.adaptive_bins(length, cells))
+          for length, cells in zip(x.shape[1:3], out, strict=True))
+  return float_tolerance.sum_atol(np.abs(x).max(), r + c + r * c)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_matches_direct_loop(size):
   x = np.random.default_rng(0).standard_normal((2, *size, 4)).astype(np.float32)
   np.testing.assert_allclose(adaptive_pool.adaptive_avg_pool(x, (7, 7)),
-                             _loop_reference(x, (7, 7)), atol=1e-6)
+                             _loop_reference(x, (7, 7)), rtol=0, atol=_atol(x, (7, 7)))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -34,7 +43,8 @@ def test_matches_torch(torch, size):
   x = np.random.default_rng(1).standard_normal((2, *size, 4)).astype(np.float32)
   expected = torch.nn.functional.adaptive_avg_pool2d(
       torch.from_numpy(x.transpose(0, 3, 1, 2)), (7, 7)).numpy().transpose(0, 2, 3, 1)
-  np.testing.assert_allclose(adaptive_pool.adaptive_avg_pool(x, (7, 7)), expected, atol=1e-6)
+  np.testing.assert_allclose(adaptive_pool.adaptive_avg_pool(x, (7, 7)), expected, rtol=0,
+                             atol=_atol(x, (7, 7)))
 
 
 def test_bins_cover_the_axis_in_order():

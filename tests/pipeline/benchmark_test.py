@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 import pytest
+import tiny_benchmark
 from PIL import Image
 
-import tiny_benchmark
 from salijax import report
 from salijax.pipeline import benchmark, benchmark_config
 
@@ -101,8 +101,7 @@ def test_maps_and_scores_match_the_library_functions(finished):
   workdir, _ = finished
   config = tiny_benchmark.get_config()
   from salijax import methods, metrics, models  # noqa: PLC0415
-  from salijax.pipeline import (evaluation_set, explanation_stage,  # noqa: PLC0415
-                                trained_models)
+  from salijax.pipeline import evaluation_set, explanation_stage, trained_models  # noqa: PLC0415
   run = benchmark_config.Run("resnet18", "scratch")
   module, variables, _ = trained_models.load_run(str(workdir), run)
   clf = models.classifier(module, variables)
@@ -187,7 +186,9 @@ def test_two_processes_with_two_devices_each_equal_one_process(resumed, tmp_path
     source = resumed / part
     (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / part)
   flags = [f"--coordinator_address=127.0.0.1:{_free_port()}", "--num_processes=2"]
-  env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  # Added to the caller's XLA_FLAGS (an instruction-set cap), as the reference run had them.
+  env = _env(XLA_FLAGS=" ".join([os.environ.get("XLA_FLAGS", ""),
+                                 "--xla_force_host_platform_device_count=2"]).strip())
   processes = [subprocess.Popen(_command(workdir, *flags, f"--process_id={i}"), cwd=REPO, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                for i in range(2)]

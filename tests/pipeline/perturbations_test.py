@@ -1,9 +1,12 @@
 """Tests of salijax.pipeline.perturbations: names, perturbed images, moved maps and regions."""
 
+import math
 import pathlib
 import sys
 
+import float_tolerance
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -36,15 +39,24 @@ def test_images_maps_and_valid_pixels_per_kind():
   labels = np.array([0, 2], np.int32)
   maps = rng.normal(size=(2, 16, 16)).astype(np.float32)
   np.testing.assert_array_equal(perturbations.perturbed_images(clf, images, labels, "none"), images)
-  np.testing.assert_allclose(perturbations.perturbed_images(clf, images, labels, "fgsm0.05"),
-                             adversarial.fgsm(clf, images, labels, epsilon=0.05), atol=1e-6)
-  np.testing.assert_allclose(perturbations.perturbed_images(clf, images, labels, "rotate45"),
-                             metrics.augment_images(images, "rotate45"))
+  attacked = perturbations.perturbed_images(clf, images, labels, "fgsm0.05")
+  want = np.asarray(adversarial.fgsm(clf, images, labels, epsilon=0.05))
+  # run_sharded compiles another program: a gradient component within its float32 error of 0
+  # (random_cnn: ~sqrt(6 layers forward and back * fan-in 54) eps of its scale) may flip sign.
+  gradients = np.asarray(jax.grad(lambda x: -jnp.take_along_axis(jax.nn.log_softmax(
+      clf.apply(clf.variables, x)), jnp.asarray(labels)[:, None], axis=1).sum())(images))
+  scale = np.abs(gradients).reshape(2, -1).max(axis=1)[:, None, None, None]
+  sure = np.abs(gradients) > 2 * math.sqrt(6 * 54) * float_tolerance.EPS * scale
+  assert sure.mean() > 0.99
+  np.testing.assert_allclose(attacked[sure], want[sure], atol=1e-6)
+  assert (np.abs(attacked - images) <= 0.05 + 1e-6).all()
+  np.testing.assert_array_equal(perturbations.perturbed_images(clf, images, labels, "rotate45"),
+                                metrics.augment_images(images, "rotate45"))  # the same call
   for name in ("none", "fgsm0.05"):  # no geometry: maps stay, every pixel is valid
     np.testing.assert_array_equal(perturbations.move_maps(maps, name), maps)
     assert perturbations.valid_pixels(name, 16, 16).all()
-  np.testing.assert_allclose(perturbations.move_maps(maps, "rotate90"),
-                             np.rot90(maps, 1, axes=(1, 2)))
+  np.testing.assert_array_equal(perturbations.move_maps(maps, "rotate90"),
+                                np.rot90(maps, 1, axes=(1, 2)))  # a permutation of the pixels
   np.testing.assert_array_equal(perturbations.valid_pixels("resize0.5", 16, 16),
                                 metrics.valid_pixels("resize0.5", 16, 16))
 

@@ -5,9 +5,9 @@ import shutil
 
 import numpy as np
 import pytest
+import tiny_protocol
 from PIL import Image
 
-import tiny_protocol
 from salijax import adversarial, methods, metrics, models, report
 from salijax.pipeline import benchmark, benchmark_config, evaluation_set, trained_models
 from salijax.pipeline import benchmark_workdir as bw
@@ -176,4 +176,5 @@ def test_a_resumed_run_recomputes_only_the_missing_units(finished, tmp_path):
   for got, want in zip(result, reference, strict=True):
     assert {k: v for k, v in got.items() if k != "value"} == {
         k: v for k, v in want.items() if k != "value"}
-    assert got["value"] == pytest.approx(want["value"], rel=1e-6, abs=1e-7, nan_ok=True), got
+    # The same programs on the same inputs, in this process: the same numbers.
+    assert np.array_equal(got["value"], want["value"], equal_nan=True), got

@@ -18,11 +18,10 @@ import jax
 import numpy as np
 import pytest
 
-from salijax.porting.torchvision_checkpoints import load_weights, pretrained
-from salijax.porting.pth_reader import read_pth
-from salijax.porting.torchvision_to_flax import torchvision_to_flax
-
 from salijax.porting import torchvision_checkpoints as pretrained_module
+from salijax.porting.pth_reader import read_pth
+from salijax.porting.torchvision_checkpoints import load_weights, pretrained
+from salijax.porting.torchvision_to_flax import torchvision_to_flax
 
 CHECKPOINT = pathlib.Path(__file__).parent / "testdata" / "tiny_state_dict.pth"
 

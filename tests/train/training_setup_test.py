@@ -3,8 +3,10 @@
 (Mode "scratch", where everything changes, is tested by loop_test.)
 """
 
+import math
 import warnings
 
+import float_tolerance
 import jax
 import numpy as np
 import pytest
@@ -153,8 +155,13 @@ def test_lr_scales_scale_the_updates_of_the_prefixed_layers(tiny_config):
                                    jax.tree.leaves(scaled.params),
                                    jax.tree.leaves(plain.params), strict=True):
     factor = factors.get(path[0].key.split("_")[0], 1.0)
-    np.testing.assert_allclose(np.asarray(new) - old, factor * (np.asarray(ref) - old),
-                               rtol=1e-4, atol=1e-7, err_msg=str(path))
+    new, old, ref = np.asarray(new), np.asarray(old), np.asarray(ref)
+    # Each run rounds its new parameters (eps |p|); the two jitted programs may round the
+    # gradients otherwise (resnet18: ~sqrt(layers * fan-in) eps of the update's scale).
+    atol = (float_tolerance.EPS * (np.abs(new) + factor * np.abs(ref))
+            + math.sqrt(18 * 3 * 3 * 512) * float_tolerance.EPS * factor * np.abs(ref - old).max())
+    np.testing.assert_array_less(np.abs((new - old) - factor * (ref - old)), atol,
+                                 err_msg=str(path))
 
 
 @pytest.mark.parametrize("value", ["layer4", "layer4=0", "layer4=-1", "=2", "layer4=x"])
