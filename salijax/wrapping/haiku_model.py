@@ -31,11 +31,12 @@ class HaikuModel:
 
   transformed: Any
   with_state: bool
+  takes_rng: bool  # False for `hk.without_apply_rng`
   call_kwargs: tuple[tuple[str, Any], ...] = ()
 
   def __call__(self, variables: Any, inputs: jax.Array) -> Any:
     apply = self.transformed.apply
-    rng = (None,) if takes_rng(apply) else ()
+    rng = (None,) if self.takes_rng else ()
     kwargs = dict(self.call_kwargs)
     if self.with_state:
       params, state = variables

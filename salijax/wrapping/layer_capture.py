@@ -44,8 +44,6 @@ class ActivationMap:
     if rank == 3:
       return "image"
     if rank == 2:
-      grid = activation.shape[-2] - (self.prefix_tokens or 0)
-      side = math.isqrt(max(grid, 0))
       if self.prefix_tokens is None:
         hint = ""
         count = activation.shape[-2]
@@ -54,6 +52,8 @@ class ActivationMap:
         raise ValueError(
             f"layer {self.layer!r} gives tokens of shape {tuple(activation.shape)}: say how "
             f"many leading (class, register) tokens to drop with prefix_tokens={hint}")
+      grid = activation.shape[-2] - self.prefix_tokens
+      side = math.isqrt(max(grid, 0))
       if grid < 1 or side * side != grid:
         raise ValueError(
             f"layer {self.layer!r} gives {activation.shape[-2]} tokens, which is not "

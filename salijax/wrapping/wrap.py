@@ -23,7 +23,7 @@ from flax import nnx
 from salijax.classifier import Classifier
 from salijax.wrapping import layer_capture
 from salijax.wrapping.guided_relus import guide_relus
-from salijax.wrapping.haiku_model import HaikuModel
+from salijax.wrapping.haiku_model import HaikuModel, takes_rng
 from salijax.wrapping.layer_capture import ActivationMap
 from salijax.wrapping.linen_model import LinenModel
 from salijax.wrapping.model_output import ModelOutput, OutputPick
@@ -96,7 +96,7 @@ def _model_and_variables(framework: str, model: Any, variables: Any, layer: Any,
     with_state = isinstance(model, hk.TransformedWithState)
     if with_state and not (isinstance(variables, tuple | list) and len(variables) == 2):
       raise TypeError("variables: a Haiku function with state takes (params, state)")
-    return HaikuModel(model, with_state, call_kwargs), (
+    return HaikuModel(model, with_state, takes_rng(model.apply), call_kwargs), (
         tuple(variables) if with_state else variables)
   if framework == "nnx":
     if layer is not None:
@@ -182,14 +182,15 @@ def wrap(model: Any, variables: Any = None, *, layer: str | Callable[[Any], Any]
   adapter, leaves = _model_and_variables(framework, model, variables, layer, kwargs, batched,
                                          eval_mode)
   preprocess = preprocess or no_preprocessing
-  logits = WrappedLogits(adapter, preprocess, ModelOutput(output))
-  if layer is None:
-    return Classifier(variables=leaves, apply=logits, guided_apply=guide_relus(logits))
-  if layer_layout is None:
-    layer_layout = "NCHW" if framework == "equinox" and not batched else "NHWC"
-  name = layer if isinstance(layer, str) else getattr(layer, "__name__", "layer")
-  mapping = ActivationMap(name, layer_layout, prefix_tokens)
-  return Classifier(variables=leaves, apply=logits,
-                    features=WrappedFeatures(adapter, preprocess, mapping),
-                    head=WrappedHead(adapter, preprocess, ModelOutput(output), mapping),
+  pick = ModelOutput(output)
+  logits = WrappedLogits(adapter, preprocess, pick)
+  features = head = None
+  if layer is not None:
+    if layer_layout is None:
+      layer_layout = "NCHW" if framework == "equinox" and not batched else "NHWC"
+    name = layer if isinstance(layer, str) else getattr(layer, "__name__", "layer")
+    mapping = ActivationMap(name, layer_layout, prefix_tokens)
+    features = WrappedFeatures(adapter, preprocess, mapping)
+    head = WrappedHead(adapter, preprocess, pick, mapping)
+  return Classifier(variables=leaves, apply=logits, features=features, head=head,
                     guided_apply=guide_relus(logits))
