@@ -9,15 +9,16 @@ with pure functions (static fields):
       from the explained layer, with `feats` in place of the activations there.
   guided_apply(variables, images) -> logits f32[B,K], the same logits as
       `apply` from the same network with its ReLUs guided
-      (`salijax.models.guided_relu`): its input gradient is guided
+      (`salijax.guided_relu`): its input gradient is guided
       backpropagation's. Optional (None): only the guided methods need it;
       `salijax.models.classifier` and `salijax.wrap` fill it.
 
-`head(v, features(v, x), x) == apply(v, x)`. `salijax.models.classifier` builds
-a Classifier of a salijax model, `salijax.wrap` one of any JAX model. `head` takes the images too, so a
-layer inside a residual block (whose skip path does not pass through the layer)
-still has an exact head; a head of a sequential model ignores them, and under
-`jax.jit` the unused computation is removed.
+`head(v, features(v, x), x) == apply(v, x)`. `salijax.wrap` builds a
+Classifier of any JAX model (`salijax.models.classifier`, of a salijax model).
+`head` takes the images too, so a layer inside a residual block (whose skip
+path does not pass through the layer) still has an exact head; a head of a
+sequential model ignores them, and under `jax.jit` the unused computation is
+removed.
 """
 
 from collections.abc import Callable

@@ -1,16 +1,17 @@
 """Guided backpropagation (Springenberg et al., ICLR 2015 workshop).
 
 The gradient of the target logit y_c with respect to the image, through the
-same network with every ReLU guided (`salijax.models.guided_relu`: a ReLU
+same network with every ReLU guided (`salijax.guided_relu`: a ReLU
 passes a gradient back only where its forward input was positive and the
 gradient itself is positive), reduced over colour channels like the vanilla
 gradient (`reduce="max_abs"` by default; "none" gives the raw f32[B,H,W,3]):
 
   L = reduce_c( d^guided y_c / d I )
 
-It needs `clf.guided_apply`, which `salijax.models.classifier(module,
-variables)` fills for the salijax ResNet and VGG. A hand-built Classifier can
-provide one: the same logits with each `jax.nn.relu` replaced by `guided_relu`.
+It needs `clf.guided_apply`, which `salijax.wrap` (and so
+`salijax.models.classifier`) fills for any model with ReLUs
+(`salijax.wrapping.guide_relus`). A hand-built Classifier can provide one:
+`guided_apply=guide_relus(apply)`.
 
 Cost: one forward and one backward pass.
 
@@ -35,9 +36,9 @@ def check_guided_apply(clf: Classifier, method: str) -> None:
   if clf.guided_apply is None:
     raise ValueError(
         f"clf: {method} needs a Classifier with `guided_apply` (its logits with every ReLU"
-        " guided): build it with salijax.models.classifier(module, variables), or give"
-        " Classifier(..., guided_apply=...) your model with salijax.models.guided_relu"
-        " .guided_relu in place of its ReLUs; got guided_apply=None")
+        " guided): build it with salijax.wrap(model, ...), or give"
+        " Classifier(..., guided_apply=salijax.wrapping.guide_relus(apply)); got"
+        " guided_apply=None")
 
 
 def guided_gradients(clf: Classifier, images: jax.Array, labels: jax.Array) -> jax.Array:

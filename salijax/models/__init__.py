@@ -13,9 +13,9 @@ from salijax.models.architectures import (
     head_prefix,
     init,
     tap_names,
+    tap_path,
 )
 from salijax.models.classifier_builder import classifier
-from salijax.models.guided_relu import guided_relu
 from salijax.models.heads import HEADS
 from salijax.models.normalization import IMAGENET_MEAN, IMAGENET_STD
 from salijax.models.resnet import ResNet
@@ -32,9 +32,9 @@ __all__ = [
     "classifier",
     "create",
     "default_tap",
-    "guided_relu",
     "head_prefix",
     "init",
     "tap_names",
+    "tap_path",
     "trainable_mask",
 ]

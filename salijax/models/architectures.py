@@ -3,7 +3,7 @@
     module = create("resnet18", num_classes=10)
     variables = init(module, jax.random.key(0))     # {"params", "batch_stats"}
     logits = module.apply(variables, images)        # images f32[B,H,W,3] in [0, 1]
-    acts = module.apply(variables, images, tap=default_tap(module))
+    clf = classifier(module, variables, layer=default_tap(module))  # salijax.Classifier
 """
 
 import functools
@@ -135,6 +135,22 @@ def init(module: nn.Module, key: jax.Array, image_size: int = 224) -> dict[str, 
 def tap_names(module: nn.Module) -> tuple[str, ...]:
   """Every tap name of `module`, in forward order (each model's doc defines them)."""
   return _check_model(module).tap_names()
+
+
+def check_tap(module: nn.Module, tap: str) -> None:
+  """ValueError naming `layer` if `tap` is not a tap of `module`."""
+  names = tap_names(module)
+  if tap not in names:
+    examples = ", ".join(repr(n) for n in names[:4] + names[-4:])
+    raise ValueError(
+        f"layer: expected a tap name of this model ({len(names)} names, e.g. "
+        f"{examples}; salijax.models.tap_names lists them all), got {tap!r}")
+
+
+def tap_path(module: nn.Module, tap: str) -> str:
+  """The `/`-path of the Flax module whose output is `tap` (ValueError if it is none)."""
+  check_tap(module, tap)
+  return module.tap_path(tap)
 
 
 def default_tap(module: nn.Module) -> str:

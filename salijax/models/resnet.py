@@ -8,7 +8,8 @@ stages 2-4 strides 2; a block whose stride or width changes has a 1x1 conv +
 BatchNorm "downsample" on its skip path); global average pool; the head (see
 `salijax.models.heads`). Build one with `salijax.models.create`.
 
-Taps (`__call__(tap=...)`), each the output of that torchvision module:
+Taps, each the output of that torchvision module (read and replaced by
+`salijax.models.classifier(module, variables, layer=tap)`):
   "conv1", "bn1", "relu", "maxpool": the stem, in order.
   "layerI.J.convK", "layerI.J.bnK": inside block J of stage I, the output of
     its K-th conv and of the BatchNorm after it (before the ReLU that follows;
@@ -23,9 +24,10 @@ Taps (`__call__(tap=...)`), each the output of that torchvision module:
 A block's ReLU is no tap: torchvision applies one ReLU module twice in a
 block, so "layerI.J.relu" names no single activation.
 
-Flax module names follow `salijax.models.naming`: "conv1", "bn1",
-"layer1_0/{conv1,bn1,conv2,bn2[,conv3,bn3]}", "layer2_0/downsample_0" (conv),
-"layer2_0/downsample_1" (BatchNorm), "fc" (or "fc_1", "fc_4" for head="mlp").
+Flax module names follow `salijax.models.naming`: "conv1", "bn1", "relu",
+"maxpool", "layer1_0/{conv1,bn1,conv2,bn2[,conv3,bn3]}", "layer2_0/downsample_0"
+(conv), "layer2_0/downsample_1" (BatchNorm), "avgpool", "fc" (or "fc_1", "fc_4"
+for head="mlp"); `ResNet.tap_path` gives the module whose output is a tap.
 
 Initialisation (torchvision's): convs kaiming normal (fan_out, ReLU gain),
 BatchNorm scale 1 and bias 0, and the head's Dense layers torch's default
@@ -37,10 +39,10 @@ from typing import NamedTuple
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
-from salijax.models import heads, naming, normalization, param_layers, taps
+from salijax.models import heads, naming, normalization, param_layers
 from salijax.models.param_layers import ParamLayer
+from salijax.models.parameter_free_layers import Activation, GlobalAvgPool, MaxPool
 
 KAIMING_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 TORCH_LINEAR_KERNEL = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
@@ -78,8 +80,7 @@ class BlockSpec(NamedTuple):
 class ResidualBlock(nn.Module):
   """torchvision's BasicBlock (`bottleneck=False`) or Bottleneck (True).
 
-  `__call__(x f32[B,H,W,Cin], train, probe) -> f32[B,H/stride,W/stride,Cout]`;
-  `probe` sees the block's taps (see the module doc).
+  `__call__(x f32[B,H,W,Cin], train) -> f32[B,H/stride,W/stride,Cout]`.
   """
 
   planes: int
@@ -95,7 +96,7 @@ class ResidualBlock(nn.Module):
                                     bn_trainable=self.bn_trainable, name=name)
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool, probe: taps.Probe) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     convs = block_convs(self.bottleneck, self.planes, self.stride)
     y = x
     for k, conv in enumerate(convs, start=1):
@@ -103,28 +104,24 @@ class ResidualBlock(nn.Module):
       y = nn.Conv(conv.features, (conv.size, conv.size), strides=(conv.stride, conv.stride),
                   padding=((pad, pad), (pad, pad)), use_bias=False,
                   kernel_init=KAIMING_FAN_OUT, name=f"conv{k}")(y)
-      y = probe(f"{self.torch_name}.conv{k}", y)
-      y = probe(f"{self.torch_name}.bn{k}", self._batch_norm(f"bn{k}", train)(y))
+      y = self._batch_norm(f"bn{k}", train)(y)
       if k < len(convs):
         y = self.relu(y)
     skip = x
     if self.downsample:
       skip = nn.Conv(convs[-1].features, (1, 1), strides=(self.stride, self.stride),
                      use_bias=False, kernel_init=KAIMING_FAN_OUT, name="downsample_0")(x)
-      skip = probe(f"{self.torch_name}.downsample", self._batch_norm("downsample_1", train)(skip))
+      skip = self._batch_norm("downsample_1", train)(skip)
     return self.relu(y + skip)
 
 
 class ResNet(nn.Module):
   """torchvision's ResNet (see the module doc for the architecture and the taps).
 
-  `__call__(images f32[B,H,W,3] in [0, 1], train=False, *, tap=None,
-  tap_value=None)`:
-    tap=None: logits f32[B,num_classes] (no softmax).
-    tap=name, tap_value=None: the activation at the tap, f32[B,h,w,c].
-    tap=name, tap_value=a: the logits with `a` in place of the tap's activation.
-  train=True uses dropout (rng "dropout", head="mlp" only) and batch statistics
-  in the BatchNorms that `bn_trainable` selects (mutable "batch_stats").
+  `__call__(images f32[B,H,W,3] in [0, 1], train=False)` -> logits
+  f32[B,num_classes] (no softmax). train=True uses dropout (rng "dropout",
+  head="mlp" only) and batch statistics in the BatchNorms that `bn_trainable`
+  selects (mutable "batch_stats").
 
   Attributes:
     stage_sizes: blocks per stage, (2, 2, 2, 2) for resnet18.
@@ -137,7 +134,7 @@ class ResNet(nn.Module):
       prefixes of the BatchNorms that do; the others always use their running
       statistics.
     relu: the activation at every ReLU (stem, blocks, mlp head) (nn.relu;
-      `module.clone(relu=salijax.models.guided_relu.guided_relu)` is the same
+      `module.clone(relu=salijax.guided_relu.guided_relu)` is the same
       model, with the same variables, for guided backpropagation).
   """
 
@@ -202,33 +199,29 @@ class ResNet(nn.Module):
     layers += [ParamLayer(name, param_layers.LINEAR) for name in self.head_spec().layers()]
     return tuple(layers)
 
-  @nn.compact
-  def __call__(self, images: jax.Array, train: bool = False, *, tap: str | None = None,
-               tap_value: jax.Array | None = None) -> jax.Array:
-    normalization.check_images(images)
-    if tap is not None:
-      taps.check_tap(tap, self.tap_names())
-    try:
-      return self._forward(images, train, taps.Probe(tap, tap_value))
-    except taps.TapReached as reached:
-      return reached.activation
+  def tap_path(self, tap: str) -> str:
+    """The `/`-path of the Flax module whose output is `tap` ("layer4" -> "layer4_1")."""
+    stages = {block.stage: block.path for block in self.blocks() if block.last_in_stage}
+    name = stages.get(tap, tap)
+    if name.endswith(".downsample"):
+      name += ".1"
+    return "/".join(naming.flax_path(name))
 
-  def _forward(self, images: jax.Array, train: bool, probe: taps.Probe) -> jax.Array:
+  @nn.compact
+  def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+    normalization.check_images(images)
     x = normalization.normalize_images(images, self.mean, self.std) if self.normalize else images
-    x = probe("conv1", nn.Conv(64, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)),
-                               use_bias=False, kernel_init=KAIMING_FAN_OUT, name="conv1")(x))
-    x = probe("bn1", normalization.batch_norm(
-        "bn1", train=train, bn_trainable=self.bn_trainable, name="bn1")(x))
-    x = probe("relu", self.relu(x))
-    x = probe("maxpool", nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1))))
+    x = nn.Conv(64, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)), use_bias=False,
+                kernel_init=KAIMING_FAN_OUT, name="conv1")(x)
+    x = normalization.batch_norm("bn1", train=train, bn_trainable=self.bn_trainable,
+                                 name="bn1")(x)
+    x = Activation(self.relu, name="relu")(x)
+    x = MaxPool(3, 2, 1, name="maxpool")(x)
     for block in self.blocks():
       x = ResidualBlock(
           planes=block.planes, stride=block.stride, downsample=block.downsample,
           bottleneck=self.bottleneck, torch_name=block.path, bn_trainable=self.bn_trainable,
-          relu=self.relu, name=naming.flax_path(block.path)[-1])(x, train, probe)
-      x = probe(block.path, x)
-      if block.last_in_stage:
-        x = probe(block.stage, x)
-    x = probe("avgpool", jnp.mean(x, axis=(1, 2), keepdims=True))
+          relu=self.relu, name=naming.flax_path(block.path)[-1])(x, train)
+    x = GlobalAvgPool(name="avgpool")(x)
     return heads.classification_head(x.reshape(x.shape[0], -1), self.head_spec(), train,
                                      relu=self.relu)

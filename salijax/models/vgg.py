@@ -3,7 +3,8 @@
 Architecture as torchvision's: normalisation `(x - mean) / std`; `features`,
 a sequence of 3x3 pad 1 convs (with bias), each followed by a BatchNorm
 (`_bn` variants) and a ReLU, and 2x2 stride 2 max-pools; `avgpool`, an
-adaptive average pool to 7x7 with torch's bins (`salijax.models.adaptive_pool`),
+adaptive average pool to 7x7 with torch's bins
+(`salijax.models.parameter_free_layers`),
 so any input of at least 32x32 pixels works; `classifier`: Linear(25088, 4096),
 ReLU, Dropout(0.5), Linear(4096, 4096), ReLU, Dropout(0.5) (4096 =
 `classifier_width`, which `salijax.models.create` can narrow; 0.5 =
@@ -12,13 +13,15 @@ ReLU, Dropout(0.5), Linear(4096, 4096), ReLU, Dropout(0.5) (4096 =
 map is flattened in H,W,C order (torch: C,H,W); the weight port reorders the
 rows of `classifier.0` to match. Build one with `salijax.models.create`.
 
-Taps (`__call__(tap=...)`), each the output of that torchvision module:
+Taps, each the output of that torchvision module (read and replaced by
+`salijax.models.classifier(module, variables, layer=tap)`):
 "features.N" for every index N of `features` (conv, BatchNorm, ReLU and pool
 outputs, with torchvision's indices: in vgg11 "features.18" is the last conv,
 "features.19" its ReLU, "features.20" the last pool), and "avgpool" (f32[B,7,7,512]).
 
 Flax module names follow `salijax.models.naming`: "features_0",
-"features_1" (a BatchNorm in vgg11_bn), ..., "classifier_0", "classifier_3",
+"features_1" (a BatchNorm in vgg11_bn, or a ReLU), ..., "avgpool", "classifier_0",
+"classifier_3",
 "classifier_6" (or "classifier_6_1", "classifier_6_4" for head="mlp").
 
 Initialisation (torchvision's): convs kaiming normal (fan_out, ReLU gain) with
@@ -32,8 +35,9 @@ from typing import NamedTuple
 import flax.linen as nn
 import jax
 
-from salijax.models import adaptive_pool, heads, naming, normalization, param_layers, taps
+from salijax.models import heads, naming, normalization, param_layers
 from salijax.models.param_layers import ParamLayer
+from salijax.models.parameter_free_layers import Activation, AdaptiveAvgPool, MaxPool
 
 KAIMING_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 LINEAR_KERNEL = nn.initializers.normal(0.01)
@@ -60,13 +64,10 @@ class FeatureLayer(NamedTuple):
 class VGG(nn.Module):
   """torchvision's VGG (see the module doc for the architecture and the taps).
 
-  `__call__(images f32[B,H,W,3] in [0, 1] with H, W >= 32, train=False, *,
-  tap=None, tap_value=None)`:
-    tap=None: logits f32[B,num_classes] (no softmax).
-    tap=name, tap_value=None: the activation at the tap, f32[B,h,w,c].
-    tap=name, tap_value=a: the logits with `a` in place of the tap's activation.
-  train=True uses dropout (rng "dropout") and batch statistics in the
-  BatchNorms that `bn_trainable` selects (mutable "batch_stats").
+  `__call__(images f32[B,H,W,3] in [0, 1] with H, W >= 32, train=False)` ->
+  logits f32[B,num_classes] (no softmax). train=True uses dropout (rng
+  "dropout") and batch statistics in the BatchNorms that `bn_trainable` selects
+  (mutable "batch_stats").
 
   Attributes:
     layers: torchvision's configuration: conv widths, and `POOL` for max-pools.
@@ -84,7 +85,7 @@ class VGG(nn.Module):
     classifier_dropout: the dropout rate after `classifier.1` and `classifier.4`
       (torchvision's `dropout`, 0.5), in [0, 1).
     relu: the activation at every ReLU (`features`, `classifier`, mlp head) (nn.relu;
-      `module.clone(relu=salijax.models.guided_relu.guided_relu)` is the same
+      `module.clone(relu=salijax.guided_relu.guided_relu)` is the same
       model, with the same variables, for guided backpropagation).
   """
 
@@ -150,18 +151,13 @@ class VGG(nn.Module):
     """(H, W, C) of the `avgpool` output that `classifier.0` flattens."""
     return (*POOLED_SIZE, self.feature_layers()[-1].channels)
 
-  @nn.compact
-  def __call__(self, images: jax.Array, train: bool = False, *, tap: str | None = None,
-               tap_value: jax.Array | None = None) -> jax.Array:
-    normalization.check_images(images, min_size=MIN_IMAGE_SIZE)
-    if tap is not None:
-      taps.check_tap(tap, self.tap_names())
-    try:
-      return self._forward(images, train, taps.Probe(tap, tap_value))
-    except taps.TapReached as reached:
-      return reached.activation
+  def tap_path(self, tap: str) -> str:
+    """The `/`-path of the Flax module whose output is `tap` ("features.19" -> "features_19")."""
+    return "/".join(naming.flax_path(tap))
 
-  def _forward(self, images: jax.Array, train: bool, probe: taps.Probe) -> jax.Array:
+  @nn.compact
+  def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+    normalization.check_images(images, min_size=MIN_IMAGE_SIZE)
     x = normalization.normalize_images(images, self.mean, self.std) if self.normalize else images
     for layer in self.feature_layers():
       path = f"features.{layer.index}"
@@ -173,11 +169,10 @@ class VGG(nn.Module):
         x = normalization.batch_norm(path, train=train, bn_trainable=self.bn_trainable,
                                      name=name)(x)
       elif layer.kind == RELU:
-        x = self.relu(x)
+        x = Activation(self.relu, name=name)(x)
       else:
-        x = nn.max_pool(x, (2, 2), strides=(2, 2))
-      x = probe(path, x)
-    x = probe("avgpool", adaptive_pool.adaptive_avg_pool(x, POOLED_SIZE))
+        x = MaxPool(2, 2, name=name)(x)
+    x = AdaptiveAvgPool(POOLED_SIZE, name="avgpool")(x)
     x = x.reshape(x.shape[0], -1)
     for name in ("classifier_0", "classifier_3"):
       fan_in = x.shape[-1] if name == "classifier_0" else self.classifier_width

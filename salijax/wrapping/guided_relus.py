@@ -2,7 +2,7 @@
 
 Guided backpropagation needs every ReLU of a network to pass gradients
 backward only where both its input and the incoming gradient are positive
-(`salijax.models.guided_relu`). salijax's own models take the guided ReLU as a
+(`salijax.guided_relu`). salijax's own models take the guided ReLU as a
 module attribute; for any other model, `guide_relus(fn)` traces `fn` to a
 jaxpr and evaluates it with every `max(x, 0)` (a `max` whose one operand is
 the literal 0: `jax.nn.relu`, `jnp.maximum(x, 0)`, Flax's, Haiku's and
@@ -26,7 +26,7 @@ from typing import Any
 import jax
 from jax.extend import core
 
-from salijax.models.guided_relu import guided_relu
+from salijax.guided_relu import guided_relu
 
 # Primitives whose body runs once, in line: evaluating the body with guided
 # ReLUs is the same function with guided ReLUs.
@@ -123,5 +123,5 @@ class GuidedRelus:
 
 
 def guide_relus(fn: Callable[..., Any]) -> GuidedRelus:
-  """`fn` with each ReLU replaced by `salijax.models.guided_relu` (same values, guided VJP)."""
+  """`fn` with each ReLU replaced by `salijax.guided_relu` (same values, guided VJP)."""
   return GuidedRelus(fn)

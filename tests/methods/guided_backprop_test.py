@@ -9,10 +9,10 @@ import tiny_classifiers
 
 from salijax import models
 from salijax.classifier import Classifier
+from salijax.guided_relu import guided_relu
 from salijax.methods.gradient import gradient
 from salijax.methods.guided_backprop import _guided_backprop, guided_backprop
 from salijax.models import vgg
-from salijax.models.guided_relu import guided_relu
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -150,7 +150,7 @@ def test_bad_inputs():
   hand_built = tiny_classifiers.region_classifier(32, 32, (8, 16, 8, 16))
   images = random_images(0, (2, 32, 32, 3))
   labels = jnp.array([0, 1])
-  with pytest.raises(ValueError, match=r"clf: .*guided_apply.*salijax\.models\.classifier"):
+  with pytest.raises(ValueError, match=r"clf: .*guided_apply.*salijax\.wrap"):
     guided_backprop(hand_built, images, labels)
   clf = mlp_classifier()
   small = random_images(0, (2, 8, 8, 3))

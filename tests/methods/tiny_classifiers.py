@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from salijax.classifier import Classifier
-from salijax.models.guided_relu import guided_relu
+from salijax.guided_relu import guided_relu
 
 STRIDE = 4  # feature-map stride of both classifiers
 HIGHEST = jax.lax.Precision.HIGHEST  # float32 matmuls on GPU too (tests compare with float64)

@@ -35,7 +35,8 @@ def test_functions_are_the_models():
   np.testing.assert_array_equal(clf.apply(variables, images), logits)
   np.testing.assert_array_equal(clf.logits(images), logits)
   feats = clf.features(variables, images)
-  np.testing.assert_array_equal(feats, module.apply(variables, images, tap="layer4"))
+  np.testing.assert_array_equal(
+      feats, initialised_models.flax_activation(module, variables, images, "layer4"))
   assert feats.shape == (2, 1, 1, 512)
   # Op by op (no jit), the head runs the model's own last ops on the same activation.
   np.testing.assert_array_equal(clf.head(variables, feats, images), logits)
@@ -44,8 +45,9 @@ def test_functions_are_the_models():
 def test_layer_choice():
   module, variables, images = _model()
   clf = models.classifier(module, variables, layer="layer3.1.bn2")
-  np.testing.assert_array_equal(clf.features(variables, images),
-                                module.apply(variables, images, tap="layer3.1.bn2"))
+  np.testing.assert_array_equal(
+      clf.features(variables, images),
+      initialised_models.flax_activation(module, variables, images, "layer3.1.bn2"))
   with pytest.raises(ValueError, match="layer.*'layer9'"):
     models.classifier(module, variables, layer="layer9")
 
@@ -53,7 +55,7 @@ def test_layer_choice():
 def test_vgg_default_layer_is_last_relu():
   module = models.create("vgg11")
   clf = models.classifier(module, {}, layer=None)
-  assert clf.features.layer == "features.19" and clf.head.layer == "features.19"
+  assert clf.features.mapping.layer == "features_19" == clf.head.mapping.layer
 
 
 def test_inference_mode_without_rngs():

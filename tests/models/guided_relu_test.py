@@ -1,4 +1,4 @@
-"""Tests of salijax.models.guided_relu and the models' switchable ReLU (`relu` attribute)."""
+"""Tests of salijax.guided_relu and the models' switchable ReLU (`relu` attribute)."""
 
 import jax
 import jax.numpy as jnp
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from salijax import models
+from salijax.guided_relu import guided_relu
 from salijax.models import vgg
-from salijax.models.guided_relu import guided_relu
 
 
 def test_forward_is_relu_and_backward_passes_positive_gradients_at_positive_inputs():
@@ -101,7 +101,3 @@ def test_guided_clone_has_the_same_logits_and_guided_gradients():
   np.testing.assert_allclose(guided_logits, logits, rtol=1e-6, atol=1e-7)
   assert np.abs(np.asarray(guided_grads)).max() > 0.0
   assert not np.allclose(plain, guided_grads)
-  # models.classifier's guided_apply is this clone.
-  clf = models.classifier(module, variables)
-  assert clf.guided_apply.module == guided and clf.guided_apply.module.relu is guided_relu
-  assert clf.apply.module == module

@@ -29,3 +29,19 @@ def variables(arch: str, seed: int = 0, *, random_statistics: bool = False):
   if random_statistics and "batch_stats" in result:
     result = {**result, "batch_stats": randomized_batch_stats(result["batch_stats"])}
   return result
+
+
+def flax_activation(module, variables, images, tap, train=False):
+  """The output of the Flax module at `tap` (models.tap_path), read by Flax's own
+  `capture_intermediates`: a reading of the activation independent of salijax's
+  interception. With train=True, also the updated batch statistics."""
+  path = models.tap_path(module, tap).split("/")
+  out, state = module.apply(variables, images, train=train, capture_intermediates=True,
+                            mutable=["intermediates", "batch_stats"] if train
+                            else ["intermediates"])
+  del out
+  node = state["intermediates"]
+  for name in path:
+    node = node[name]
+  (activation,) = node["__call__"]
+  return activation

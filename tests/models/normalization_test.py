@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from initialised_models import flax_activation
 
 from salijax import models
 from salijax.models import naming
@@ -83,18 +84,16 @@ def test_only_selected_batch_norms_update_statistics(arch, bn_trainable, trained
 def test_frozen_batch_norms_normalise_with_running_statistics():
   variables, images = _variables("resnet18")
   module = _create("resnet18", bn_trainable=("layer3", "layer4", "fc"))
-  frozen_train, _ = module.apply(variables, images, train=True, tap="layer2",
-                                 mutable=["batch_stats"])
+  frozen_train = flax_activation(module, variables, images, "layer2", train=True)
   # A frozen BatchNorm is the inference one: the same ops, op by op.
-  np.testing.assert_array_equal(frozen_train, module.apply(variables, images, tap="layer2"))
+  np.testing.assert_array_equal(frozen_train, flax_activation(module, variables, images, "layer2"))
   # layer3's BatchNorms normalise with the batch's statistics (scale 1, bias 0 at init).
-  conv = module.apply(variables, images, tap="layer3.0.conv1")
+  conv = flax_activation(module, variables, images, "layer3.0.conv1")
   expected = (conv - jnp.mean(conv, axis=(0, 1, 2))) / jnp.sqrt(
       jnp.var(conv, axis=(0, 1, 2)) + 1e-5)
-  trained, _ = module.apply(variables, images, train=True, tap="layer3.0.bn1",
-                            mutable=["batch_stats"])
+  trained = flax_activation(module, variables, images, "layer3.0.bn1", train=True)
   np.testing.assert_allclose(trained, expected, rtol=0, atol=_normalised_atol(conv, expected))
-  assert not np.allclose(trained, module.apply(variables, images, tap="layer3.0.bn1"))
+  assert not np.allclose(trained, flax_activation(module, variables, images, "layer3.0.bn1"))
 
 
 def test_feature_extraction_trains_like_inference():
@@ -110,7 +109,7 @@ def test_running_statistics_update_with_torch_momentum():
   """running = 0.9 * running + 0.1 * batch statistic (biased variance)."""
   variables, images = _variables("resnet18")
   module = _create("resnet18")
-  conv1 = module.apply(variables, images, tap="conv1")
+  conv1 = flax_activation(module, variables, images, "conv1")
   _, updates = module.apply(variables, images, train=True, mutable=["batch_stats"])
   old = variables["batch_stats"]["bn1"]
   new = updates["batch_stats"]["bn1"]

@@ -1,4 +1,4 @@
-"""Tests of the taps: `apply(tap=...)`, `tap_names`, `default_tap`.
+"""Tests of the taps: `classifier(layer=tap)`, `tap_names`, `tap_path`, `default_tap`.
 
 The activations themselves are compared with torch's forward hooks in
 tests/porting/torchvision_to_flax_test.py; here the head/features algebra.
@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from initialised_models import NUM_CLASSES, variables
+from initialised_models import NUM_CLASSES, flax_activation, variables
 
 from salijax import models
 
@@ -53,11 +53,13 @@ def test_head_of_features_is_the_model(arch, tap):
   """head(features(x), x) == apply(x); with the other image's features in place
   of this one's, a tap outside residual blocks gives the other image's logits."""
   module, variables, images, logits = _model(arch)
-  feats = module.apply(variables, images, tap=tap)
+  clf = models.classifier(module, variables, layer=tap)
+  feats = clf.features(variables, images)
   assert feats.ndim == 4 and feats.shape[0] == 2 and feats.dtype == jnp.float32
-  # Op by op (no jit): the same ops on the same activation as the forward pass.
-  np.testing.assert_array_equal(module.apply(variables, images, tap=tap, tap_value=feats), logits)
-  swapped = module.apply(variables, images, tap=tap, tap_value=feats[::-1])
+  # Op by op (no jit): the same ops as Flax's own reading of that module's output.
+  np.testing.assert_array_equal(feats, flax_activation(module, variables, images, tap))
+  np.testing.assert_array_equal(clf.head(variables, feats, images), logits)
+  swapped = clf.head(variables, feats[::-1], images)
   if _inside_a_block(arch, tap):
     # The skip path still comes from `images`: neither image's logits.
     assert not np.allclose(swapped, logits[::-1], rtol=1e-3, atol=1e-6)
@@ -99,23 +101,33 @@ def test_resnet_default_tap(arch):
   assert models.default_tap(models.create(arch)) == "layer4"
 
 
+def test_tap_paths():
+  resnet, vgg = models.create("resnet50"), models.create("vgg11")
+  assert [models.tap_path(resnet, t) for t in (
+      "relu", "layer1.0.conv3", "layer1.0.downsample", "layer1.2", "layer1", "avgpool")] == [
+          "relu", "layer1_0/conv3", "layer1_0/downsample_1", "layer1_2", "layer1_2", "avgpool"]
+  assert [models.tap_path(vgg, t) for t in ("features.19", "features.20", "avgpool")] == [
+      "features_19", "features_20", "avgpool"]
+
+
 def test_unknown_tap_names_layer_value_and_valid_names():
-  module, variables, images, _ = _model("resnet18")
+  module, variables, _, _ = _model("resnet18")
   with pytest.raises(ValueError, match=r"layer.*'layer4.1.relu'") as error:
-    module.apply(variables, images, tap="layer4.1.relu")
+    models.classifier(module, variables, layer="layer4.1.relu")
   assert "'conv1'" in str(error.value) and "'avgpool'" in str(error.value)
 
 
-def test_bad_tap_values_raise():
+def test_bad_features_for_the_head_raise():
   module, variables, images, _ = _model("resnet18")
-  with pytest.raises(ValueError, match=r"tap_value.*\(2, 1, 1, 512\)"):
-    module.apply(variables, images, tap="layer4", tap_value=jnp.zeros((2, 1, 1, 256)))
-  with pytest.raises(ValueError, match="tap_value"):
-    module.apply(variables, images, tap_value=jnp.zeros((2, 1, 1, 512)))
+  clf = models.classifier(module, variables, layer="layer4")
+  with pytest.raises(ValueError, match=r"feats.*\(2, 1, 1, 512\)"):
+    clf.head(variables, jnp.zeros((2, 1, 1, 256)), images)
 
 
-def test_tap_stops_the_forward_pass():
-  """A tap's activation does not need the layers after it: jit keeps none of them."""
+def test_features_need_no_layer_after_the_tap():
+  """Under jit, reading conv1 compiles to a program with one convolution: the rest of
+  the network is removed."""
   module, variables, images, _ = _model("resnet18")
-  jaxpr = jax.make_jaxpr(lambda v, x: module.apply(v, x, tap="conv1"))(variables, images)
-  assert sum(e.primitive.name == "conv_general_dilated" for e in jaxpr.eqns) == 1
+  clf = models.classifier(module, variables, layer="conv1")
+  hlo = jax.jit(clf.features).lower(variables, images).compile().as_text()
+  assert hlo.count("convolution(") == 1

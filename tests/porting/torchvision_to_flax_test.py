@@ -189,11 +189,12 @@ def test_taps_match_torch_hooks(torch, torch_models, arch, check_identity):
 
   with jax.default_matmul_precision("highest"):
     for name in names:
-      feats = module.apply(variables, images, tap=name)
+      clf = models.classifier(module, variables, layer=name)
+      feats = clf.features(variables, images)
       want = _to_nhwc(captured[name][0])
       np.testing.assert_allclose(feats, want, rtol=0, atol=_atol(arch, want), err_msg=name)
       if check_identity:
-        np.testing.assert_allclose(module.apply(variables, images, tap=name, tap_value=feats),
+        np.testing.assert_allclose(clf.head(variables, feats, images),
                                    logits, rtol=0, atol=_atol(arch, logits), err_msg=name)
       if name not in HEAD_TAPS[arch]:
         continue
@@ -203,7 +204,7 @@ def test_taps_match_torch_hooks(torch, torch_models, arch, check_identity):
         swapped = model(x).numpy()
       hook.remove()
       np.testing.assert_allclose(
-          module.apply(variables, images, tap=name, tap_value=feats[::-1]), swapped,
+          clf.head(variables, feats[::-1], images), swapped,
           rtol=0, atol=_atol(arch, swapped), err_msg=name)
 
 

@@ -1,4 +1,4 @@
-"""Tests of salijax.models.adaptive_pool against torch and a direct loop."""
+"""Tests of salijax.models.parameter_free_layers against torch and a direct loop."""
 
 import math
 
@@ -6,7 +6,7 @@ import float_tolerance
 import numpy as np
 import pytest
 
-from salijax.models import adaptive_pool
+from salijax.models import parameter_free_layers
 
 SIZES = [(1, 1), (3, 5), (7, 7), (9, 10), (13, 16), (20, 3), (14, 28)]
 
@@ -26,7 +26,7 @@ def _loop_reference(x: np.ndarray, out: tuple[int, int]) -> np.ndarray:
 def _atol(x: np.ndarray, out: tuple[int, int]) -> float:
   """Two float32 averages of a cell's r x c inputs: r-term means, then a c-term mean of them
   (within (r + c) u max|x|), and torch's or the loop's r*c-term sum."""
-  r, c = (max(end - start for start, end in adaptive_pool.adaptive_bins(length, cells))
+  r, c = (max(end - start for start, end in parameter_free_layers.adaptive_bins(length, cells))
           for length, cells in zip(x.shape[1:3], out, strict=True))
   return float_tolerance.sum_atol(np.abs(x).max(), r + c + r * c)
 
@@ -34,7 +34,7 @@ def _atol(x: np.ndarray, out: tuple[int, int]) -> float:
 @pytest.mark.parametrize("size", SIZES)
 def test_matches_direct_loop(size):
   x = np.random.default_rng(0).standard_normal((2, *size, 4)).astype(np.float32)
-  np.testing.assert_allclose(adaptive_pool.adaptive_avg_pool(x, (7, 7)),
+  np.testing.assert_allclose(parameter_free_layers.adaptive_avg_pool(x, (7, 7)),
                              _loop_reference(x, (7, 7)), rtol=0, atol=_atol(x, (7, 7)))
 
 
@@ -43,13 +43,13 @@ def test_matches_torch(torch, size):
   x = np.random.default_rng(1).standard_normal((2, *size, 4)).astype(np.float32)
   expected = torch.nn.functional.adaptive_avg_pool2d(
       torch.from_numpy(x.transpose(0, 3, 1, 2)), (7, 7)).numpy().transpose(0, 2, 3, 1)
-  np.testing.assert_allclose(adaptive_pool.adaptive_avg_pool(x, (7, 7)), expected, rtol=0,
+  np.testing.assert_allclose(parameter_free_layers.adaptive_avg_pool(x, (7, 7)), expected, rtol=0,
                              atol=_atol(x, (7, 7)))
 
 
 def test_bins_cover_the_axis_in_order():
   for length in range(1, 30):
-    bins = adaptive_pool.adaptive_bins(length, 7)
+    bins = parameter_free_layers.adaptive_bins(length, 7)
     assert bins[0][0] == 0 and bins[-1][1] == length
     assert all(start < end for start, end in bins)
     assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in zip(bins, bins[1:], strict=False))
