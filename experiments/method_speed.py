@@ -1,6 +1,6 @@
 """Speed of every saliency method (and insertion/deletion) against its pass-count floor.
 
-A map costs passes of one of two kinds (issue 6):
+A map costs passes of one of two kinds (docs/design.md#performance-targets):
 
   forward   a forward of the whole classifier, `jax.jit(clf.apply)`;
   gradient  a forward and a backward of the target logits with respect to the
@@ -15,7 +15,7 @@ insertion/deletion steps, ceil(H W / step_pixels):
   forward:  rise num_masks; lime num_samples; sidu k + 1; sidu_feature_space k
             (forwards to the layer, counted as full forwards); score_cam k + 1;
             ablation_cam k + 1 (passes through the head only, counted as full
-            forwards, as issue 6 puts it: "AblationCAM: channels"); mask_search
+            forwards, as docs/design.md#performance-targets counts them); mask_search
             num_steps (one forward of the batch per step); eigencam 1 (a
             forward to the layer); insertion_deletion 2 (n + 1).
   gradient: gradient, guided_backprop, guided_gradcam (its Grad-CAM part is
@@ -31,7 +31,7 @@ The floor of a map is passes x B / P, with P the throughput (images/s) of the
 pass kind on a batch shaped like the one the method runs per pass (B times
 the images per pass), measured in the same process, in alternation with the
 method (`interleaved_medians`). Each row's ratio is method time / floor,
-against the target `TARGET` = 1.2 of issue 6. A method whose passes are
+against the target `TARGET` = 1.2 (docs/design.md#performance-targets). A method whose passes are
 cheaper than the counted ones (ablation_cam and iba through the head only,
 the CAMs) can be well below 1.
 
@@ -70,7 +70,7 @@ from salijax import validation
 from salijax.classifier import Classifier
 from salijax.metrics.insertion_deletion import insertion_deletion, num_steps
 
-TARGET = 1.2  # issue 6: every method within 1.2x of its pass-count floor.
+TARGET = 1.2  # Every method within 1.2x of its pass-count floor (docs/design.md).
 PEAK_MEMORY_TARGET = 1.10  # RISE peak RSS, most masks / fewest masks.
 PASS_KINDS = ("forward", "gradient")
 

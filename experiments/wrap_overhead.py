@@ -20,7 +20,7 @@ import salijax
 from experiments import method_speed
 from salijax import models as models_lib
 
-TARGET = 1.05  # issue 13: wrapping costs nothing measurable.
+TARGET = 1.05  # Wrapping costs nothing measurable (docs/design.md#performance-targets).
 
 
 def last_block(module: Any, variables: Any, images: jax.Array) -> str:

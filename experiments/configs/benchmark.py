@@ -88,7 +88,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.insertion_deletion = ml_collections.ConfigDict({
       "step_pixels": 216, "insertion_substrate": "blur", "deletion_substrate": "zero",
       "substrate_space": "pixel", "chunk": 64})
-  # 15 px at 224 px (METHODS.md), scaled to 72 px; 15 px would cover most of a 72 px image.
+  # 15 px at 224 px (docs/metrics.md#pointing_game), scaled to 72 px; 15 px would cover most
+  # of a 72 px image.
   config.pointing_tolerance = 5.0
   # The parameter-randomisation sanity check (cascading) on the first images.
   config.sanity = ml_collections.ConfigDict({

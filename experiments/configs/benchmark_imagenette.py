@@ -6,7 +6,7 @@ fine-tuning (the last block and the head), then explained with GradCAM, RISE
 (500 masks, 7 x 7 cells, p = 0.1), SIDU and LIME (50 SLIC segments, 1000
 samples), and scored by insertion (from a 127 x 127, sigma 17 blur) and
 deletion (to black) with 500 pixels a step, on the ground-truth class
-(METHODS.md, "seed parity"). It needs the internet once, for the weights and
+(docs/methods.md#seed-parity). It needs the internet once, for the weights and
 the dataset:
 
   pip install -e ".[tf]"     # TFDS decodes imagenette's JPEGs with TensorFlow

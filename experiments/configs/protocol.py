@@ -27,7 +27,7 @@ Add SIDU with --config.methods=gradcam,rise,sidu,lime,fake_cam,random.
 The ImageNet version (the study's settings: torchvision's ImageNet ResNet18
 and VGG11 retrained on imagenette, RISE 500 masks with 7 x 7 cells and
 p = 0.1, LIME 50 segments and 1000 samples, insertion and deletion with 1792
-pixels a step and a 5 x 5, sigma 5 insertion blur, METHODS.md) is
+pixels a step and a 5 x 5, sigma 5 insertion blur, docs/metrics.md#insertion_deletion) is
 experiments/configs/protocol_imagenette.py:
 
   python -m experiments.benchmark --config=experiments/configs/protocol_imagenette.py \

@@ -7,7 +7,7 @@ protocol of experiments/configs/protocol.py: the ground-truth, predicted and
 least likely classes, the rotations by 45, 135, 225 and 315 degrees,
 resize0.75, crop0.8 and FGSM at eps = 0.03; and the study's insertion and
 deletion: 1792 pixels a step (28 steps at 224 x 224), insertion from a 5 x 5,
-sigma 5 blur, deletion to black (METHODS.md, "seed parity"). It needs the
+sigma 5 blur, deletion to black (docs/metrics.md#insertion_deletion, seed parity). It needs the
 internet once, for the weights and the dataset (see benchmark_imagenette.py):
 
   pip install -e ".[tf]"

@@ -12,9 +12,9 @@ anyway, which is why they sit next to the real methods.
 The random map depends only on the key and the batch position, so the same
 (key, position) gives the same map whatever the other images of the batch
 are; an image moved to another position (another batch size, a resumed run)
-gets another map unless the caller derives the key per image, as DESIGN.md
-does (fold_in of seed, image index and method) and passes batches of one, or
-keeps the positions fixed.
+gets another map unless the caller derives the key per image (e.g. fold_in of
+seed, image index and method) and passes batches of one, or keeps the
+positions fixed (the benchmark's batches are fixed; docs/methods.md#controls).
 
     maps = fake_cam(clf, images, labels)                       # ones f32[B,H,W]
     maps = random_map(clf, images, labels, key=jax.random.key(0))

@@ -10,7 +10,7 @@ piecewise linear) gives per-position weights
   L = ReLU(sum_k w_k A^k),   upsampled bilinearly to H x W
 
 The paper's w_k uses ReLU(dS/dA) = S ReLU(g); the positive factor S = exp(y_c)
-only scales the map and is left out (as METHODS.md and the common
+only scales the map and is left out (docs/methods.md#gradcam_plus_plus; as the common
 implementations do), which also keeps large logits from overflowing.
 
 Cost: as Grad-CAM, one forward to the layer and one forward and one backward

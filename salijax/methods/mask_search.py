@@ -1,4 +1,4 @@
-"""Mask search of Thakur & Fischmeister (ICPR 2020), as METHODS.md defines it.
+"""Mask search of Thakur & Fischmeister (ICPR 2020), as docs/methods.md#mask_search defines it.
 
 The state of image b is a grid of cell values v f32[g,g] (g = `grid` = 8); a
 cell is on when v > 0. Initially each cell is on (v = 1) with probability
@@ -17,9 +17,9 @@ L = 0 everywhere when no pixel exceeds the threshold), mean and max over the
 image's pixels. `up` is bilinear upsampling to H x W (`salijax.methods.upsampling`,
 half-pixel centres); it is linear, so S = up(sum_t v_t) is upsampled once.
 
-Choices where METHODS.md is silent, from the authors' notebook
+Choices where the paper is silent, from the authors' notebook
 (explainer-prototype.ipynb): p_0 = 0; the sum takes the masks after each
-update. Differences from that notebook, where salijax follows METHODS.md:
+update. Differences from that notebook (docs/methods.md#mask_search):
 the notebook re-draws every cell as 1 or 0 each step and then scales every
 cell whose value rose (also cells that stayed on after a scaling), and it
 crops each upsampled mask at a random offset as RISE does; here a cell that

@@ -1,4 +1,4 @@
-"""Tests of salijax.methods.lime against a slow reference that follows METHODS.md literally."""
+"""Tests of salijax.methods.lime against a slow reference that follows docs/methods.md#lime."""
 
 import functools
 

@@ -62,7 +62,8 @@ def threshold_map_atol(total: np.ndarray, total_atol: float, threshold: float) -
 
 def reference_mask_search(clf, images, labels, key, *, grid, initial_fraction, num_steps, rate,
                           threshold, fill):
-  """METHODS.md literally, one image and one step at a time, with the module's key derivation.
+  """docs/methods.md#mask_search literally, one image and one step at a time, with the
+  module's key derivation.
 
   Returns (maps, sums of the upsampled masks), f64[B,H,W] each, and bounds on their float32
   rounding errors (random_cnn). (A draw within rounding of its threshold p or 1 - p could

@@ -44,7 +44,8 @@ def mask_atol(cell: int) -> float:
 
 @pytest.mark.parametrize("height,width,cell", [(40, 52, 5), (32, 32, 7), (24, 24, 1)])
 def test_mask_is_the_crop_of_the_upsampled_grid(height, width, cell):
-  """METHODS.md literally: resize the grid to ((s+1) C_H, (s+1) C_W), crop H x W at the offset."""
+  """docs/methods.md#rise literally: resize the grid to ((s+1) C_H, (s+1) C_W), crop H x W at
+  the offset."""
   cell_h, cell_w = -(-height // cell), -(-width // cell)
   draws = [draw_grid(jax.random.fold_in(jax.random.key(1), i), height, width, cell, 0.5)
            for i in range(4)]
@@ -71,7 +72,7 @@ def test_rise_mask_is_the_grid_mask_of_its_draw():
 
 
 def reference_rise(clf, images, labels, key, num_masks, cell, p, fill):
-  """METHODS.md literally: one mask, one image, one forward at a time.
+  """docs/methods.md#rise literally: one mask, one image, one forward at a time.
 
   Returns the maps and a bound on their float32 rounding error (random_cnn).
   """

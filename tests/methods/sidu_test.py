@@ -32,7 +32,7 @@ def _upsample(mask, height, width):
 
 
 def _reference(clf, image, label, *, tau, sigma, n=None):
-  """SIDU of one image as METHODS.md writes it, one masked image at a time (float64).
+  """SIDU of one image as docs/methods.md#sidu writes it, one masked image at a time (float64).
 
   Returns the map and a bound on its float32 rounding error, n being the float32 terms from
   an image to a logit (default: _cnn's, tiny_classifiers.random_cnn_terms).

@@ -24,7 +24,8 @@ def random_images(seed: int, shape: tuple[int, ...], low: float = 0.0,
 
 
 def reference(clf, images, maps, labels):
-  """METHODS.md literally, in float64, one forward per image (constant map: L01 = 1).
+  """docs/metrics.md#confidence_change literally, in float64, one forward per image (L01 = 1
+  for a constant map).
 
   Returns the fields' columns and bounds on their float32 rounding errors (random_cnn).
   """

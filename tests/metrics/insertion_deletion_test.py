@@ -33,7 +33,7 @@ def random_images(seed: int, shape: tuple[int, ...], low: float = 0.0,
 def reference_curves(clf, images, maps, labels, *, step_pixels, insertion_substrate,
                      deletion_substrate, substrate_space, blur_size, blur_sigma, blur_padding,
                      score):
-  """METHODS.md literally: every step image built in numpy, one forward per image and step.
+  """docs/metrics.md#insertion_deletion literally: every step image in numpy, one forward each.
 
   Returns (curves f64[2,B,T], AUCs [f64[B]] * 2) and the largest bounds on their float32
   rounding errors (random_cnn).
