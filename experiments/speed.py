@@ -20,13 +20,6 @@ method's options (those that set the cost: masks, samples, steps, chunks):
 
 --benchmark=rise_memory gives the peak RSS of RISE with 1000 and 8000 masks.
 
---benchmark=wrapped times every method (or --methods) on a salijax ResNet's
-native Classifier and on `salijax.wrap` of the same module, in alternation
-(experiments/wrap_overhead.py), with --method_options:
-
-  python -m experiments.speed --benchmark=wrapped --models=resnet18 --image_size=80 \
-    --batch_size=8 --method_options=rise.num_masks=256,mask_search.num_steps=50
-
 A benchmark is a function `() -> list[dict]` (one row per measurement, read
 from its flags) registered in BENCHMARKS.
 """
@@ -36,11 +29,11 @@ from collections.abc import Callable
 import jax
 from absl import app, flags, logging
 
-from experiments import method_speed, wrap_overhead
+from experiments import method_speed
 from salijax import atomic_files
 from salijax.train import throughput
 
-_BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train", "methods", "rise_memory", "wrapped"],
+_BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train", "methods", "rise_memory"],
                                 "What to time.")
 _MODELS = flags.DEFINE_list("models", ["resnet18"], "Architectures (salijax.models).")
 _IMAGE_SIZES = flags.DEFINE_list("image_size", ["80"], "Square image sizes in pixels "
@@ -102,18 +95,8 @@ def rise_memory_benchmark() -> list[dict]:
               model, int(size), chunk=_CHUNK.value or 256, num_classes=_NUM_CLASSES.value)]
 
 
-def wrapped_benchmark() -> list[dict]:
-  """Rows of (model, method, native and wrapped seconds, their ratio)."""
-  options = method_speed.parse_method_options(_METHOD_OPTIONS.value)
-  return [row for model in _MODELS.value for size in _IMAGE_SIZES.value
-          for row in wrap_overhead.wrap_overhead(
-              model, int(size), _BATCH_SIZE.value, methods=_METHODS.value, options=options,
-              warmup=_WARMUP.value, repeats=_REPEATS.value, num_classes=_NUM_CLASSES.value)]
-
-
 BENCHMARKS: dict[str, Callable[[], list[dict]]] = {
-    "train": train_benchmark, "methods": methods_benchmark, "rise_memory": rise_memory_benchmark,
-    "wrapped": wrapped_benchmark}
+    "train": train_benchmark, "methods": methods_benchmark, "rise_memory": rise_memory_benchmark}
 
 
 def main(argv):

@@ -46,18 +46,3 @@ def test_methods_benchmark_takes_methods_and_their_options(tmp_path):
       "rise", "chunk=1,num_masks=2", 2, 1)
   assert rise["ratio"] > 0
   assert "method=rise" in result.stdout
-
-
-
-def test_wrapped_benchmark_times_native_and_wrapped(tmp_path):
-  output = tmp_path / "rows.json"
-  result = _run_speed("--benchmark=wrapped", "--methods=gradcam,rise", "--models=resnet18",
-                      "--image_size=32", "--batch_size=1", "--method_options=rise.num_masks=4",
-                      "--warmup=0", "--repeats=1", f"--output={output}")
-  assert result.returncode == 0, result.stderr[-3000:]
-  gradcam, rise = json.loads(output.read_text())
-  assert (gradcam["method"], rise["method"]) == ("gradcam", "rise")
-  for row in (gradcam, rise):
-    assert row["native_sec"] > 0 and row["wrapped_sec"] > 0
-    assert row["ratio"] > 0 and row["meets_target"] == (row["ratio"] <= row["target"])
-  assert "benchmark=wrapped model=resnet18 method=rise" in result.stdout
