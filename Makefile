@@ -4,14 +4,14 @@ VENV ?= .venv
 WORKDIR ?= workdir/benchmark
 BIN := $(VENV)/bin
 
-.PHONY: run test test-other-isa install
+.PHONY: run test test-fast test-other-isa install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
 # One marker per extra installed: the benchmark's packages (the main job), or the test extra
-# (the benchmark's packages too, pytest, torch CPU, captum, Haiku, Equinox, flaxmodels).
+# (the benchmark's packages too, pytest, torch CPU, captum, Haiku, Equinox, flaxmodels, jimm).
 $(VENV)/.installed-benchmark: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -e ".[benchmark]"
 	touch $@
@@ -26,7 +26,11 @@ run: $(VENV)/.installed-benchmark
 	$(BIN)/python -m experiments.benchmark --config=experiments/configs/benchmark.py --workdir=$(WORKDIR)
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
+
+# The suite without the tests marked slow (whole benchmarks, torch parity, third-party models).
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow" tests
 
 # The numerical tests of methods and metrics again, as XLA:CPU compiles them for an older
 # instruction set (other kernels, other float32 rounding): a tolerance that holds on one CPU
@@ -34,4 +38,4 @@ test: $(VENV)/.installed-test
 ISA ?= SSE4_2
 test-other-isa: $(VENV)/.installed-test
 	XLA_FLAGS="--xla_cpu_max_isa=$(ISA)" SALIJAX_TEST_JAX_CACHE="$${TMPDIR:-/tmp}/salijax_test_jax_cache_$(ISA)" \
-	  $(BIN)/python -m pytest -n 2 tests/methods tests/metrics tests/wrapping
+	  $(BIN)/python -m pytest -n 2 --dist loadgroup tests/methods tests/metrics tests/wrapping

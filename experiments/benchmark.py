@@ -1,6 +1,7 @@
 r"""The saliency benchmark, end to end: data, training, explanation, evaluation, report.
 
-  python -m experiments.benchmark --config=experiments/configs/benchmark.py --workdir=workdir/benchmark
+  python -m experiments.benchmark --config=experiments/configs/benchmark.py \
+      --workdir=workdir/benchmark
 
 Restarting the same command resumes: finished stages and finished batches are
 skipped. The report (tables, summary.md, figures, manifest.json) is written to

@@ -6,26 +6,12 @@ A map costs passes of one of two kinds (docs/design.md#performance-targets):
   gradient  a forward and a backward of the target logits with respect to the
             input images, `jax.jit(jax.grad(sum of the target logits))`.
 
-`COSTS` is the one table of what a map costs: per method name, from the
-method's options and the shapes, a `PassCount` (the pass kind, the passes per
-image and the images one pass takes per explained image, i.e. the method's
-chunk). k is the number of channels at the explained layer, n the number of
-insertion/deletion steps, ceil(H W / step_pixels):
-
-  forward:  rise num_masks; lime num_samples; sidu k + 1; sidu_feature_space k
-            (forwards to the layer, counted as full forwards); score_cam k + 1;
-            ablation_cam k + 1 (passes through the head only, counted as full
-            forwards, as docs/design.md#performance-targets counts them); mask_search
-            num_steps (one forward of the batch per step); eigencam 1 (a
-            forward to the layer); insertion_deletion 2 (n + 1).
-  gradient: gradient, guided_backprop, guided_gradcam (its Grad-CAM part is
-            not counted), gradcam, gradcam_plus_plus, xgradcam, layercam 1
-            (the CAMs' backward stops at the layer); integrated_gradients steps
-            (steps + 1 with rule="trapezoid"); smoothgrad num_samples times
-            the wrapped method's; iba steps x num_samples (forward and backward
-            passes through the head only, counted as full gradient passes:
-            "IBA: steps").
-  none:     fake_cam and random (no pass: their time is reported, no ratio).
+Each method's cost is the registry's (`salijax.methods.info(name).cost`): from
+the method's options and the shapes, a `PassCount` (the pass kind, the passes
+per image and the images one pass takes per explained image, i.e. the
+method's chunk); insertion/deletion's is `insertion_deletion_cost`, 2 (n + 1)
+forwards with n = ceil(H W / step_pixels). docs/design.md#performance-targets
+lists every method's count.
 
 The floor of a map is passes x B / P, with P the throughput (images/s) of the
 pass kind on a batch shaped like the one the method runs per pass (B times
@@ -59,7 +45,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -68,126 +54,60 @@ from salijax import methods as methods_lib
 from salijax import models as models_lib
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.methods.registry import PassCount, Shapes
 from salijax.metrics.insertion_deletion import insertion_deletion, num_steps
 
 TARGET = 1.2  # Every method within 1.2x of its pass-count floor (docs/design.md).
 PEAK_MEMORY_TARGET = 1.10  # RISE peak RSS, most masks / fewest masks.
-PASS_KINDS = ("forward", "gradient")
 
 
-class Shapes(NamedTuple):
-  """The shapes a cost depends on: the batch, the image side and the layer's channels."""
-  batch: int
-  height: int
-  width: int
-  channels: int  # k at the explained layer (0 when the Classifier has none)
-
-
-class PassCount(NamedTuple):
-  """A map's cost: `passes` passes of `kind` per image, `per_pass` images of it per pass."""
-  kind: str | None  # one of PASS_KINDS, or None for no pass (no floor)
-  passes: int
-  per_pass: int
-
-
-def _chunked(kind: str, passes: int, chunk: int) -> PassCount:
-  return PassCount(kind, passes, min(chunk, passes))
-
-
-def _per_channel_plus_one(options: Mapping[str, Any], shapes: Shapes) -> PassCount:
-  """k + 1 forwards (k channels and one more), `chunk` channels per pass."""
-  return PassCount("forward", shapes.channels + 1, min(options["chunk"], shapes.channels))
-
-
-def _integrated_gradients_cost(options: Mapping[str, Any], _: Shapes) -> PassCount:
-  points = options["steps"] + (options["rule"] == "trapezoid")
-  return _chunked("gradient", points, options["chunk"])
-
-
-def _smoothgrad_cost(options: Mapping[str, Any], shapes: Shapes) -> PassCount:
-  own = _keyword_defaults(methods_lib.get("smoothgrad"))
-  wrapped_name = options["method"]
-  if wrapped_name not in COSTS:
-    raise ValueError(f"method_options: smoothgrad.method={wrapped_name!r} has no cost entry")
-  wrapped = COSTS[wrapped_name](
-      resolve_options(wrapped_name, {k: v for k, v in options.items() if k not in own}), shapes)
-  samples = options["num_samples"]
-  return PassCount(wrapped.kind, samples * wrapped.passes,
-                   min(options["sample_chunk"], samples) * wrapped.per_pass)
-
-
-def _insertion_deletion_cost(options: Mapping[str, Any], shapes: Shapes) -> PassCount:
+def insertion_deletion_cost(options: Mapping[str, Any], shapes: Shapes) -> PassCount:
+  """2 (n + 1) forwards; each forward takes max(1, chunk // B) steps of every image."""
   forwards = 2 * (num_steps(shapes.height, shapes.width, options["step_pixels"]) + 1)
-  # Each forward takes max(1, chunk // B) steps of every image.
   return PassCount("forward", forwards, min(max(1, options["chunk"] // shapes.batch), forwards))
 
 
-def _one_gradient(_: Mapping[str, Any], __: Shapes) -> PassCount:
-  return PassCount("gradient", 1, 1)
-
-
-def _no_pass(_: Mapping[str, Any], __: Shapes) -> PassCount:
-  return PassCount(None, 0, 0)
-
-
-# name -> (resolved options, shapes) -> PassCount; see the module doc.
-COSTS: dict[str, Callable[[Mapping[str, Any], Shapes], PassCount]] = {
-    "rise": lambda o, s: _chunked("forward", o["num_masks"], o["chunk"]),
-    "lime": lambda o, s: _chunked("forward", o["num_samples"], o["chunk"]),
-    "sidu": _per_channel_plus_one,
-    "sidu_feature_space": lambda o, s: _chunked("forward", s.channels, o["chunk"]),
-    "score_cam": _per_channel_plus_one,
-    "ablation_cam": _per_channel_plus_one,
-    "mask_search": lambda o, s: PassCount("forward", o["num_steps"], 1),
-    "eigencam": lambda o, s: PassCount("forward", 1, 1),
-    "insertion_deletion": _insertion_deletion_cost,
-    "gradient": _one_gradient,
-    "guided_backprop": _one_gradient,
-    "guided_gradcam": _one_gradient,
-    "gradcam": _one_gradient,
-    "gradcam_plus_plus": _one_gradient,
-    "xgradcam": _one_gradient,
-    "layercam": _one_gradient,
-    "integrated_gradients": _integrated_gradients_cost,
-    "smoothgrad": _smoothgrad_cost,
-    "iba": lambda o, s: PassCount("gradient", o["steps"] * o["num_samples"], o["num_samples"]),
-    "fake_cam": _no_pass,
-    "random": _no_pass,
-}
-
-
 def benchmarked_methods() -> tuple[str, ...]:
-  """The names `method_benchmark` can time: registered methods in `COSTS`, insertion_deletion."""
-  registered = set(methods_lib.names()) | {"insertion_deletion"}
-  return tuple(name for name in COSTS if name in registered)
+  """The names `method_benchmark` can time: every registered method and insertion_deletion."""
+  return (*methods_lib.names(), "insertion_deletion")
 
 
-def _function(name: str) -> Callable[..., Any]:
-  return insertion_deletion if name == "insertion_deletion" else methods_lib.get(name)
+def cost(name: str, options: Mapping[str, Any], shapes: Shapes) -> PassCount:
+  """What one map of `name` costs with its resolved `options` (module doc)."""
+  if name == "insertion_deletion":
+    return insertion_deletion_cost(options, shapes)
+  return methods_lib.info(name).cost(options, shapes)
 
 
-def _keyword_defaults(function: Callable[..., Any]) -> dict[str, Any]:
-  """{name: default} of `function`'s keyword-only options (not `key`)."""
-  return {name: p.default for name, p in inspect.signature(function).parameters.items()
-          if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
-          and name != "key"}
+def _insertion_deletion_defaults() -> dict[str, Any]:
+  return {name: p.default for name, p in inspect.signature(insertion_deletion).parameters.items()
+          if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty}
+
+
+def option_names(name: str) -> tuple[str, ...]:
+  """The options `name` takes."""
+  if name == "insertion_deletion":
+    return tuple(_insertion_deletion_defaults())
+  return tuple(methods_lib.info(name).options)
 
 
 def resolve_options(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
-  """The options `name` runs with: its keyword defaults updated with `given`.
+  """The options `name` runs with: its defaults updated with `given`, checked.
 
   Raises:
-    ValueError: an option `name` does not take (unless it takes **options).
+    ValueError: an option `name` does not take (unless it takes more), or a bad value.
   """
-  function = _function(name)
-  defaults = _keyword_defaults(function)
-  takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD
-                  for p in inspect.signature(function).parameters.values())
-  unknown = sorted(set(given) - set(defaults))
-  if unknown and not takes_any:
-    raise ValueError(f"method_options: {name} has no option {unknown}; its options:"
-                     f" {sorted(defaults)}")
-  return defaults | dict(given)
+  if name == "insertion_deletion":
+    defaults = _insertion_deletion_defaults()
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+      raise ValueError(f"method_options: {name} has no option {unknown}; its options:"
+                       f" {sorted(defaults)}")
+    return defaults | dict(given)
+  try:
+    return methods_lib.info(name).resolve(given)
+  except TypeError as error:
+    raise ValueError(f"method_options: {error}") from error
 
 
 def parse_method_options(entries: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -279,7 +199,7 @@ def _given_options(methods: Sequence[str], options: Mapping[str, Mapping[str, An
   given = {}
   for name in methods:
     chosen = {k: v for k, v in shortcuts.get(name, {}).items() if v is not None}
-    if chunk is not None and "chunk" in _keyword_defaults(_function(name)):
+    if chunk is not None and "chunk" in option_names(name):
       chosen["chunk"] = chunk
     given[name] = chosen | dict((options or {}).get(name, {}))
     resolve_options(name, given[name])  # unknown options fail before any timing
@@ -350,27 +270,27 @@ def method_benchmark(models: Sequence[str], image_size: int, batch_size: int, *,
     shapes = Shapes(batch_size, image_size, image_size, _layer_channels(clf, images))
     passes = _pass_functions(clf)
     for name in methods:
-      cost = COSTS[name](resolve_options(name, given[name]), shapes)
+      cost_of_map = cost(name, resolve_options(name, given[name]), shapes)
       call = timed_call(name, clf, images, labels, given[name])
-      pass_batch = batch_size * cost.per_pass
-      if cost.kind is None:
+      pass_batch = batch_size * cost_of_map.per_pass
+      if cost_of_map.kind is None:
         (method_sec,) = interleaved_medians([call], warmup=warmup, repeats=repeats)
         pass_rate = floor_sec = ratio = None
       else:
         x = jax.random.uniform(jax.random.key(3), (pass_batch, image_size, image_size, 3))
         y = jax.random.randint(jax.random.key(4), (pass_batch,), 0, num_classes)
         method_sec, pass_sec = interleaved_medians(
-            [call, lambda x=x, y=y, run=passes[cost.kind]: run(x, y)], warmup=warmup,
+            [call, lambda x=x, y=y, run=passes[cost_of_map.kind]: run(x, y)], warmup=warmup,
             repeats=repeats)
         pass_rate = pass_batch / pass_sec
-        floor_sec = batch_size * cost.passes / pass_rate
+        floor_sec = batch_size * cost_of_map.passes / pass_rate
         ratio = method_sec / floor_sec
       rows.append({
           "benchmark": "methods", "model": model, "method": name,
           "options": ",".join(f"{k}={v}" for k, v in sorted(given[name].items())),
           "image_size": image_size, "batch_size": batch_size,
-          "device": jax.devices()[0].device_kind, "pass_kind": cost.kind,
-          "passes_per_image": cost.passes, "pass_batch": pass_batch,
+          "device": jax.devices()[0].device_kind, "pass_kind": cost_of_map.kind,
+          "passes_per_image": cost_of_map.passes, "pass_batch": pass_batch,
           "pass_images_per_sec": None if pass_rate is None else round(pass_rate, 2),
           "method_sec": round(method_sec, 4),
           "maps_per_sec": round(batch_size / method_sec, 3),

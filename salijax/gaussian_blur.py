@@ -6,6 +6,10 @@ kernel size, even one larger than the image). Borders: `padding="reflect"`
 mirrors the image including the edge pixel (d c b a | a b c d | d c b a,
 repeated for kernels larger than the image: scipy's 'reflect', numpy's
 'symmetric'); `padding="zero"` pads with the colour `fill`.
+
+`gaussian_smooth` takes scipy's `gaussian_filter` conventions instead: radius
+r = int(truncate * sigma + 0.5), 2r + 1 taps, reflected borders; sigma = 0
+returns the input.
 """
 
 from collections.abc import Sequence
@@ -71,3 +75,11 @@ def gaussian_blur(images: jax.Array, size: int, sigma: float, padding: str = "re
     outside = 1.0 - np.outer(rows.sum(axis=1), columns.sum(axis=1))  # weight on padding
     blurred = blurred + jnp.asarray(outside[..., None] * np.asarray(fill), jnp.float32)
   return blurred
+
+
+def gaussian_smooth(images: jax.Array, sigma: float, truncate: float = 4.0) -> jax.Array:
+  """f32[..., H, W, C] -> f32[..., H, W, C], smoothed as scipy's gaussian_filter (module doc)."""
+  images = jnp.asarray(images, jnp.float32)
+  if sigma == 0:
+    return images
+  return gaussian_blur(images, 2 * int(truncate * sigma + 0.5) + 1, sigma)

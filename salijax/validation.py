@@ -84,9 +84,9 @@ def check_classifier_inputs(clf: Classifier, images: Any, labels: Any) -> int:
 
 
 @jax.jit
-def _predicted_labels(clf: Classifier, images: jax.Array) -> jax.Array:
+def predicted_labels(clf: Classifier, images: jax.Array) -> jax.Array:
   """f32[B,H,W,3] -> i32[B], the argmax of the logits."""
-  return jnp.argmax(clf.apply(clf.variables, images), axis=-1).astype(jnp.int32)
+  return jnp.argmax(clf.logits(images), axis=-1).astype(jnp.int32)
 
 
 def labels_or_predicted(clf: Classifier, images: Any, labels: Any) -> Any:
@@ -99,7 +99,7 @@ def labels_or_predicted(clf: Classifier, images: Any, labels: Any) -> Any:
   if labels is not None:
     return labels
   check_classifier(clf, images)
-  return _predicted_labels(clf, jnp.asarray(images, jnp.float32))
+  return predicted_labels(clf, jnp.asarray(images, jnp.float32))
 
 
 def check_positive_int(value: Any, name: str) -> None:

@@ -1,6 +1,7 @@
 r"""Benchmark config: ResNet18 and VGG11 from scratch on the built-in synthetic shapes.
 
-  python -m experiments.benchmark --config=experiments/configs/benchmark.py --workdir=workdir/benchmark
+  python -m experiments.benchmark --config=experiments/configs/benchmark.py \
+      --workdir=workdir/benchmark
 
 Sized to finish within 10 minutes on a 2-core CPU (BENCHMARKS.md has the
 measured time per stage): 72 px images of 5 shape classes (XLA:CPU runs

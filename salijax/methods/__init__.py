@@ -1,33 +1,32 @@
-"""Saliency methods: pure functions (clf, images, labels=None, *, key, ...) -> f32[B,H,W].
+"""Saliency methods: (clf, images, labels=None, *, key=None, **options) -> f32[B,H,W].
 
   from salijax import methods
   maps = methods.get("gradcam")(clf, images, labels)
   maps = methods.gradcam(clf, images)   # labels=None: each image's predicted class
   maps = methods.rise(clf, images, labels, key=jax.random.key(0), num_masks=4000)
+  methods.info("rise").options          # the options, their defaults and checks
+
+`salijax.methods.registry` has the shared arguments and errors;
+docs/methods.md each method's definition, defaults and paper.
 """
 
 from salijax.methods.ablation_cam import ablation_cam
 from salijax.methods.controls import fake_cam, random_map
 from salijax.methods.eigencam import eigencam
-from salijax.methods.gradcam import gradcam
-from salijax.methods.gradcam_plus_plus import gradcam_plus_plus
-from salijax.methods.gradient import gradient
-from salijax.methods.guided_backprop import guided_backprop
-from salijax.methods.guided_gradcam import guided_gradcam
+from salijax.methods.gradient_cams import gradcam, gradcam_plus_plus, layercam, xgradcam
 from salijax.methods.iba import iba, iba_feature_stats
+from salijax.methods.input_gradients import gradient, guided_backprop, guided_gradcam
 from salijax.methods.integrated_gradients import integrated_gradients
-from salijax.methods.layercam import layercam
 from salijax.methods.lime import lime
 from salijax.methods.mask_search import mask_search
-from salijax.methods.registry import Method, get, names, register
+from salijax.methods.registry import Method, MethodInfo, Option, get, info, names, register
 from salijax.methods.rise import rise
 from salijax.methods.score_cam import score_cam
 from salijax.methods.sidu import sidu, sidu_feature_space
 from salijax.methods.smoothgrad import smoothgrad
-from salijax.methods.xgradcam import xgradcam
 
-__all__ = ["Method", "ablation_cam", "eigencam", "fake_cam", "get", "gradcam",
-           "gradcam_plus_plus", "gradient", "guided_backprop", "guided_gradcam", "iba",
-           "iba_feature_stats", "integrated_gradients", "layercam", "lime", "mask_search",
-           "names", "random_map", "register", "rise", "score_cam", "sidu", "sidu_feature_space",
-           "smoothgrad", "xgradcam"]
+__all__ = ["Method", "MethodInfo", "Option", "ablation_cam", "eigencam", "fake_cam", "get",
+           "gradcam", "gradcam_plus_plus", "gradient", "guided_backprop", "guided_gradcam",
+           "iba", "iba_feature_stats", "info", "integrated_gradients", "layercam", "lime",
+           "mask_search", "names", "random_map", "register", "rise", "score_cam", "sidu",
+           "sidu_feature_space", "smoothgrad", "xgradcam"]

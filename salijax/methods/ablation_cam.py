@@ -22,23 +22,27 @@ with B * chunk, not with k.
 
 import functools
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from salijax import validation
 from salijax.classifier import Classifier
-from salijax.methods.layer_gradients import check_explained_layer, class_activation_map
-from salijax.methods.registry import register
+from salijax.methods.gradient_cams import class_activation_map
+from salijax.methods.registry import Option, channels_plus_one, positive_int, register
 
 
+@register("ablation_cam", title="Ablation-CAM",
+          summary="channels weighted by the logit's drop when each is zeroed",
+          cost=channels_plus_one, options={"chunk": Option(64, positive_int)},
+          needs_layer="features_and_head")
 @functools.partial(jax.jit, static_argnames=("chunk",))
-def _ablation_cam(clf: Classifier, images: jax.Array, labels: jax.Array, *,
-                  chunk: int) -> jax.Array:
-  """The jitted Ablation-CAM: f32[B,H,W,3], i32[B] -> f32[B,H,W] (see the module doc)."""
+def ablation_cam(clf: Classifier, images: jax.Array, labels: jax.Array, *,
+                 chunk: int) -> jax.Array:
+  """Ablation-CAM maps f32[B,H,W] >= 0 at the explained layer (module doc); `chunk`
+  channels ablated per head call (memory and speed, not the result)."""
   feats = clf.features(clf.variables, images)  # f32[B,h,w,k]
   channels = feats.shape[-1]
+  chunk = min(chunk, channels)
   steps = math.ceil(channels / chunk)
   target = jnp.take_along_axis(clf.head(clf.variables, feats, images), labels[:, None],
                                axis=1)  # f32[B,1]
@@ -55,32 +59,3 @@ def _ablation_cam(clf: Classifier, images: jax.Array, labels: jax.Array, *,
   nonzero = target != 0.0
   weights = jnp.where(nonzero, (target - ablated) / jnp.where(nonzero, target, 1.0), 0.0)
   return class_activation_map(feats, weights, images.shape[1], images.shape[2])
-
-
-@register("ablation_cam")
-def ablation_cam(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
-                 chunk: int = 64) -> jax.Array:
-  """Ablation-CAM maps at the Classifier's explained layer (see the module doc).
-
-  Args:
-    clf: a Classifier with `features` and `head` (the explained layer).
-    images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image; None = the predicted class.
-    key: ignored (Ablation-CAM is deterministic).
-    chunk: channels ablated per head call (each call runs B * chunk activation
-      maps); changes memory and speed, not the result.
-
-  Returns:
-    f32[B,H,W], >= 0.
-
-  Raises:
-    ValueError: `clf` has no `features`/`head`, bad images/labels, or a bad `chunk`.
-    TypeError: wrong types of clf, images or labels.
-  """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  del key  # deterministic
-  validation.check_classifier_inputs(clf, images, labels)
-  channels = check_explained_layer(clf, images, "Ablation-CAM")
-  validation.check_positive_int(chunk, "chunk")
-  return _ablation_cam(clf, jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32),
-                       chunk=int(min(chunk, channels)))

@@ -20,71 +20,33 @@ positions fixed (the benchmark's batches are fixed; docs/methods.md#controls).
     maps = random_map(clf, images, labels, key=jax.random.key(0))
 """
 
-import functools
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 
-from salijax import validation
 from salijax.classifier import Classifier
-from salijax.methods.registry import register
+from salijax.methods.registry import no_pass, register
 
 
-@register("fake_cam")
-def fake_cam(clf: Classifier, images: Any, labels: Any = None, *,
-             key: jax.Array | None = None) -> jax.Array:
-  """The Fake-CAM control: an all-ones map per image.
-
-  Args:
-    clf: the Classifier (checked, not used).
-    images: f32[B,H,W,3] in [0, 1] (only the shape is used).
-    labels: i32[B] (checked, not used); None = the predicted class.
-    key: ignored (deterministic).
-
-  Returns:
-    f32[B,H,W] of ones.
-
-  Raises:
-    ValueError, TypeError: bad clf, images or labels, as for every method.
-  """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  del key  # deterministic
-  validation.check_classifier_inputs(clf, images, labels)
+@register("fake_cam", title="Fake-CAM", summary="all ones (a control)", cost=no_pass,
+          uses_labels=False)
+@jax.jit
+def fake_cam(clf: Classifier, images: jax.Array, labels: jax.Array) -> jax.Array:
+  """The Fake-CAM control: f32[B,H,W] of ones."""
+  del clf, labels
   return jnp.ones(images.shape[:3], jnp.float32)
 
 
-@functools.partial(jax.jit, static_argnames=("shape",))
-def _random_map(key: jax.Array, shape: tuple[int, int, int]) -> jax.Array:
-  """f32[B,H,W] uniform in [0, 1), map i from fold_in(key, i)."""
-  batch, height, width = shape
+@register("random", title="random", summary="uniform noise (a control)", cost=no_pass,
+          needs_key=True, uses_labels=False)
+@jax.jit
+def random_map(clf: Classifier, images: jax.Array, labels: jax.Array,
+               key: jax.Array) -> jax.Array:
+  """The random control: f32[B,H,W] uniform in [0, 1), the map at batch position i
+  from `jax.random.fold_in(key, i)`."""
+  del clf, labels
+  batch, height, width, _ = images.shape
 
   def draw(i: jax.Array) -> jax.Array:
     return jax.random.uniform(jax.random.fold_in(key, i), (height, width))
 
   return jax.vmap(draw)(jnp.arange(batch))
-
-
-@register("random")
-def random_map(clf: Classifier, images: Any, labels: Any = None, *,
-               key: jax.Array | None = None) -> jax.Array:
-  """The random control: pixels uniform in [0, 1) (see the module doc for the keys).
-
-  Args:
-    clf: the Classifier (checked, not used).
-    images: f32[B,H,W,3] in [0, 1] (only the shape is used).
-    labels: i32[B] (checked, not used); None = the predicted class.
-    key: a `jax.random.key`; required. The map at batch position i comes from
-      `jax.random.fold_in(key, i)`.
-
-  Returns:
-    f32[B,H,W] in [0, 1).
-
-  Raises:
-    ValueError, TypeError: bad clf, images or labels, as for every method;
-      TypeError for a missing or malformed key.
-  """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  validation.check_classifier_inputs(clf, images, labels)
-  validation.check_key(key)
-  return _random_map(key, tuple(int(n) for n in images.shape[:3]))

@@ -21,21 +21,22 @@ SVD of f32[hw,k] per image.
     maps = eigencam(clf, images, labels)   # f32[B,H,W]
 """
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 
-from salijax import validation
 from salijax.classifier import Classifier
-from salijax.methods.layer_gradients import check_explained_layer
-from salijax.methods.registry import register
-from salijax.methods.upsampling import upsample_bilinear
+from salijax.methods.map_ops import upsample_bilinear
+from salijax.methods.registry import PassCount, register
 
 
+@register("eigencam", title="Eigen-CAM",
+          summary="the first principal component of the activations (class-agnostic)",
+          cost=lambda options, shapes: PassCount("forward", 1, 1), needs_layer="features",
+          uses_labels=False)
 @jax.jit
-def _eigencam(clf: Classifier, images: jax.Array) -> jax.Array:
-  """The jitted Eigen-CAM: f32[B,H,W,3] -> f32[B,H,W]."""
+def eigencam(clf: Classifier, images: jax.Array, labels: jax.Array) -> jax.Array:
+  """Eigen-CAM maps f32[B,H,W] >= 0 at the explained layer; class-agnostic (module doc)."""
+  del labels
   feats = clf.features(clf.variables, images)
   batch, height, width, channels = feats.shape
   flat = feats.reshape(batch, height * width, channels)
@@ -45,29 +46,3 @@ def _eigencam(clf: Classifier, images: jax.Array) -> jax.Array:
   projection = jnp.where(agreement < 0.0, -projection, projection)
   cams = jax.nn.relu(projection).reshape(batch, height, width)
   return upsample_bilinear(cams, images.shape[1], images.shape[2])
-
-
-@register("eigencam")
-def eigencam(clf: Classifier, images: Any, labels: Any = None, *,
-             key: jax.Array | None = None) -> jax.Array:
-  """Eigen-CAM maps at the Classifier's explained layer; CLASS-AGNOSTIC (see the module doc).
-
-  Args:
-    clf: a Classifier with `features` (the explained layer).
-    images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], validated and otherwise ignored (the map does not depend on
-      the class); None = the predicted class.
-    key: ignored (Eigen-CAM is deterministic).
-
-  Returns:
-    f32[B,H,W], >= 0.
-
-  Raises:
-    ValueError: `clf` has no `features`, or bad images/labels.
-    TypeError: wrong types of clf, images or labels.
-  """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  del key  # deterministic
-  validation.check_classifier_inputs(clf, images, labels)
-  check_explained_layer(clf, images, "Eigen-CAM", needs_head=False)
-  return _eigencam(clf, jnp.asarray(images, jnp.float32))

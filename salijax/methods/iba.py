@@ -68,9 +68,16 @@ import optax
 from salijax import validation
 from salijax.classifier import Classifier
 from salijax.gaussian_blur import gaussian_taps
-from salijax.methods.layer_gradients import check_has_layer, feature_shape
-from salijax.methods.registry import register
-from salijax.methods.upsampling import upsample_bilinear
+from salijax.methods.map_ops import upsample_bilinear
+from salijax.methods.registry import (
+  Option,
+  PassCount,
+  check_has_layer,
+  feature_shape,
+  number,
+  positive_int,
+  register,
+)
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 _TINY = float(np.finfo(np.float32).tiny)  # keeps log(1 - lambda) finite when lambda rounds to 1
@@ -239,17 +246,6 @@ def _iba(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array,
   return upsample_bilinear(bits, images.shape[1], images.shape[2])
 
 
-def _check_number(value: Any, name: str, *, low: float | None = None,
-                  strict: bool = False) -> None:
-  """A finite real number (> low with strict, >= low otherwise), else ValueError naming it."""
-  ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (low is None or (value > low if strict else value >= low)))
-  if not ok:
-    bound = "" if low is None else f" {'>' if strict else '>='} {low}"
-    raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
-
-
 def _check_feature_stats(feature_stats: Any,
                          shape: tuple[int, int, int]) -> tuple[jax.Array, jax.Array] | None:
   """None or (mean, std) f32[h,w,k], finite, std >= 0; as jax arrays."""
@@ -320,54 +316,33 @@ def iba_feature_stats(clf: Classifier, images: Any, *,
   return jnp.asarray(mean, jnp.float32), jnp.asarray(np.sqrt(squares / (count - 1)), jnp.float32)
 
 
-@register("iba")
-def iba(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
-        feature_stats: tuple[Any, Any] | None = None, beta: float = 10.0, steps: int = 10,
-        learning_rate: float = 1.0, num_samples: int = 10, initial_alpha: float = 5.0,
-        smoothing: float = 1.0, min_std: float = 0.01) -> jax.Array:
-  """Per-sample IBA maps at the Classifier's explained layer (see the module doc).
+@register("iba", title="IBA", summary="per-sample information bottleneck at the layer",
+          cost=lambda options, shapes: PassCount(
+              "gradient", options["steps"] * options["num_samples"], options["num_samples"]),
+          needs_key=True, needs_layer="features_and_head", jitted=_iba,
+          options={"feature_stats": Option(None), "beta": Option(10.0, number(0.0)),
+                   "steps": Option(10, positive_int),
+                   "learning_rate": Option(1.0, number(0.0, low_open=True)),
+                   "num_samples": Option(10, positive_int), "initial_alpha": Option(5.0, number()),
+                   "smoothing": Option(1.0, number(0.0)),
+                   "min_std": Option(0.01, number(0.0, low_open=True))})
+def iba(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array, *,
+        feature_stats: tuple[Any, Any] | None, beta: float, steps: int, learning_rate: float,
+        num_samples: int, initial_alpha: float, smoothing: float, min_std: float) -> jax.Array:
+  """Per-sample IBA maps f32[B,H,W] >= 0, bits per feature cell, upsampled (module doc).
 
-  Args:
-    clf: a Classifier with `features` and `head` (the explained layer).
-    images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image; None = the predicted class.
-    key: a `jax.random.key`; required (the bottleneck's noise).
-    feature_stats: (mean, std), each f32[h,w,k], the activations' statistics over
-      the data (`iba_feature_stats`); None: each image's own per-channel statistics
-      (see the module doc).
-    beta: the weight of the mean capacity against the cross-entropy, >= 0.
-    steps: Adam steps of the per-image optimisation.
-    learning_rate: Adam's learning rate.
-    num_samples: noise draws per step (the paper's batch of copies of the image).
-    initial_alpha: alpha's initial value (lambda = sigmoid(alpha) before smoothing).
-    smoothing: std of the Gaussian smoothing lambda, in feature cells; 0 for none.
-    min_std: the smallest sigma used to normalise and scale the noise, > 0.
-
-  Returns:
-    f32[B,H,W], >= 0: bits per feature cell, upsampled bilinearly.
-
-  Raises:
-    ValueError: bad images/labels/feature_stats/hyperparameters, or a Classifier
-      without features and head.
-    TypeError: wrong types of clf, images, labels, key or feature_stats.
+  Options: feature_stats, (mean, std) each f32[h,w,k], the activations'
+  statistics over the data (`iba_feature_stats`), or None for each image's own
+  per-channel statistics; beta, the capacity's weight against the
+  cross-entropy; steps, Adam steps per image; learning_rate, Adam's;
+  num_samples, noise draws per step; initial_alpha, alpha's start (lambda =
+  sigmoid(alpha) before smoothing); smoothing, the std of lambda's Gaussian
+  smoothing in feature cells (0: none); min_std, the smallest sigma used to
+  normalise and scale the noise.
   """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  validation.check_classifier_inputs(clf, images, labels)
-  validation.check_key(key)
-  check_has_layer(clf, "IBA")
-  shape = feature_shape(clf, images)
-  feature_stats = _check_feature_stats(feature_stats, shape)
-  validation.check_positive_int(steps, "steps")
-  validation.check_positive_int(num_samples, "num_samples")
-  _check_number(beta, "beta", low=0.0)
-  _check_number(learning_rate, "learning_rate", low=0.0, strict=True)
-  _check_number(initial_alpha, "initial_alpha")
-  _check_number(smoothing, "smoothing", low=0.0)
-  _check_number(min_std, "min_std", low=0.0, strict=True)
-  images = jnp.asarray(images, jnp.float32)
+  feature_stats = _check_feature_stats(feature_stats, feature_shape(clf, images))
   if feature_stats is None:
     feature_stats = _image_stats(clf, images)
-  return _iba(clf, images, jnp.asarray(labels, jnp.int32), key, feature_stats,
-              beta=float(beta), steps=int(steps), learning_rate=float(learning_rate),
-              num_samples=int(num_samples), initial_alpha=float(initial_alpha),
-              smoothing=float(smoothing), min_std=float(min_std))
+  return _iba(clf, images, labels, key, feature_stats, beta=beta, steps=steps,
+              learning_rate=learning_rate, num_samples=num_samples,
+              initial_alpha=initial_alpha, smoothing=smoothing, min_std=min_std)

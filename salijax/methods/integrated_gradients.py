@@ -5,7 +5,7 @@ space; black, 0, by default), the attribution of each pixel and channel is
 
   A = (I - B) * integral_0^1 dy_c/dI (B + a (I - B)) da      f32[B,H,W,3]
 
-and the map L = reduce_c(A) (`salijax.methods.channel_reduction`;
+and the map L = reduce_c(A) (`salijax.methods.map_ops`;
 reduce="max_abs" by default like the other gradient methods, "sum" keeps the
 signed total, "none" returns A itself). Completeness: sum over pixels and
 channels of A = y_c(I) - y_c(B), up to the error of the quadrature.
@@ -34,6 +34,7 @@ Cost: m (m + 1 for trapezoid) forwards and backwards.
 
 import functools
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -42,17 +43,23 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
-from salijax.methods.channel_reduction import check_reduce, reduce_channels
-from salijax.methods.gradient import logit_gradients
-from salijax.methods.registry import register
+from salijax.methods.input_gradients import logit_gradients
+from salijax.methods.map_ops import REDUCE_OPTION, reduce_channels
+from salijax.methods.registry import (
+    Option,
+    PassCount,
+    Shapes,
+    chunked,
+    one_of,
+    positive_int,
+    register,
+)
 
 RULES = ("right", "left", "midpoint", "trapezoid")
 
 
 def path_points(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
   """The quadrature's points a_k and weights w_k on [0, 1] (module doc), f64[n] each."""
-  if rule not in RULES:
-    raise ValueError(f"rule: expected one of {list(RULES)}, got {rule!r}")
   if rule == "trapezoid":
     weights = np.full(steps + 1, 1.0 / steps)
     weights[[0, -1]] /= 2
@@ -117,49 +124,34 @@ def _integrated_gradients(clf: Classifier, images: jax.Array, labels: jax.Array,
   return reduce_channels(delta * integral, reduce)
 
 
-@register("integrated_gradients")
-def integrated_gradients(clf: Classifier, images: Any, labels: Any = None, *,
-                         key: jax.Array | None = None, baseline: Any = 0.0, steps: int = 50,
-                         rule: str = "right", chunk: int = 10,
-                         reduce: str = "max_abs") -> jax.Array:
-  """Integrated gradients maps (see the module doc).
+def _cost(options: Mapping[str, Any], shapes: Shapes) -> PassCount:
+  del shapes
+  return chunked("gradient", options["steps"] + (options["rule"] == "trapezoid"),
+                 options["chunk"])
 
-  Args:
-    clf: the Classifier; only `clf.apply` is used.
-    images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image; None = the predicted class.
-    key: ignored (deterministic).
-    baseline: the path's start in pixel space: a number in [0, 1] (0 = black)
-      or an array broadcastable to the images (f32[H,W,3], f32[B,H,W,3], ...).
-    steps: m, the number of intervals of the Riemann sum.
-    rule: "right", "left", "midpoint" or "trapezoid" (module doc).
-    chunk: path points per step of the loop (each step differentiates
-      B * chunk images); changes memory and speed, not the result.
-    reduce: how the three colour channels become one value
-      (`salijax.methods.channel_reduction.REDUCTIONS`).
 
-  Returns:
-    f32[B,H,W] (the attributions f32[B,H,W,3] with reduce="none").
+@register("integrated_gradients", title="integrated gradients",
+          summary="gradients integrated along the path from a baseline", cost=_cost,
+          options={"baseline": Option(0.0), "steps": Option(50, positive_int),
+                   "rule": Option("right", one_of(*RULES)), "chunk": Option(10, positive_int),
+                   "reduce": REDUCE_OPTION},
+          jitted=_integrated_gradients)
+def integrated_gradients(clf: Classifier, images: jax.Array, labels: jax.Array, *,
+                         baseline: Any, steps: int, rule: str, chunk: int,
+                         reduce: str) -> jax.Array:
+  """Integrated gradients maps f32[B,H,W] (attributions f32[B,H,W,3] with reduce="none").
 
-  Raises:
-    ValueError: bad images, labels, baseline, steps, rule, chunk or reduce.
-    TypeError: wrong types of clf, images, labels or baseline.
+  Options: baseline, the path's start in pixel space (a number in [0, 1], 0 =
+  black, or an array broadcastable to the images); steps, m; rule (module
+  doc); chunk, path points per loop step (memory and speed, not the result).
   """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  del key  # deterministic
-  validation.check_classifier_inputs(clf, images, labels)
   _check_baseline(baseline, images)
-  validation.check_positive_int(steps, "steps")
-  validation.check_positive_int(chunk, "chunk")
-  alphas, weights = path_points(int(steps), rule)
-  check_reduce(reduce)
-  chunk = min(int(chunk), len(alphas))
+  alphas, weights = path_points(steps, rule)
+  chunk = min(chunk, len(alphas))
   num_chunks = math.ceil(len(alphas) / chunk)
   padding = num_chunks * chunk - len(alphas)  # the padded tail has weight 0
-  images = jnp.asarray(images, jnp.float32)
   return _integrated_gradients(
-      clf, images, jnp.asarray(labels, jnp.int32),
-      jnp.broadcast_to(jnp.asarray(baseline, jnp.float32), images.shape),
+      clf, images, labels, jnp.broadcast_to(jnp.asarray(baseline, jnp.float32), images.shape),
       jnp.asarray(np.pad(alphas, (0, padding)).reshape(num_chunks, chunk), jnp.float32),
       jnp.asarray(np.pad(weights, (0, padding)).reshape(num_chunks, chunk), jnp.float32),
       reduce=reduce)

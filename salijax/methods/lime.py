@@ -2,15 +2,24 @@
 
 Segments: SLIC superpixels, K possible labels per image (`segmentation="jax"`:
 `salijax.methods.slic` inside the compiled program; `"skimage"`:
-`skimage.segmentation.slic` on the host first). Samples z_s in {0,1}^K
-(`segment_perturbation.kept_segments`: fair bits from fold_in(key, s), z_0 all
-ones). With the perturbed image x_s (kept segments shown, the others hidden by
-`hide`) and c the target class:
+`skimage.segmentation.slic` on the host first). Samples z_s in {0,1}^K: sample
+s keeps segment j when bit (j mod 32) of the 32-bit word
+`jax.random.bits(fold_in(fold_in(key, s), j // 32))` is 1, a fair coin per
+(sample, segment) that does not depend on the number of segments, the
+chunking or the batch; z_0 keeps every segment. With the perturbed image x_s
+(kept segments shown, the others hidden by `hide`: "mean", the image's mean
+colour over all its pixels; "black"; "blur", the image smoothed by a Gaussian
+of std 5 px, 11 x 11 taps) and c the target class:
 
   y_s  = softmax(f(x_s))_c
   d_s  = 1 - cos(z_s, 1)         over the segments the image has (d_s = 1 if none kept)
   pi_s = sqrt(exp(-d_s^2 / width^2))
   (b, b0) = argmin sum_s pi_s (y_s - b0 - z_s . b)^2 + alpha |b|^2    (`weighted_ridge`)
+
+(the weighted ridge fit with an unpenalised intercept, as scikit-learn's
+`Ridge(alpha).fit(Z, y, sample_weight=w)`, in closed form: with weighted means
+zbar, ybar and centred Zc, yc, b = (Zc' W Zc + alpha I)^{-1} Zc' W yc and
+b0 = ybar - zbar . b; a column constant over the samples gets b_j = 0)
   L(pixel) = b_(segment of pixel)                                    (continuous)
 
 Labels that no pixel holds (SLIC can leave some of its K labels empty) get
@@ -36,13 +45,85 @@ import skimage.segmentation
 
 from salijax import validation
 from salijax.classifier import Classifier
-from salijax.methods.registry import register
-from salijax.methods.segment_perturbation import HIDE_MODES, hidden_fill, kept_segments, perturb
+from salijax.gaussian_blur import gaussian_smooth
+from salijax.methods.registry import (
+    Option,
+    chunked,
+    number,
+    one_of,
+    positive_int,
+    register,
+)
 from salijax.methods.slic import slic, slic_grid
-from salijax.methods.weighted_ridge import weighted_ridge
 
 SEGMENTATIONS = ("jax", "skimage")
 _COLUMN_MULTIPLE = 32  # host segmentations: K rounded up, so batches rarely recompile
+HIDE_MODES = ("mean", "black", "blur")
+_BITS = 32
+_BLUR_SIGMA = 5.0
+_BLUR_TRUNCATE = 1.0  # radius int(5 * 1 + 0.5) = 5: 11 x 11 taps
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def kept_segments(key: jax.Array, samples: jax.Array, num_segments: int) -> jax.Array:
+  """bool[N, num_segments], which segments samples i32[N] keep (see the module doc)."""
+  words = -(-num_segments // _BITS)
+
+  def sample_bits(sample):
+    sample_key = jax.random.fold_in(key, sample)
+    word = jax.vmap(lambda w: jax.random.bits(jax.random.fold_in(sample_key, w), (), jnp.uint32))
+    bits = (word(jnp.arange(words))[:, None] >> jnp.arange(_BITS, dtype=jnp.uint32)) & 1
+    return (bits.reshape(-1)[:num_segments] == 1) | (sample == 0)
+
+  return jax.vmap(sample_bits)(samples)
+
+
+def hidden_fill(images: jax.Array, hide: str) -> jax.Array:
+  """f32[B,H,W,3] -> what hides removed segments, f32[B,H,W,3] or f32[B,1,1,3]."""
+  if hide == "mean":
+    return images.mean(axis=(1, 2), keepdims=True)
+  if hide == "black":
+    return jnp.zeros((images.shape[0], 1, 1, 3), images.dtype)
+  if hide == "blur":
+    return gaussian_smooth(images, _BLUR_SIGMA, _BLUR_TRUNCATE)
+  raise ValueError(f"hide must be one of {HIDE_MODES}, got {hide!r}")
+
+
+def perturb(image: jax.Array, fill: jax.Array, segments: jax.Array, keep: jax.Array) -> jax.Array:
+  """Perturbed copies f32[N,H,W,3] of image f32[H,W,3] for keep bool[N,K], segments i32[H,W].
+
+  `fill` f32[H,W,3] or f32[1,1,3] shows where a pixel's segment is not kept.
+  """
+  shown = keep[:, segments]  # bool[N,H,W]
+  return jnp.where(shown[..., None], image, fill)
+
+
+def weighted_ridge(features: jax.Array, targets: jax.Array, weights: jax.Array,
+                   alpha: float | jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Coefficients and intercept of the weighted ridge fit (see the module doc).
+
+  Args:
+    features: Z, f32[S,K].
+    targets: y, f32[S].
+    weights: w, f32[S], >= 0 with a positive sum.
+    alpha: the ridge penalty (> 0 makes the system always solvable).
+
+  Returns:
+    (coef f32[K], intercept f32[]).
+  """
+  features = jnp.asarray(features, jnp.float32)
+  targets = jnp.asarray(targets, jnp.float32)
+  weights = jnp.asarray(weights, jnp.float32)
+  total = weights.sum()
+  feature_mean = jnp.dot(weights, features, precision=_HIGHEST) / total
+  target_mean = jnp.dot(weights, targets, precision=_HIGHEST) / total
+  centred = features - feature_mean
+  weighted = centred * weights[:, None]
+  gram = jnp.dot(weighted.T, centred, precision=_HIGHEST)
+  gram = gram + alpha * jnp.eye(features.shape[1], dtype=jnp.float32)
+  rhs = jnp.dot(weighted.T, targets - target_mean, precision=_HIGHEST)
+  coef = jax.scipy.linalg.solve(gram, rhs, assume_a="pos")
+  return coef, target_mean - jnp.dot(feature_mean, coef, precision=_HIGHEST)
 
 
 def _explanation(segments: jax.Array, scores: jax.Array, keep: jax.Array, *, kernel_width: float,
@@ -78,7 +159,7 @@ def _lime(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array,
   def score_chunk(_, step):
     keep = kept_segments(key, step * chunk + jnp.arange(chunk), num_columns)
     perturbed = jax.vmap(perturb, (0, 0, 0, None))(images, fill, segments, keep)
-    logits = clf.apply(clf.variables, perturbed.reshape(batch * chunk, height, width, 3))
+    logits = clf.logits(perturbed.reshape(batch * chunk, height, width, 3))
     probs = jax.nn.softmax(logits.reshape(batch, chunk, -1), axis=-1)
     return None, jnp.take_along_axis(probs, labels[:, None, None], axis=-1)[..., 0]
 
@@ -89,15 +170,6 @@ def _lime(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array,
                                     ridge_alpha=ridge_alpha))(segments, scores)
   return jnp.take_along_axis(coef, segments.reshape(batch, -1), axis=1).reshape(
       batch, height, width)
-
-
-def _check_positive_number(value: Any, name: str, *, allow_zero: bool = False) -> None:
-  """A finite real number > 0 (>= 0 with allow_zero), else ValueError naming it."""
-  ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        and math.isfinite(value) and (value >= 0 if allow_zero else value > 0))
-  if not ok:
-    bound = ">= 0" if allow_zero else "> 0"
-    raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 def _host_segments(images: Any, num_segments: int, compactness: float, sigma: float,
@@ -112,55 +184,34 @@ def _host_segments(images: Any, num_segments: int, compactness: float, sigma: fl
       for image in np.asarray(images, np.float32)]).astype(np.int32)
 
 
-@register("lime")
-def lime(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
-         num_samples: int = 1000, num_segments: int = 50, compactness: float = 10.0,
-         slic_sigma: float = 1.0, kernel_width: float = 0.25, ridge_alpha: float = 1.0,
-         hide: str = "mean", segmentation: str = "jax", chunk: int = 128,
-         slic_iterations: int = 10) -> jax.Array:
-  """LIME maps (see the module doc).
+@register("lime", title="LIME", summary="a weighted linear fit of the class score on "
+          "superpixels shown or hidden",
+          cost=lambda options, shapes: chunked("forward", options["num_samples"],
+                                               options["chunk"]),
+          needs_key=True, jitted=_lime,
+          options={"num_samples": Option(1000, positive_int),
+                   "num_segments": Option(50, positive_int),
+                   "compactness": Option(10.0, number(0.0, low_open=True)),
+                   "slic_sigma": Option(1.0, number(0.0)),
+                   "kernel_width": Option(0.25, number(0.0, low_open=True)),
+                   "ridge_alpha": Option(1.0, number(0.0, low_open=True)),
+                   "hide": Option("mean", one_of(*HIDE_MODES)),
+                   "segmentation": Option("jax", one_of(*SEGMENTATIONS)),
+                   "chunk": Option(128, positive_int),
+                   "slic_iterations": Option(10, positive_int)})
+def lime(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array, *,
+         num_samples: int, num_segments: int, compactness: float, slic_sigma: float,
+         kernel_width: float, ridge_alpha: float, hide: str, segmentation: str, chunk: int,
+         slic_iterations: int) -> jax.Array:
+  """LIME maps f32[B,H,W], each pixel painted with its segment's coefficient (module doc).
 
-  Args:
-    clf: the Classifier; only `clf.apply` is used.
-    images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image; None = the predicted class.
-    key: a `jax.random.key`; required.
-    num_samples: S, perturbed samples per image (sample 0 is the image itself).
-    num_segments: the approximate number of SLIC superpixels.
-    compactness: SLIC's weight of space against colour.
-    slic_sigma: std (px) of SLIC's Gaussian pre-smoothing; 0 for none.
-    kernel_width: the width of the exponential kernel on cosine distances.
-    ridge_alpha: the ridge penalty, > 0.
-    hide: what replaces a removed segment: "mean" (the image's mean colour),
-      "black" or "blur".
-    segmentation: "jax" (SLIC compiled with the rest) or "skimage"
-      (`skimage.segmentation.slic` on the host, needs concrete images).
-    chunk: samples per step of the loop (each step forwards B * chunk images);
-      changes memory and speed, not the result.
-    slic_iterations: SLIC's number of iterations.
-
-  Returns:
-    f32[B,H,W], each pixel painted with its segment's coefficient.
-
-  Raises:
-    ValueError: bad images/labels or hyperparameters.
-    TypeError: wrong types of clf, images, labels or key.
+  Options: num_samples, S (sample 0 is the image itself); num_segments,
+  compactness, slic_sigma (0: no pre-smoothing) and slic_iterations, SLIC's;
+  kernel_width, the kernel's on cosine distances; ridge_alpha, the penalty;
+  hide, what replaces a removed segment; segmentation, "jax" (compiled with
+  the rest) or "skimage" (on the host: concrete images only); chunk, samples
+  per loop step (memory and speed, not the result).
   """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  validation.check_classifier_inputs(clf, images, labels)
-  validation.check_key(key)
-  for value, name in ((num_samples, "num_samples"), (num_segments, "num_segments"),
-                      (chunk, "chunk"), (slic_iterations, "slic_iterations")):
-    validation.check_positive_int(value, name)
-  for value, name in ((compactness, "compactness"), (kernel_width, "kernel_width"),
-                      (ridge_alpha, "ridge_alpha")):
-    _check_positive_number(value, name)
-  _check_positive_number(slic_sigma, "slic_sigma", allow_zero=True)
-  if hide not in HIDE_MODES:
-    raise ValueError(f"hide must be one of {HIDE_MODES}, got {hide!r}")
-  if segmentation not in SEGMENTATIONS:
-    raise ValueError(f"segmentation must be one of {SEGMENTATIONS}, got {segmentation!r}")
-
   _, height, width, _ = images.shape
   num_columns = slic_grid(height, width, num_segments).size
   segments = None
@@ -168,9 +219,8 @@ def lime(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | N
     segments = _host_segments(images, num_segments, compactness, slic_sigma, slic_iterations)
     num_columns = max(num_columns, int(segments.max()) + 1)
     num_columns = -(-num_columns // _COLUMN_MULTIPLE) * _COLUMN_MULTIPLE
-  return _lime(clf, jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32), key,
-               segments, num_samples=int(num_samples), num_columns=num_columns,
-               num_segments=int(num_segments), compactness=float(compactness),
-               slic_sigma=float(slic_sigma), slic_iterations=int(slic_iterations),
-               kernel_width=float(kernel_width), ridge_alpha=float(ridge_alpha), hide=hide,
-               chunk=int(min(chunk, num_samples)))
+  return _lime(clf, images, labels, key, segments, num_samples=num_samples,
+               num_columns=num_columns, num_segments=num_segments, compactness=compactness,
+               slic_sigma=slic_sigma, slic_iterations=slic_iterations,
+               kernel_width=kernel_width, ridge_alpha=ridge_alpha, hide=hide,
+               chunk=min(chunk, num_samples))

@@ -14,7 +14,7 @@ cell is on when v > 0. Initially each cell is on (v = 1) with probability
 so on cells hold values in [1 - rate, 1] and "scaled" means "scaled from 1".
 The map is  L = ReLU(S - threshold * mean(S)) / max(...)  (threshold = 0.96;
 L = 0 everywhere when no pixel exceeds the threshold), mean and max over the
-image's pixels. `up` is bilinear upsampling to H x W (`salijax.methods.upsampling`,
+image's pixels. `up` is bilinear upsampling to H x W (`salijax.methods.map_ops`,
 half-pixel centres); it is linear, so S = up(sum_t v_t) is upsampled once.
 
 Choices where the paper is silent, from the authors' notebook
@@ -40,17 +40,13 @@ Cost: N forwards of the B images, one per step: the search is sequential, a
 """
 
 import functools
-import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from salijax import validation
 from salijax.classifier import Classifier
-from salijax.methods.registry import register
-from salijax.methods.upsampling import upsample_bilinear
+from salijax.methods.map_ops import upsample_bilinear
+from salijax.methods.registry import Option, PassCount, number, positive_int, register
 
 
 def _uniform_grids(keys: jax.Array, step: jax.Array | int, grid: int) -> jax.Array:
@@ -88,13 +84,27 @@ def threshold_map(total: jax.Array, threshold: float) -> jax.Array:
   return jnp.where(peak > 0.0, shifted / jnp.where(peak > 0.0, peak, 1.0), 0.0)
 
 
+@register("mask_search", title="mask search",
+          summary="a stochastic search for the masks that keep the class score",
+          cost=lambda options, shapes: PassCount("forward", options["num_steps"], 1),
+          needs_key=True,
+          options={"grid": Option(8, positive_int),
+                   "initial_fraction": Option(0.3, number(0.0, 1.0)),
+                   "num_steps": Option(5000, positive_int),
+                   "rate": Option(0.02, number(0.0, 1.0, high_open=True)),
+                   "threshold": Option(0.96, number(0.0)), "fill": Option(0.0, number(0.0, 1.0))})
 @functools.partial(jax.jit, static_argnames=("grid", "num_steps"))
-def _mask_search(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array, *,
-                 grid: int, initial_fraction: float, num_steps: int, rate: float,
-                 threshold: float, fill: float) -> jax.Array:
-  """The jitted mask search: f32[B,H,W,3], i32[B] -> f32[B,H,W] (see the module doc).
+def mask_search(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array, *,
+                grid: int, initial_fraction: float, num_steps: int, rate: float,
+                threshold: float, fill: float) -> jax.Array:
+  """Mask-search maps f32[B,H,W] in [0, 1], maximum 1 or all 0 (module doc).
 
-  The float hyperparameters are traced (changing them does not recompile).
+  Options: grid, g (g x g cells); initial_fraction, the probability that a
+  cell starts on; num_steps, N (one forward of the batch each); rate, the
+  scaling rate of cells switching on, in [0, 1); threshold, the fraction of
+  the mean subtracted from the summed masks; fill, the substrate's pixel value
+  where masks are 0. The float options are traced: changing them does not
+  recompile.
   """
   batch, height, width, _ = images.shape
   keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(jnp.arange(batch))
@@ -103,7 +113,7 @@ def _mask_search(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax
            t: jax.Array) -> tuple[tuple[jax.Array, jax.Array, jax.Array], None]:
     cells, previous, total = carry
     masks = upsample_bilinear(cells, height, width)[..., None]  # f32[B,H,W,1]
-    logits = clf.apply(clf.variables, images * masks + fill * (1.0 - masks))
+    logits = clf.logits(images * masks + fill * (1.0 - masks))
     score = jnp.take_along_axis(jax.nn.softmax(logits, axis=-1), labels[:, None], axis=-1)[:, 0]
     cells = update_cells(cells, _uniform_grids(keys, t, grid), score, score - previous, rate)
     return (cells, score, total + cells), None
@@ -112,52 +122,3 @@ def _mask_search(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax
   start = (cells, jnp.zeros((batch,), jnp.float32), jnp.zeros_like(cells))
   (_, _, total), _ = jax.lax.scan(step, start, jnp.arange(1, num_steps + 1))
   return threshold_map(upsample_bilinear(total, height, width), threshold)
-
-
-def _check_number(value: Any, name: str, low: float, high: float | None = None) -> None:
-  """A finite real number in [low, high) ([low, inf) without high), else ValueError naming it."""
-  ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        and math.isfinite(value) and value >= low and (high is None or value < high))
-  if not ok:
-    interval = f"in [{low}, {high})" if high is not None else f">= {low}"
-    raise ValueError(f"{name} must be a finite number {interval}, got {value!r}")
-
-
-@register("mask_search")
-def mask_search(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
-                grid: int = 8, initial_fraction: float = 0.3, num_steps: int = 5000,
-                rate: float = 0.02, threshold: float = 0.96, fill: float = 0.0) -> jax.Array:
-  """Thakur & Fischmeister mask-search maps (see the module doc).
-
-  Args:
-    clf: the Classifier; only `clf.apply` is used.
-    images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image; None = the predicted class.
-    key: a `jax.random.key`; required.
-    grid: g, the masks are g x g cells.
-    initial_fraction: the probability that a cell is on initially, in [0, 1].
-    num_steps: N, the steps (one forward of the batch each).
-    rate: the scaling rate of cells that switch on, in [0, 1).
-    threshold: the fraction of the mean subtracted from the summed masks, >= 0.
-    fill: the substrate's pixel value in [0, 1], shown where masks are 0.
-
-  Returns:
-    f32[B,H,W] in [0, 1], maximum 1 (or all 0).
-
-  Raises:
-    ValueError: bad images/labels or hyperparameters.
-    TypeError: wrong types of clf, images, labels or key.
-  """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  validation.check_classifier_inputs(clf, images, labels)
-  validation.check_key(key)
-  validation.check_positive_int(grid, "grid")
-  validation.check_positive_int(num_steps, "num_steps")
-  validation.check_probability(initial_fraction, "initial_fraction", open_low=False)
-  validation.check_probability(fill, "fill", open_low=False)
-  _check_number(rate, "rate", 0.0, 1.0)
-  _check_number(threshold, "threshold", 0.0)
-  return _mask_search(clf, jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32), key,
-                      grid=int(grid), initial_fraction=float(initial_fraction),
-                      num_steps=int(num_steps), rate=float(rate), threshold=float(threshold),
-                      fill=float(fill))

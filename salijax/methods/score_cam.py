@@ -22,16 +22,13 @@ batch (up to float summation order).
 
 import functools
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from salijax import validation
 from salijax.classifier import Classifier
-from salijax.methods.layer_gradients import check_explained_layer
-from salijax.methods.registry import register
-from salijax.methods.upsampling import upsample_bilinear
+from salijax.methods.map_ops import upsample_bilinear
+from salijax.methods.registry import Option, channels_plus_one, positive_int, register
 
 
 def _normalised_masks(acts: jax.Array, height: int, width: int) -> jax.Array:
@@ -43,57 +40,33 @@ def _normalised_masks(acts: jax.Array, height: int, width: int) -> jax.Array:
   return jnp.where(varies, (masks - low) / jnp.where(varies, spread, 1.0), 0.0)
 
 
+@register("score_cam", title="Score-CAM",
+          summary="channels weighted by the class score of the image they mask",
+          cost=channels_plus_one, options={"chunk": Option(64, positive_int)},
+          needs_layer="features")
 @functools.partial(jax.jit, static_argnames=("chunk",))
-def _score_cam(clf: Classifier, images: jax.Array, labels: jax.Array, *,
-               chunk: int) -> jax.Array:
-  """The jitted Score-CAM: f32[B,H,W,3], i32[B] -> f32[B,H,W] (see the module doc)."""
+def score_cam(clf: Classifier, images: jax.Array, labels: jax.Array, *,
+              chunk: int) -> jax.Array:
+  """Score-CAM maps f32[B,H,W] >= 0 at the explained layer (module doc); `chunk`
+  channels per loop step (memory and speed, not the result)."""
   batch, height, width, _ = images.shape
   feats = clf.features(clf.variables, images)  # f32[B,h,w,k]
   channels = feats.shape[-1]
+  chunk = min(chunk, channels)
   steps = math.ceil(channels / chunk)
   # Zero channels pad k to steps * chunk; their activations are 0, so they add nothing.
   padded = jnp.pad(feats, ((0, 0), (0, 0), (0, 0), (0, steps * chunk - channels)))
   black = jnp.zeros((1, height, width, 3), images.dtype)
-  baseline = jax.nn.softmax(clf.apply(clf.variables, black), axis=-1)[0, labels]  # f32[B]
+  baseline = jax.nn.softmax(clf.logits(black), axis=-1)[0, labels]  # f32[B]
 
   def add_chunk(step: jax.Array, cams: jax.Array) -> jax.Array:
     acts = jax.lax.dynamic_slice_in_dim(padded, step * chunk, chunk, axis=3)  # f32[B,h,w,n]
     masks = _normalised_masks(acts, height, width)  # f32[B,n,H,W]
     masked = (images[:, None] * masks[..., None]).reshape(batch * chunk, height, width, 3)
-    probs = jax.nn.softmax(clf.apply(clf.variables, masked).reshape(batch, chunk, -1), axis=-1)
+    probs = jax.nn.softmax(clf.logits(masked).reshape(batch, chunk, -1), axis=-1)
     scores = jnp.take_along_axis(probs, labels[:, None, None], axis=-1)[..., 0]  # f32[B,n]
     return cams + jnp.einsum("bhwn,bn->bhw", acts, scores - baseline[:, None],
                              precision=jax.lax.Precision.HIGHEST)
 
   cams = jax.lax.fori_loop(0, steps, add_chunk, jnp.zeros(feats.shape[:3], jnp.float32))
   return upsample_bilinear(jax.nn.relu(cams), height, width)
-
-
-@register("score_cam")
-def score_cam(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
-              chunk: int = 64) -> jax.Array:
-  """Score-CAM maps at the Classifier's explained layer (see the module doc).
-
-  Args:
-    clf: a Classifier with `features` (the explained layer, whose channels
-      make the masks); `clf.apply` scores the masked images.
-    images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image; None = the predicted class.
-    key: ignored (Score-CAM is deterministic).
-    chunk: channels per step of the loop (each step forwards B * chunk masked
-      images); changes memory and speed, not the result.
-
-  Returns:
-    f32[B,H,W], >= 0.
-
-  Raises:
-    ValueError: `clf` has no `features`, bad images/labels, or a bad `chunk`.
-    TypeError: wrong types of clf, images or labels.
-  """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  del key  # deterministic
-  validation.check_classifier_inputs(clf, images, labels)
-  channels = check_explained_layer(clf, images, "Score-CAM", needs_head=False)
-  validation.check_positive_int(chunk, "chunk")
-  return _score_cam(clf, jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32),
-                    chunk=int(min(chunk, channels)))

@@ -22,16 +22,21 @@ parity only): class-agnostic, see its docstring.
 
 import functools
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from salijax import validation
 from salijax.classifier import Classifier
-from salijax.methods.registry import register
-from salijax.methods.upsampling import upsample_bilinear
+from salijax.methods.map_ops import upsample_bilinear
+from salijax.methods.registry import (
+    Option,
+    channels_plus_one,
+    chunked,
+    number,
+    positive_int,
+    register,
+)
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 _UNIQUENESS_ROWS = 16  # rows of the k x k distance matrix computed at once
@@ -62,18 +67,24 @@ def _uniqueness(probs: jax.Array) -> jax.Array:
   return jnp.where(high > low, (total - low) / jnp.where(high > low, high - low, 1.0), 1.0)
 
 
+@register("sidu", title="SIDU",
+          summary="feature masks weighted by similarity difference and uniqueness",
+          cost=channels_plus_one, needs_layer="features",
+          options={"tau": Option(0.5, number()), "sigma": Option(0.25, number(0.0, low_open=True)),
+                   "chunk": Option(64, positive_int)})
 @functools.partial(jax.jit, static_argnames=("tau", "sigma", "chunk"))
-def _sidu(clf: Classifier, images: jax.Array, labels: jax.Array, *, tau: float, sigma: float,
-          chunk: int) -> jax.Array:
-  """The jitted SIDU: f32[B,H,W,3], i32[B] -> f32[B,H,W] (see the module doc)."""
+def sidu(clf: Classifier, images: jax.Array, labels: jax.Array, *, tau: float, sigma: float,
+         chunk: int) -> jax.Array:
+  """SIDU maps f32[B,H,W] >= 0, the paper's definition (module doc)."""
   batch, height, width, _ = images.shape
   binary = (clf.features(clf.variables, images) > tau).astype(jnp.float32)  # f32[B,h,w,k]
   channels = binary.shape[-1]
-  probs = jax.nn.softmax(clf.apply(clf.variables, images), axis=-1)  # f32[B,K]
+  chunk = min(chunk, channels)
+  probs = jax.nn.softmax(clf.logits(images), axis=-1)  # f32[B,K]
 
   def masked_probs(_, bits):
     masks = upsample_bilinear(bits, height, width)  # f32[B,n,H,W]
-    logits = clf.apply(clf.variables, _masked(images, masks))
+    logits = clf.logits(_masked(images, masks))
     return None, jax.nn.softmax(logits, axis=-1).reshape(batch, chunk, -1)
 
   _, masked = jax.lax.scan(masked_probs, None, _channel_chunks(binary, chunk))
@@ -117,84 +128,15 @@ def _channel_distance(feats: jax.Array) -> jax.Array:
   return jnp.where(off_diagonal, jnp.sqrt(jnp.maximum(squared, 0.0)), 0.0).mean(axis=(1, 2))
 
 
+@register("sidu_feature_space", title="SIDU (feature space)",
+          summary="pytorch-sidu's class-agnostic SIDU, for seed parity",
+          cost=lambda options, shapes: chunked("forward", shapes.channels, options["chunk"]),
+          needs_layer="features", uses_labels=False,
+          options={"tau": Option(0.15, number()), "sigma": Option(0.1, number(0.0, low_open=True)),
+                   "chunk": Option(64, positive_int)})
 @functools.partial(jax.jit, static_argnames=("tau", "sigma", "chunk"))
-def _sidu_feature_space(clf: Classifier, images: jax.Array, *, tau: float, sigma: float,
-                        chunk: int) -> jax.Array:
-  """The jitted feature-space SIDU: f32[B,H,W,3] -> f32[B,H,W] (see its public docstring)."""
-  batch, height, width, _ = images.shape
-  feats = clf.features(clf.variables, images)  # f32[B,h,w,c]
-  binary = (feats > tau).astype(jnp.float32)
-  channels = feats.shape[-1]
-
-  def mask_weights(_, bits):
-    masks = _upsample_align_corners(bits, height, width)  # f32[B,n,H,W]
-    masked = clf.features(clf.variables, _masked(images, masks))
-    masked = masked.reshape((batch, chunk) + feats.shape[1:])  # f32[B,n,h,w,c]
-    difference = jnp.abs(masked - feats[:, None]).mean(axis=-1)  # f32[B,n,h,w]
-    similarity = jnp.exp(-difference ** 2 / (2 * sigma ** 2)).mean(axis=(2, 3))
-    uniqueness = _channel_distance(masked.reshape((batch * chunk,) + feats.shape[1:]))
-    return None, similarity * uniqueness.reshape(batch, chunk)
-
-  _, weights = jax.lax.scan(mask_weights, None, _channel_chunks(binary, chunk))
-  weights = jnp.moveaxis(weights, 0, 1).reshape(batch, -1)[:, :channels] / channels
-  low = jnp.einsum("bk,bhwk->bhw", weights, binary, precision=_HIGHEST)
-  return _upsample_align_corners(low, height, width)
-
-
-def _check_inputs(clf: Classifier, images: Any, labels: Any, tau: Any, sigma: Any,
-                  chunk: Any) -> int:
-  """Host-side checks shared by both SIDU variants; returns c, the feature channels."""
-  validation.check_classifier_inputs(clf, images, labels)
-  if clf.features is None:
-    raise ValueError("clf.features is None: SIDU needs the explained layer's activations "
-                     "(build the Classifier with a layer)")
-  feats = jax.eval_shape(clf.features, clf.variables,
-                         jax.ShapeDtypeStruct(images.shape, images.dtype))
-  if len(feats.shape) != 4 or feats.shape[0] != images.shape[0]:
-    raise ValueError(f"clf.features must return f32[B,h,w,c], got shape {feats.shape}")
-  real = (int, float, np.integer, np.floating)
-  if isinstance(tau, bool) or not isinstance(tau, real) or not math.isfinite(tau):
-    raise ValueError(f"tau must be a finite number (the activation threshold), got {tau!r}")
-  if (isinstance(sigma, bool) or not isinstance(sigma, real) or not math.isfinite(sigma)
-      or sigma <= 0):
-    raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
-  validation.check_positive_int(chunk, "chunk")
-  return int(feats.shape[-1])
-
-
-@register("sidu")
-def sidu(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
-         tau: float = 0.5, sigma: float = 0.25, chunk: int = 64) -> jax.Array:
-  """SIDU maps, the paper's definition (see the module doc).
-
-  Args:
-    clf: the Classifier; `clf.features` gives the masks, `clf.apply` the scores.
-    images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image; None = the predicted class.
-    key: ignored (SIDU is deterministic).
-    tau: the activation threshold of the binary masks.
-    sigma: the width of the similarity-difference kernel.
-    chunk: channels per step of the loop (each step forwards B * chunk images);
-      changes memory and speed, not the result.
-
-  Returns:
-    f32[B,H,W], >= 0.
-
-  Raises:
-    ValueError: bad images/labels, hyperparameters, or a Classifier without features.
-    TypeError: wrong types of clf, images or labels.
-  """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  del key  # deterministic
-  channels = _check_inputs(clf, images, labels, tau, sigma, chunk)
-  return _sidu(clf, jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32),
-               tau=float(tau), sigma=float(sigma), chunk=int(min(chunk, channels)))
-
-
-@register("sidu_feature_space")
-def sidu_feature_space(clf: Classifier, images: Any, labels: Any = None, *,
-                       key: jax.Array | None = None, tau: float = 0.15, sigma: float = 0.1,
-                       chunk: int = 64) -> jax.Array:
+def sidu_feature_space(clf: Classifier, images: jax.Array, labels: jax.Array, *, tau: float,
+                       sigma: float, chunk: int) -> jax.Array:
   """SIDU as the `pytorch-sidu` package computes it: CLASS-AGNOSTIC, kept for seed parity.
 
   This variant IGNORES `labels` (they are only validated): it compares
@@ -212,25 +154,24 @@ def sidu_feature_space(clf: Classifier, images: Any, labels: Any = None, *,
   own kernel width is 0.25 (its `kernel(d) = sqrt(exp(-d^2 / 0.25^2))`); the
   default 0.1 is the width of the benchmark this variant reproduces; pass
   sigma=0.25 to match the package as published.
-
-  Args:
-    clf: the Classifier; only `clf.features` is used.
-    images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], validated and otherwise ignored; None = the predicted class.
-    key: ignored (deterministic).
-    tau: the activation threshold of the binary masks.
-    sigma: the width of the feature-difference kernel.
-    chunk: channels per step of the loop (each step runs B * chunk images).
-
-  Returns:
-    f32[B,H,W], >= 0.
-
-  Raises:
-    ValueError: bad images/labels, hyperparameters, or a Classifier without features.
-    TypeError: wrong types of clf, images or labels.
   """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  del key  # deterministic
-  channels = _check_inputs(clf, images, labels, tau, sigma, chunk)
-  return _sidu_feature_space(clf, jnp.asarray(images, jnp.float32), tau=float(tau),
-                             sigma=float(sigma), chunk=int(min(chunk, channels)))
+  del labels
+  batch, height, width, _ = images.shape
+  feats = clf.features(clf.variables, images)  # f32[B,h,w,c]
+  binary = (feats > tau).astype(jnp.float32)
+  channels = feats.shape[-1]
+  chunk = min(chunk, channels)
+
+  def mask_weights(_, bits):
+    masks = _upsample_align_corners(bits, height, width)  # f32[B,n,H,W]
+    masked = clf.features(clf.variables, _masked(images, masks))
+    masked = masked.reshape((batch, chunk) + feats.shape[1:])  # f32[B,n,h,w,c]
+    difference = jnp.abs(masked - feats[:, None]).mean(axis=-1)  # f32[B,n,h,w]
+    similarity = jnp.exp(-difference ** 2 / (2 * sigma ** 2)).mean(axis=(2, 3))
+    uniqueness = _channel_distance(masked.reshape((batch * chunk,) + feats.shape[1:]))
+    return None, similarity * uniqueness.reshape(batch, chunk)
+
+  _, weights = jax.lax.scan(mask_weights, None, _channel_chunks(binary, chunk))
+  weights = jnp.moveaxis(weights, 0, 1).reshape(batch, -1)[:, :channels] / channels
+  low = jnp.einsum("bk,bhwk->bhw", weights, binary, precision=_HIGHEST)
+  return _upsample_align_corners(low, height, width)

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from skimage.util import regular_grid
 
-from salijax.methods.gaussian_smoothing import gaussian_smooth
+from salijax.gaussian_blur import gaussian_smooth
 from salijax.methods.slic_connectivity import merge_small_fragments
 
 _XYZ_FROM_RGB = np.array([[0.412453, 0.357580, 0.180423],

@@ -40,22 +40,29 @@ on the clean images (`jax.eval_shape`: traced, not computed).
 
 import functools
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from salijax import validation
 from salijax.classifier import Classifier
-from salijax.methods.channel_reduction import check_reduce, reduce_channels
-from salijax.methods.gradient import gradient
-from salijax.methods.guided_backprop import guided_backprop
-from salijax.methods.integrated_gradients import integrated_gradients
-from salijax.methods.registry import register
+from salijax.methods import input_gradients, integrated_gradients  # noqa: F401 (registers them)
+from salijax.methods.map_ops import REDUCE_OPTION, reduce_channels
+from salijax.methods.registry import (
+    Option,
+    PassCount,
+    Shapes,
+    get,
+    info,
+    number,
+    one_of,
+    positive_int,
+    register,
+)
 
-GRADIENT_METHODS = {"gradient": gradient, "guided_backprop": guided_backprop,
-                    "integrated_gradients": integrated_gradients}
+GRADIENT_METHODS = ("gradient", "guided_backprop", "integrated_gradients")
 
 
 @functools.partial(jax.jit, static_argnames=("method", "static_options", "num_samples",
@@ -75,7 +82,7 @@ def _smoothgrad(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.
 
   def explain_copies(copies: jax.Array, label: jax.Array, options: dict[str, jax.Array]):
     """One image's noisy copies f32[S,H,W,3] as one batch -> raw attributions f32[S,H,W,3]."""
-    return GRADIENT_METHODS[method](clf, copies, jnp.full(copies.shape[0], label),
+    return get(method)(clf, copies, jnp.full(copies.shape[0], label),
                                     reduce="none", **dict(static_options), **shared_options,
                                     **options)
 
@@ -96,54 +103,37 @@ def _smoothgrad(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.
   return reduce_channels(total / num_samples, reduce)
 
 
-@register("smoothgrad")
-def smoothgrad(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
-               method: str = "gradient", num_samples: int = 25, noise: float = 0.15,
-               sample_chunk: int = 5, reduce: str = "max_abs",
+def _cost(options: Mapping[str, Any], shapes: Shapes) -> PassCount:
+  """n times the averaged method's cost, `sample_chunk` copies per step."""
+  averaged = info(options["method"])
+  own = info("smoothgrad").options
+  cost = averaged.cost(averaged.resolve({k: v for k, v in options.items() if k not in own}),
+                       shapes)
+  samples = options["num_samples"]
+  return PassCount(cost.kind, samples * cost.passes,
+                   min(options["sample_chunk"], samples) * cost.per_pass)
+
+
+@register("smoothgrad", title="SmoothGrad",
+          summary="a gradient method averaged over noisy copies of the image", cost=_cost,
+          options={"method": Option("gradient", one_of(*GRADIENT_METHODS)),
+                   "num_samples": Option(25, positive_int), "noise": Option(0.15, number(0.0)),
+                   "sample_chunk": Option(5, positive_int), "reduce": REDUCE_OPTION},
+          needs_key=True, jitted=_smoothgrad, takes_extra_options=True)
+def smoothgrad(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array, *,
+               method: str, num_samples: int, noise: float, sample_chunk: int, reduce: str,
                **method_options: Any) -> jax.Array:
-  """SmoothGrad maps of a gradient method (see the module doc).
+  """SmoothGrad maps f32[B,H,W] (the mean raw attribution f32[B,H,W,3] with reduce="none").
 
-  Args:
-    clf: the Classifier the wrapped method needs (guided_backprop: with
-      `guided_apply`).
-    images: f32[B,H,W,3] in [0, 1].
-    labels: i32[B], the class explained for each image; None = the predicted class.
-    key: a `jax.random.key`; required.
-    method: the wrapped method, one of `GRADIENT_METHODS`.
-    num_samples: n, the number of noisy copies of each image.
-    noise: the noise's standard deviation as a fraction of each image's
-      max - min, >= 0.
-    sample_chunk: noisy copies per step of the loop; changes memory and speed,
-      not the result.
-    reduce: how the mean attribution's three colour channels become one value
-      (`salijax.methods.channel_reduction.REDUCTIONS`).
-    **method_options: the wrapped method's own options (integrated gradients:
-      baseline, steps, rule, chunk); not `reduce`, which is SmoothGrad's.
-
-  Returns:
-    f32[B,H,W] (the mean raw attribution f32[B,H,W,3] with reduce="none").
-
-  Raises:
-    ValueError: an unknown method; bad images, labels, num_samples, noise,
-      sample_chunk, reduce or method options.
-    TypeError: wrong types of clf, images, labels, key or method options.
+  Options: method, the averaged one (`GRADIENT_METHODS`); num_samples, n;
+  noise, sigma as a fraction of each image's max - min; sample_chunk, copies
+  per loop step (memory and speed, not the result); the averaged method's own
+  options (integrated gradients: baseline, steps, rule, chunk), but not
+  `reduce`, which is SmoothGrad's.
   """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  validation.check_classifier_inputs(clf, images, labels)
-  validation.check_key(key)
-  if not isinstance(method, str) or method not in GRADIENT_METHODS:
-    raise ValueError(f"method: expected one of {list(GRADIENT_METHODS)}, got {method!r}")
-  validation.check_positive_int(num_samples, "num_samples")
-  validation.check_positive_int(sample_chunk, "sample_chunk")
-  if isinstance(noise, bool) or not isinstance(noise, (int, float, np.floating)) or not (
-      math.isfinite(noise) and noise >= 0):
-    raise ValueError(f"noise: expected a finite number >= 0, got {noise!r}")
-  check_reduce(reduce)
-  images = jnp.asarray(images, jnp.float32)
-  labels = jnp.asarray(labels, jnp.int32)
-  # A dry run (traced, not computed) checks the options with their values, on the host.
-  jax.eval_shape(functools.partial(GRADIENT_METHODS[method], clf, images, labels,
-                                   reduce="none", **method_options))
+  # A dry run (traced, not computed) checks the method's options with their values.
+  jax.eval_shape(functools.partial(get(method), clf, images, labels, reduce="none",
+                                   **method_options))
   arrays = {k: v for k, v in method_options.items() if isinstance(v, (np.ndarray, jax.Array))}
   # An array with the images' rank and batch (B > 1) holds one value per image.
   per_image = {k for k, v in arrays.items()
@@ -158,6 +148,5 @@ def smoothgrad(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Arr
   return _smoothgrad(clf, images, labels, key,
                      {k: v for k, v in arrays.items() if k not in per_image},
                      {k: v for k, v in arrays.items() if k in per_image}, method=method,
-                     static_options=static_options, num_samples=int(num_samples),
-                     noise=float(noise), sample_chunk=int(min(sample_chunk, num_samples)),
-                     reduce=reduce)
+                     static_options=static_options, num_samples=num_samples, noise=noise,
+                     sample_chunk=min(sample_chunk, num_samples), reduce=reduce)

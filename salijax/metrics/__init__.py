@@ -6,21 +6,15 @@
   metrics.summarize_confidence_change(change)                      # percentages
   hits = metrics.pointing_game(maps, masks).hit                    # bool[B]
   metrics.complexity(maps).sparseness                              # f32[B]
-  check = metrics.sanity_check(methods.gradcam, module, variables, images, labels,
+  check = metrics.sanity_check(methods.gradcam, clf, images, labels,
                                key=jax.random.key(0))              # .passed per measure
-  rotated = metrics.augment_images(images, "rotate45")             # f32[B,H,W,3]
   robust = metrics.explanation_robustness(
-      maps_of_rotated, metrics.augment_maps(maps, "rotate45"),
-      metrics.valid_pixels("rotate45", H, W))                      # .spearman, .ssim f32[B]
+      maps_of_rotated, perturbations.augment_maps(maps, "rotate45"),
+      perturbations.valid_pixels("rotate45", H, W))                # .spearman, .ssim f32[B]
+  metrics.info("complexity").fields["entropy"].better              # "lower" (catalogue)
 """
 
-from salijax.metrics.augmentation import (
-    Augmentation,
-    augment_images,
-    augment_maps,
-    parse_augmentation,
-    valid_pixels,
-)
+from salijax.metrics.catalogue import info, names
 from salijax.metrics.complexity import Complexity, complexity
 from salijax.metrics.confidence_change import (
     ConfidenceChange,
@@ -61,12 +55,12 @@ from salijax.metrics.pointing_game import (
 from salijax.metrics.sanity_check import SanityCheck, sanity_check
 
 __all__ = [
-    "SIMILARITIES", "Augmentation", "Complexity", "ConfidenceChange", "EnergyPointingGame",
+    "SIMILARITIES", "Complexity", "ConfidenceChange", "EnergyPointingGame",
     "ExplanationRobustness", "InsertionDeletion", "PointingAccuracy", "PointingGame", "SanityCheck",
-    "augment_images", "augment_maps", "cascading_randomization", "complexity", "confidence_change",
+    "cascading_randomization", "complexity", "confidence_change",
     "energy_pointing_game", "explanation_robustness", "hog_features", "hog_similarity",
-    "independent_randomization", "insertion_deletion", "largest_valid_rectangle",
-    "parse_augmentation", "pointing_accuracy", "pointing_game", "predicted_labels",
+    "independent_randomization", "info", "insertion_deletion", "largest_valid_rectangle", "names",
+    "pointing_accuracy", "pointing_game", "predicted_labels",
     "randomization_blocks", "sanity_check", "spearman", "spearman_abs", "ssim",
-    "summarize_confidence_change", "valid_pixels",
+    "summarize_confidence_change",
 ]

@@ -55,7 +55,7 @@ def _confidence_change(clf: Classifier, images: jax.Array, maps: jax.Array,
   """The jitted metric (module doc): one forward of the 2B images [I; E]."""
   batch = images.shape[0]
   both = jnp.concatenate([images, explanation_images(images, maps)])
-  probs = jax.nn.softmax(clf.apply(clf.variables, both), axis=-1)
+  probs = jax.nn.softmax(clf.logits(both), axis=-1)
   scores = jnp.take_along_axis(probs, jnp.tile(labels, 2)[:, None], axis=1)[:, 0]
   clean, explained = scores[:batch], scores[batch:]
   return ConfidenceChange(

@@ -1,7 +1,7 @@
 """Robustness of explanations: the map of a perturbed image against the perturbed map.
 
 For a perturbation p of the images (a geometric augmentation,
-`salijax.metrics.augmentation`, or an adversarial step, whose geometry is the
+`salijax.perturbations`, or an adversarial step, whose geometry is the
 identity), a method is robust when its map of p(I) equals p applied to its
 map of I. Both maps are compared on the valid pixels only (those whose source
 lies inside the image; every pixel for an identity geometry), with the
@@ -21,9 +21,9 @@ measures of `salijax.metrics.map_similarity`:
 on the image size, not on the image): `valid` is a concrete bool[H,W]. The
 maps may be traced (the function works under a caller's `jax.jit`).
 
-    valid = augmentation.valid_pixels("rotate45", H, W)
+    valid = perturbations.valid_pixels("rotate45", H, W)
     result = explanation_robustness(maps_of_rotated_images,
-                                    augmentation.augment_maps(maps, "rotate45"), valid)
+                                    perturbations.augment_maps(maps, "rotate45"), valid)
     result.spearman, result.ssim          # f32[B]
 """
 

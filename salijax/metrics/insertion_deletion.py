@@ -111,7 +111,7 @@ def _insertion_deletion(clf: Classifier, images: jax.Array, maps: jax.Array,
     finish = jnp.where(insertion, image, deleted_to)
     finished = ranks < (step * step_pixels)[None, :, None, None, None]
     step_images = jnp.where(finished, finish, start)
-    logits = clf.apply(clf.variables, step_images.reshape(-1, height, width, 3))
+    logits = clf.logits(step_images.reshape(-1, height, width, 3))
     logits = logits.reshape(batch, jobs.size, -1)
     values = jax.nn.softmax(logits, axis=-1) if score == "softmax" else logits
     return jnp.take_along_axis(values, labels[:, None, None], axis=2)[..., 0]

@@ -22,11 +22,12 @@ similar to the trained ones than unrelated maps are:
     < mean of the baseline.
 A method that ignores the model keeps similarity 1 and fails.
 
-The method gets the same key for every model (`fold_in(key, 1)`), so only the
-weights differ; the fresh initialisation uses `fold_in(key, 0)`.
+Any Classifier can be checked: a model wrapped by `salijax.wrap` or one of
+salijax's models (`salijax.models.classifier`). The method gets the same key
+for every model (`fold_in(key, 1)`), so only the weights differ; the fresh
+draw uses `fold_in(key, 0)`.
 
-    check = sanity_check(methods.gradcam, module, variables, images, labels,
-                         key=jax.random.key(0))
+    check = sanity_check(methods.gradcam, clf, images, labels, key=jax.random.key(0))
     check.similarity["spearman"]       # f32[num_blocks, B]
     check.passed["spearman"]           # bool
 """
@@ -39,8 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from salijax import validation
+from salijax.classifier import Classifier
 from salijax.metrics import map_similarity, parameter_randomization
-from salijax.models import classifier_builder
 
 MODES = ("cascading", "independent")
 
@@ -54,27 +55,27 @@ class SanityCheck(NamedTuple):
   passed: dict[str, bool]  # the rule of the module doc
 
 
-def sanity_check(method_fn: Callable[..., Any], module: Any, variables: Any, images: Any,
-                 labels: Any = None, *, key: jax.Array, layer: str | None = None,
+def sanity_check(method_fn: Callable[..., Any], clf: Classifier, images: Any,
+                 labels: Any = None, *, key: jax.Array,
                  blocks: Sequence[str] | None = None, mode: str = "cascading",
-                 batch_stats: str = "reset",
+                 init: Callable[[jax.Array], Any] | None = None, batch_stats: str = "reset",
                  measures: Sequence[str] = tuple(map_similarity.SIMILARITIES)) -> SanityCheck:
   """Runs the model-parameter randomisation test of a saliency method (see the module doc).
 
   Args:
     method_fn: a method `(clf, images, labels, *, key) -> f32[B,H,W]`
       (`salijax.methods.get(name)`, with hyperparameters bound by a partial).
-    module: a salijax model (`salijax.models.create`).
-    variables: its trained variables.
+    clf: the trained Classifier; its layer is the explained one.
     images: f32[B,H,W,3] in [0, 1], B >= 2.
     labels: i32[B], the class explained for each image (the same for every
       model); None = the class the trained model predicts.
     key: a PRNG key (module doc).
-    layer: the explained layer of the Classifiers; None = the model's default.
     blocks: the blocks randomised, in order; None = all, from the logits down
       (`parameter_randomization.randomization_blocks`).
     mode: "cascading" or "independent".
-    batch_stats: "reset" or "keep", running statistics of re-drawn BatchNorms.
+    init: None, or key -> fresh variables of `clf`'s tree; None = the
+      framework's initialisers or a permutation (`salijax.metrics.fresh_variables`).
+    batch_stats: "reset" or "keep", running statistics of re-drawn blocks.
     measures: names among `map_similarity.SIMILARITIES`.
 
   Returns:
@@ -82,8 +83,9 @@ def sanity_check(method_fn: Callable[..., Any], module: Any, variables: Any, ima
 
   Raises:
     ValueError: bad images, labels, mode, measures, blocks, or B < 2; a method
-      returning maps of the wrong shape or non-finite maps.
-    TypeError: a method_fn that is not callable, a bad module or key.
+      returning maps of the wrong shape or non-finite maps; fresh variables of
+      another tree.
+    TypeError: a method_fn that is not callable, a bad clf, key or init.
   """
   if not callable(method_fn):
     raise TypeError(f"method_fn: expected a callable (clf, images, labels, *, key), got"
@@ -95,7 +97,6 @@ def sanity_check(method_fn: Callable[..., Any], module: Any, variables: Any, ima
                      f" {list(map_similarity.SIMILARITIES)}, got {measures!r}")
   similarities = {name: map_similarity.similarity(name) for name in measures}
   validation.check_key(key)
-  clf = classifier_builder.classifier(module, variables, layer)
   labels = validation.labels_or_predicted(clf, images, labels)
   validation.check_classifier_inputs(clf, images, labels)
   batch, height, width = images.shape[:3]
@@ -107,25 +108,24 @@ def sanity_check(method_fn: Callable[..., Any], module: Any, variables: Any, ima
     raise ValueError(f"images: {too_small} need maps of at least"
                      f" {max(map_similarity.MIN_MAP_SIZE[n] for n in too_small)} pixels a side,"
                      f" got {height} x {width}")
+  images = jnp.asarray(images, jnp.float32)
   randomize = (parameter_randomization.cascading_randomization if mode == "cascading"
                else parameter_randomization.independent_randomization)
-  randomized = randomize(module, variables, jax.random.fold_in(key, 0), blocks=blocks,
+  randomized = randomize(clf, images, jax.random.fold_in(key, 0), blocks=blocks, init=init,
                          batch_stats=batch_stats)
   method_key = jax.random.fold_in(key, 1)
-  images = jnp.asarray(images, jnp.float32)
 
-  def explain(model_variables: Any) -> jax.Array:
-    model = classifier_builder.classifier(module, model_variables, layer)
+  def explain(model: Classifier) -> jax.Array:
     maps = method_fn(model, images, labels, key=method_key)
     validation.check_maps(maps, images, name="maps returned by method_fn")
     return jnp.asarray(maps, jnp.float32)
 
-  trained = explain(variables)
+  trained = explain(clf)
   names: list[str] = []
   rows: dict[str, list[jax.Array]] = {name: [] for name in similarities}
-  for block, block_variables in randomized:
+  for block, block_clf in randomized:
     names.append(block)
-    maps = explain(block_variables)
+    maps = explain(block_clf)
     for name, measure in similarities.items():
       rows[name].append(measure(trained, maps))
   similarity = {name: jnp.stack(values) for name, values in rows.items()}

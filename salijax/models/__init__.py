@@ -8,6 +8,7 @@
 
 from salijax.models.architectures import (
     ARCHITECTURES,
+    classifier,
     create,
     default_tap,
     head_prefix,
@@ -15,9 +16,9 @@ from salijax.models.architectures import (
     tap_names,
     tap_path,
 )
-from salijax.models.classifier_builder import classifier
 from salijax.models.heads import HEADS
 from salijax.models.normalization import IMAGENET_MEAN, IMAGENET_STD
+from salijax.models.parameter_blocks import parameter_blocks
 from salijax.models.resnet import ResNet
 from salijax.models.trainable import trainable_mask
 from salijax.models.vgg import VGG
@@ -34,6 +35,7 @@ __all__ = [
     "default_tap",
     "head_prefix",
     "init",
+    "parameter_blocks",
     "tap_names",
     "tap_path",
     "trainable_mask",

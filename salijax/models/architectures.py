@@ -1,4 +1,4 @@
-"""The salijax architectures by name: building, initialising and querying models.
+"""The salijax architectures by name: building, initialising, querying and wrapping models.
 
     module = create("resnet18", num_classes=10)
     variables = init(module, jax.random.key(0))     # {"params", "batch_stats"}
@@ -14,7 +14,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from salijax.classifier import Classifier
 from salijax.models import heads, naming, normalization, resnet, vgg
+from salijax.wrapping.wrap import wrap
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": functools.partial(resnet.ResNet, stage_sizes=(2, 2, 2, 2), bottleneck=False),
@@ -161,3 +163,21 @@ def default_tap(module: nn.Module) -> str:
 def head_prefix(module: nn.Module) -> str:
   """The torchvision name of the replaceable head: "fc" or "classifier.6"."""
   return _check_model(module).head_spec().prefix
+
+
+def classifier(module: nn.Module, variables: Any, layer: str | None = None) -> Classifier:
+  """A `Classifier` of a salijax model, in inference mode: `salijax.wrap` at the tap's
+  module, so a tap is read and replaced as any wrapped model's layer is, and two
+  Classifiers of one model and layer share compiled programs.
+
+  Args:
+    module: a model from `salijax.models.create`.
+    variables: its variables ({"params", "batch_stats"}), the Classifier's leaves.
+    layer: the tap (a torchvision module name) that `features` returns and
+      `head` starts from; None = `salijax.models.default_tap(module)`.
+
+  Raises:
+    ValueError: `layer` is not a tap of `module`.
+  """
+  layer = default_tap(module) if layer is None else layer
+  return wrap(module, variables, layer=tap_path(module, layer))

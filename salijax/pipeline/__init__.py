@@ -7,9 +7,8 @@
 multi-process) and `explain_images` (people's own images, any models).
 """
 
-from salijax.pipeline.benchmark import run_benchmark
+from salijax.pipeline.benchmark import STAGES, run_benchmark
 from salijax.pipeline.benchmark_config import validate_config
-from salijax.pipeline.benchmark_workdir import STAGES
 from salijax.pipeline.explain_image import explain_images
 from salijax.pipeline.model_loading import LoadedModel, pretrained_model, trained_model
 

@@ -1,20 +1,23 @@
 """`run_benchmark(config, workdir)`: the end-to-end saliency benchmark, stage by stage.
 
-Stages (salijax.pipeline.benchmark_workdir.STAGES), each skipped when its
-DONE.json exists and each made of units skipped when their file exists, so a
-killed run restarted with the same workdir finishes with the same results:
+Stages (`STAGES`), each skipped when its DONE.json exists and each made of
+units skipped when their file exists, so a killed run restarted with the
+same workdir finishes with the same results:
 
-  data      prepare the dataset, choose the evaluation images (evaluation_set)
-  train     one salijax.train run per (model, mode), exported (trained_models)
+  data      prepare the dataset, choose the evaluation images (data_stage)
+  train     one salijax.train run per (model, mode), exported (train_stage)
+  perturb   each run's perturbed images of every batch (perturbation_stage)
   predict   each run's class probabilities of the images (prediction_stage)
   explain   every method's maps, per label mode and perturbation (explanation_stage)
   evaluate  every metric of every map (evaluation_stage)
   sanity    the parameter-randomisation check on a few images (sanity_stage)
   report    tables, summary, diagnostics, manifest and figures (report_stage)
 
-Several JAX processes (`salijax.parallel.initialize`) share the predict,
-explain, evaluate and sanity units; process 0 does the data and report stages. The
-train stage runs in one process (data parallel over its local devices): in a
+Every stage is a function `stage(ctx) -> summary` of a `stage_context.Context`
+(the summary goes into its DONE.json); the stages made of units are
+`batch_units.UnitStage`s. Several JAX processes (`salijax.parallel.initialize`)
+share the units; process 0 does the data and report stages. The train stage
+runs in one process (data parallel over its local devices): in a
 multi-process run it must already be done.
 
     from experiments.configs import benchmark
@@ -25,6 +28,7 @@ import importlib.metadata
 import os
 import pathlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -33,11 +37,33 @@ from absl import logging
 
 import salijax
 from salijax import parallel
-from salijax.pipeline import benchmark_config
+from salijax.pipeline import (
+    batch_units,
+    benchmark_config,
+    data_stage,
+    evaluation_stage,
+    explanation_stage,
+    perturbation_stage,
+    prediction_stage,
+    report_stage,
+    sanity_stage,
+    stage_context,
+    train_stage,
+)
 from salijax.pipeline import benchmark_workdir as bw
-from salijax.pipeline import (evaluation_set, evaluation_stage, explanation_stage,
-                              prediction_stage, report_stage, sanity_stage, stage_progress,
-                              trained_models)
+
+# name -> (stage(ctx) -> the summary of its DONE.json, whether process 0 alone runs it).
+_TABLE: dict[str, tuple[Callable[[stage_context.Context], dict[str, Any]], bool]] = {
+    "data": (data_stage.run_stage, True),
+    "train": (train_stage.run_stage, False),
+    "perturb": (perturbation_stage.STAGE, False),
+    "predict": (prediction_stage.STAGE, False),
+    "explain": (explanation_stage.STAGE, False),
+    "evaluate": (evaluation_stage.STAGE, False),
+    "sanity": (sanity_stage.STAGE, False),
+    "report": (report_stage.run_stage, True),
+}
+STAGES = tuple(_TABLE)
 
 
 def log_environment() -> None:
@@ -54,19 +80,6 @@ def log_environment() -> None:
                os.environ.get("XLA_FLAGS", ""))
 
 
-def _data_stage(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  evaluation_set.load_source(config, config.train_split)  # prepares it (generation, checks)
-  source = evaluation_set.load_source(config, config.eval_split)
-  eval_set = evaluation_set.select(config, source)
-  bw.write_json(pathlib.Path(workdir) / "data" / "eval_set.json", eval_set.to_json())
-  return {"images": len(eval_set.indices)}
-
-
-def _load_eval_set(workdir: str) -> evaluation_set.EvaluationSet:
-  return evaluation_set.EvaluationSet.from_json(
-      bw.read_json(pathlib.Path(workdir) / "data" / "eval_set.json"))
-
-
 def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
                   progress: bool = True, stages_through: str = "report") -> dict[str, Any]:
   """Runs (or resumes) the stages; returns {"stage_seconds", "runs", "report_dir"}.
@@ -75,15 +88,15 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
     config: experiments/configs/benchmark.py's config.
     workdir: where everything goes (benchmark_workdir's layout).
     progress: show a progress bar per stage (process 0 only).
-    stages_through: the last stage to run (`benchmark_workdir.STAGES`).
+    stages_through: the last stage to run (`STAGES`).
 
   Raises:
     ValueError: an invalid config, a workdir holding another config, or a
       multi-process run whose train stage is not done.
   """
   benchmark_config.validate_config(config)
-  if stages_through not in bw.STAGES:
-    raise ValueError(f"stages_through: expected one of {bw.STAGES}, got {stages_through!r}")
+  if stages_through not in STAGES:
+    raise ValueError(f"stages_through: expected one of {STAGES}, got {stages_through!r}")
   workdir = str(workdir)
   log_environment()
   lead = parallel.process_index() == 0
@@ -96,46 +109,29 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
     raise ValueError(
         "the train stage runs in one process: run the benchmark once with one process to "
         "train (or to the end), then start the processes again to share the other stages")
-  runs = benchmark_config.runs(config)
-  seconds: dict[str, float] = {}
-  records: dict[str, Any] = {}
-  for stage in bw.STAGES[:bw.STAGES.index(stages_through) + 1]:
-    done = bw.stage_done(workdir, stage)
+  ctx = stage_context.Context(
+      config, workdir, benchmark_config.runs(config), progress=progress,
+      unit_stages={name: stage for name, (stage, _) in _TABLE.items()
+                   if isinstance(stage, batch_units.UnitStage)})
+  for name in STAGES[:STAGES.index(stages_through) + 1]:
+    done = bw.stage_done(workdir, name)
     if done is not None:
-      logging.info("stage %s: already done (%.1f s), skipped", stage, done["seconds"])
-      seconds[stage] = done["seconds"]
+      logging.info("stage %s: already done (%.1f s), skipped", name, done["seconds"])
+      ctx.stage_seconds[name] = done["seconds"]
       continue
     start = time.perf_counter()
-    summary: dict[str, Any] = {}
-    if stage == "data" and lead:
-      summary = _data_stage(config, workdir)
-    elif stage == "train":
-      with stage_progress.stage_progress("train", total=len(runs), unit="run",
-                                         enabled=progress and lead) as bar:
-        for run in runs:
-          records[run.name] = trained_models.train_run(config, workdir, run)
-          bar.update(1)
-      summary = {name: r["test_accuracy"] for name, r in records.items()}
-    elif stage in ("predict", "explain", "evaluate", "sanity"):
-      module = {"predict": prediction_stage, "explain": explanation_stage,
-                "evaluate": evaluation_stage, "sanity": sanity_stage}[stage]
-      with stage_progress.stage_progress(stage, total=0, unit="img" if stage != "sanity"
-                                         else "check", enabled=progress and lead) as bar:
-        module.run_stage(config, workdir, runs, _load_eval_set(workdir), bar)
-    elif stage == "report" and lead:
-      records = {run.name: trained_models.load_run_record(workdir, run) for run in runs}
-      summary = report_stage.run_stage(config, workdir, runs, _load_eval_set(workdir), records,
-                                       seconds)
-    parallel.barrier(f"salijax-benchmark-{stage}")
-    seconds[stage] = time.perf_counter() - start
+    stage, lead_only = _TABLE[name]
+    summary = stage(ctx) if lead or not lead_only else {}
+    parallel.barrier(f"salijax-benchmark-{name}")
+    ctx.stage_seconds[name] = time.perf_counter() - start
     if lead:
-      bw.mark_done(workdir, stage, {"seconds": seconds[stage], **summary})
-      logging.info("stage %s: done in %.1f s %s", stage, seconds[stage], summary or "")
-    parallel.barrier(f"salijax-benchmark-{stage}-done")
-  if bw.stage_done(workdir, "train") is not None:
-    records = {run.name: trained_models.load_run_record(workdir, run) for run in runs}
+      bw.mark_done(workdir, name, {"seconds": ctx.stage_seconds[name], **summary})
+      logging.info("stage %s: done in %.1f s %s", name, ctx.stage_seconds[name], summary or "")
+    parallel.barrier(f"salijax-benchmark-{name}-done")
+  records = ctx.all_records() if bw.stage_done(workdir, "train") is not None else {}
   if lead:
-    logging.info("stage seconds: %s; report in %s", {k: round(v, 1) for k, v in seconds.items()},
+    logging.info("stage seconds: %s; report in %s",
+                 {k: round(v, 1) for k, v in ctx.stage_seconds.items()},
                  pathlib.Path(workdir) / "report")
-  return {"stage_seconds": seconds, "runs": records,
+  return {"stage_seconds": dict(ctx.stage_seconds), "runs": records,
           "report_dir": str(pathlib.Path(workdir) / "report")}

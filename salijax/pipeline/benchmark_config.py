@@ -12,16 +12,13 @@ the least likely class does not explain the decision).
 """
 
 import dataclasses
-import inspect
 
 import ml_collections
 
-from salijax import methods, metrics, models
-from salijax import train
+from salijax import methods, metrics, models, perturbations, train
 from salijax.config_checks import check_fields, expect, is_int
 from salijax.metrics.explanation_robustness import SSIM_MIN_SIZE
 from salijax.metrics.sanity_check import MODES as SANITY_MODES
-from salijax.pipeline import perturbations
 from salijax.train import modes as train_modes
 
 FIELDS = (
@@ -157,12 +154,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   for name in config.method_options:
     expect(name in registered, f"method_options.{name}", "options of a registered method "
            "(those of methods not in config.methods are ignored)", name)
-    parameters = inspect.signature(methods.get(name)).parameters
-    accepted = {p for p, spec in parameters.items() if spec.kind is inspect.Parameter.KEYWORD_ONLY
-                and p != "key"}
-    bad = sorted(set(method_options(config, name)) - accepted)
-    expect(not bad, f"method_options.{name}", f"hyperparameters of {name}: {sorted(accepted)}",
-           bad)
+    accepted = sorted(methods.info(name).options)
+    bad = sorted(set(method_options(config, name)) - set(accepted))
+    expect(not bad, f"method_options.{name}", f"hyperparameters of {name}: {accepted}", bad)
   sanity = config.sanity
   expect(is_int(sanity.num_images, 2), "sanity.num_images",
          "an integer >= 2 (the baseline compares different images)", sanity.num_images)

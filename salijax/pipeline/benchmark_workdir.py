@@ -4,7 +4,9 @@
   WORKDIR/data/eval_set.json                  the explained images: dataset indices, labels
   WORKDIR/train/<run>/                        a salijax.train workdir per run ("resnet18_scratch")
   WORKDIR/models/<run>.msgpack, <run>.json    the trained variables and what they are
-  WORKDIR/predict/<run>/batch_NNNNN.npz      class probabilities of the clean images,
+  WORKDIR/perturb/<run>/<perturbation>/batch_NNNNN.npz
+                                              perturbed images f32[b,H,W,3]
+  WORKDIR/predict/<run>/batch_NNNNN.npz       class probabilities of the clean images,
                                               predictions on the perturbed ones
   WORKDIR/explain/<run>/<method>/<label_mode>/<perturbation>/batch_NNNNN.npz
                                               maps f32[b,H,W] ("none": the clean images)
@@ -15,8 +17,9 @@
   WORKDIR/<stage>/DONE.json                   the stage finished (its wall time and summary)
 
 Every file is written to a temporary name and renamed, so a killed run leaves
-only complete files; a stage skips the units whose file exists, and a stage
-whose DONE.json exists is skipped as a whole.
+only complete files; a stage skips the units whose file exists, a stage
+whose DONE.json exists is skipped as a whole, and a unit file that cannot be
+read is computed again (`batch_units.read`).
 """
 
 import io
@@ -31,8 +34,6 @@ import numpy as np
 
 from salijax import atomic_files
 from salijax.train import workdir as train_workdir
-
-STAGES = ("data", "train", "predict", "explain", "evaluate", "sanity", "report")
 
 
 def save_arrays(path: str | os.PathLike, arrays: Mapping[str, Any]) -> None:

@@ -8,6 +8,8 @@ labels and the class names. Later stages rebuild any batch of them with
 """
 
 import dataclasses
+import os
+import pathlib
 from typing import Any
 
 import ml_collections
@@ -15,6 +17,7 @@ import numpy as np
 
 from salijax import data
 from salijax.data import preprocessing
+from salijax.pipeline import benchmark_workdir as bw
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +43,16 @@ class EvaluationSet:
     """Positions (into `indices`) of each batch; the last one may be shorter."""
     positions = np.arange(len(self.indices))
     return [positions[i:i + batch_size] for i in range(0, len(positions), batch_size)]
+
+
+def path(workdir: str | os.PathLike) -> pathlib.Path:
+  """data/eval_set.json."""
+  return pathlib.Path(workdir) / "data" / "eval_set.json"
+
+
+def read(workdir: str | os.PathLike) -> EvaluationSet:
+  """The evaluation set the data stage wrote."""
+  return EvaluationSet.from_json(bw.read_json(path(workdir)))
 
 
 def load_source(config: ml_collections.ConfigDict, split: str) -> data.Source:

@@ -1,10 +1,10 @@
 """The evaluation stage: every metric of every map, batch by batch.
 
-A unit is (run, method, label mode, perturbation, batch) (`batch_units`), as in
-the explanation stage. It reads the unit's explain file and writes
+A unit is (run, method, label mode, perturbation, batch) (`batch_units.Unit`),
+as in the explanation stage. It reads the unit's explain file and writes
 evaluate/<run>/<method>/<label_mode>/<perturbation>/batch_NNNNN.npz with
 per-image arrays, the metrics of the maps on the images they explain (the
-perturbed images for a perturbation, `perturbations`):
+perturb stage's images for a perturbation, `salijax.perturbations`):
 
   insertion_auc, deletion_auc f32[b]; insertion_curve, deletion_curve f32[b,n+1]
   average_drop, increase_in_confidence, average_gain f32[b] (per image, in %:
@@ -25,18 +25,14 @@ Constant maps (the Fake-CAM control) are scored with insertion/deletion's
 raster-order tie rule (`allow_constant_maps`).
 """
 
-from collections.abc import Sequence
-from typing import Any
-
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from salijax import metrics, parallel
-from salijax.pipeline import (batch_units, evaluation_set, explanation_stage, perturbations,
-                              prediction_stage)
-from salijax.pipeline import benchmark_workdir as bw
-from salijax.pipeline.benchmark_config import Run, names_list
+from salijax import metrics, parallel, perturbations
+from salijax.pipeline import batch_units, stage_helpers
+from salijax.pipeline.benchmark_config import names_list
+from salijax.pipeline.stage_context import Context, TrainedModel
 
 
 def _pointing(config: ml_collections.ConfigDict, maps: jnp.ndarray, region: np.ndarray,
@@ -53,31 +49,21 @@ def _pointing(config: ml_collections.ConfigDict, maps: jnp.ndarray, region: np.n
           "energy_pointing_game": np.where(present, np.asarray(energy), np.nan)}
 
 
-def evaluate_unit(config: ml_collections.ConfigDict, clf: Any, batch: dict[str, np.ndarray],
-                  unit: batch_units.Unit, explained: dict[str, np.ndarray],
-                  clean: dict[str, np.ndarray] | None,
-                  predicted: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """The arrays of one unit's file (see the module doc).
-
-  Args:
-    config: the benchmark config.
-    clf: the run's Classifier.
-    batch: from `evaluation_set.eval_batch`.
-    unit: the unit.
-    explained: the unit's explain file.
-    clean: the explain file of the same unit on the clean images (None for "none").
-    predicted: the predict stage's arrays of the unit's (run, batch).
-  """
+def evaluate_unit(ctx: Context, model: TrainedModel, batch: dict[str, np.ndarray],
+                  unit: batch_units.Unit) -> dict[str, np.ndarray]:
+  """The arrays of one unit's file (module doc); `batch` from `evaluation_set.eval_batch`."""
+  config, clf = ctx.config, model.classifier
+  explained = batch_units.read(ctx, "explain", unit)
   count = len(explained["maps"])
   size = len(batch["valid"])
-  pad = explanation_stage.padded
-  images = jnp.asarray(perturbations.perturbed_images(clf, batch["image"], batch["label"],
-                                                      unit.perturbation))
-  maps = jnp.asarray(pad(explained["maps"], size))
-  labels = jnp.asarray(pad(explained["label"], size))
+  images = jnp.asarray(stage_helpers.images(ctx, unit.run, batch, unit.batch, unit.perturbation))
+  maps = jnp.asarray(stage_helpers.padded(explained["maps"], size))
+  labels = jnp.asarray(stage_helpers.padded(explained["label"], size))
   curves = parallel.run_sharded(metrics.insertion_deletion, clf, images, maps, labels,
-                                allow_constant_maps=True, **config.insertion_deletion.to_dict())
-  change = parallel.run_sharded(metrics.confidence_change, clf, images, maps, labels)
+                                mesh=ctx.mesh, allow_constant_maps=True,
+                                **config.insertion_deletion.to_dict())
+  change = parallel.run_sharded(metrics.confidence_change, clf, images, maps, labels,
+                                mesh=ctx.mesh)
   simplicity = metrics.complexity(maps)
   result = {
       "insertion_auc": curves.insertion_auc, "deletion_auc": curves.deletion_auc,
@@ -92,13 +78,15 @@ def evaluate_unit(config: ml_collections.ConfigDict, clf: Any, batch: dict[str, 
   if region is not None:
     result.update(_pointing(config, maps, region, unit.perturbation))
   arrays = {name: np.asarray(value)[:count].astype(np.float32) for name, value in result.items()}
-  if clean is not None:
+  if unit.perturbation != perturbations.NONE:
+    clean = batch_units.read(ctx, "explain", unit._replace(perturbation=perturbations.NONE))
     height, width = maps.shape[1:]
     robustness = metrics.explanation_robustness(
         explained["maps"], perturbations.move_maps(clean["maps"], unit.perturbation),
         perturbations.valid_pixels(unit.perturbation, height, width))
     arrays["robustness_spearman"] = np.asarray(robustness.spearman, np.float32)
     arrays["robustness_ssim"] = np.asarray(robustness.ssim, np.float32)
+    predicted = batch_units.read(ctx, "predict", batch_units.BatchUnit(unit.run, unit.batch))
     which = names_list(config.perturbations).index(unit.perturbation)
     flipped = predicted["perturbed_predicted"][which] != predicted["probabilities"].argmax(-1)
     arrays["prediction_flipped"] = flipped.astype(np.float32)
@@ -106,19 +94,4 @@ def evaluate_unit(config: ml_collections.ConfigDict, clf: Any, batch: dict[str, 
   return arrays
 
 
-def run_stage(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Run],
-              eval_set: evaluation_set.EvaluationSet, bar: Any) -> None:
-  """This process's share of the units (`batch_units.run_units`)."""
-  def work(clf: Any, batch: dict[str, np.ndarray],
-           unit: batch_units.Unit) -> dict[str, np.ndarray]:
-    explained = bw.load_arrays(batch_units.unit_path(workdir, "explain", unit))
-    clean = None
-    if unit.perturbation != perturbations.NONE:
-      clean = bw.load_arrays(batch_units.unit_path(
-          workdir, "explain", unit._replace(perturbation=perturbations.NONE)))
-    predicted = prediction_stage.load_unit(workdir, unit.run, unit.batch)
-    return evaluate_unit(config, clf, batch, unit, explained, clean, predicted)
-
-  batch_units.run_units(config, workdir, eval_set, bar,
-                        batch_units.units(config, runs, eval_set),
-                        lambda unit: batch_units.unit_path(workdir, "evaluate", unit), work)
+STAGE = batch_units.UnitStage("evaluate", batch_units.method_units, evaluate_unit)

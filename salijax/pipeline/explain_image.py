@@ -81,6 +81,10 @@ def check_methods(methods: Sequence[str],
     if not isinstance(options, Mapping):
       raise TypeError(f"method_options[{name!r}] must be a mapping of hyperparameters,"
                       f" got {type(options).__name__}")
+    try:
+      methods_lib.info(name).resolve(options)  # the registry's checks, before any image
+    except (TypeError, ValueError) as error:
+      raise type(error)(f"method_options[{name!r}]: {error}") from error
 
 
 def _read_each(paths: Sequence[str | os.PathLike]
@@ -121,7 +125,7 @@ def model_input(image: np.ndarray, model: LoadedModel) -> np.ndarray:
 
 @jax.jit
 def _probabilities(clf: Classifier, images: jax.Array) -> jax.Array:
-  return jax.nn.softmax(clf.apply(clf.variables, images), axis=-1)
+  return jax.nn.softmax(clf.logits(images), axis=-1)
 
 
 def top_k_classes(model: LoadedModel, images: np.ndarray, k: int) -> list[list[dict[str, Any]]]:

@@ -18,7 +18,8 @@ report/<run>_sanity.png            similarity per randomised block
 report/training.png                training curves of every run
 
 Sanity rows (and figures) belong to the first label mode's clean images, the
-classes the sanity stage explains.
+classes the sanity stage explains. Every unit is read through
+`batch_units.read` (an unreadable one is computed again).
 """
 
 import pathlib
@@ -28,10 +29,9 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from salijax import models, report
+from salijax import perturbations, report
+from salijax.pipeline import batch_units
 from salijax.pipeline import benchmark_workdir as bw
-from salijax.pipeline import evaluation_set, perturbations, prediction_stage, sanity_stage
-from salijax.pipeline import trained_models
 from salijax.pipeline.benchmark_config import (
     Run,
     label_modes,
@@ -39,6 +39,7 @@ from salijax.pipeline.benchmark_config import (
     names_list,
     perturbation_names,
 )
+from salijax.pipeline.stage_context import Context
 from salijax.report.summary_table import label_mode_text
 from salijax.train import metrics_writer
 
@@ -56,40 +57,46 @@ def _concatenated(parts: Sequence[dict[str, np.ndarray]], axis: dict[str, int] |
           for name in parts[0] if parts[0][name].ndim and name not in NOT_PER_IMAGE}
 
 
-def _batches(workdir: str, stage: str, run: Run, method: str, label_mode: str,
-             perturbation: str, count: int) -> dict[str, np.ndarray]:
-  """The concatenated arrays of one (run, method, label mode, perturbation)'s `count` batch
-  files of `stage`."""
-  return _concatenated([bw.load_arrays(bw.batch_path(workdir, stage, run.name, method,
-                                                     label_mode, perturbation, batch=b))
-                        for b in range(count)])
+def _batches(ctx: Context, stage: str, run: Run, method: str, label_mode: str,
+             perturbation: str) -> dict[str, np.ndarray]:
+  """The concatenated arrays of one (run, method, label mode, perturbation)'s batch files of
+  `stage`."""
+  return _concatenated([
+      batch_units.read(ctx, stage, batch_units.Unit(run, method, label_mode, perturbation, b))
+      for b in range(batch_units.num_batches(ctx))])
 
 
-def _predictions(workdir: str, run: Run, count: int) -> dict[str, np.ndarray]:
+def _predictions(ctx: Context, run: Run) -> dict[str, np.ndarray]:
   """The predict stage's arrays of `run`, all batches (perturbed_predicted i32[P,N])."""
-  return _concatenated([prediction_stage.load_unit(workdir, run, b) for b in range(count)],
+  return _concatenated([batch_units.read(ctx, "predict", batch_units.BatchUnit(run, b))
+                        for b in range(batch_units.num_batches(ctx))],
                        axis={"perturbed_predicted": 1})
 
 
-def results_rows(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Run],
-                 eval_set: evaluation_set.EvaluationSet) -> list[dict[str, Any]]:
+def _sanity(ctx: Context, run: Run) -> dict[str, dict[str, np.ndarray]]:
+  """{method: its sanity file} of config.sanity.methods."""
+  return {m: batch_units.read(ctx, "sanity", batch_units.SanityUnit(run, m))
+          for m in names_list(ctx.config.sanity.methods)}
+
+
+def results_rows(ctx: Context) -> list[dict[str, Any]]:
   """The long-format rows (`salijax.report.COLUMNS`) of every run, label mode, perturbation,
   method and metric."""
-  count = len(eval_set.batch_indices(config.batch_size))
+  config, eval_set = ctx.config, ctx.eval_set()
   first_mode = label_modes(config)[0]
   rows = []
-  for run in runs:
+  for run in ctx.runs:
+    checks = _sanity(ctx, run)
     for label_mode in label_modes(config):
       for perturbation in perturbation_names(config):
         for method in method_names(config):
-          explained = _batches(workdir, "explain", run, method, label_mode, perturbation, count)
-          scores = _batches(workdir, "evaluate", run, method, label_mode, perturbation, count)
+          explained = _batches(ctx, "explain", run, method, label_mode, perturbation)
+          scores = _batches(ctx, "evaluate", run, method, label_mode, perturbation)
           metric_values = {k: v for k, v in scores.items() if k not in NOT_METRICS}
-          sanity_file = sanity_stage.path(workdir, run, method)
           sanity_positions = None
-          if (sanity_file.exists() and label_mode == first_mode
+          if (method in checks and label_mode == first_mode
               and perturbation == perturbations.NONE):
-            sanity = bw.load_arrays(sanity_file)
+            sanity = checks[method]
             sanity_positions = {int(p): i for i, p in enumerate(sanity["position"])}
           for i, position in enumerate(explained["position"]):
             base = {"model": run.model, "mode": run.mode, "dataset": eval_set.dataset,
@@ -107,15 +114,14 @@ def results_rows(config: ml_collections.ConfigDict, workdir: str, runs: Sequence
   return rows
 
 
-def diagnostics(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Run],
-                eval_set: evaluation_set.EvaluationSet) -> dict[str, Any]:
+def diagnostics(ctx: Context) -> dict[str, Any]:
   """report/diagnostics.json: {"top_k", "runs": {run: [per image: image_id, label,
   label_name, predicted, most_likely, least_likely]}} (`report.prediction_diagnostics`)."""
-  count = len(eval_set.batch_indices(config.batch_size))
+  config, eval_set = ctx.config, ctx.eval_set()
   names = eval_set.class_names
   result: dict[str, Any] = {"top_k": config.diagnostics_top_k, "runs": {}}
-  for run in runs:
-    predicted = _predictions(workdir, run, count)
+  for run in ctx.runs:
+    predicted = _predictions(ctx, run)
     ranked = report.prediction_diagnostics(predicted["probabilities"], names,
                                            top_k=config.diagnostics_top_k)
     result["runs"][run.name] = [
@@ -134,11 +140,10 @@ def _accuracy_table(records: Mapping[str, Mapping[str, Any]]) -> str:
   return "\n".join(lines)
 
 
-def _sanity_table(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Run]) -> str:
+def _sanity_table(ctx: Context) -> str:
   lines = []
-  for run in runs:
-    for method in names_list(config.sanity.methods):
-      arrays = bw.load_arrays(sanity_stage.path(workdir, run, method))
+  for run in ctx.runs:
+    for method, arrays in _sanity(ctx, run).items():
       verdicts = ", ".join(f"{k[len('passed_'):]} {'pass' if v else 'FAIL'}"
                            for k, v in arrays.items() if k.startswith("passed_"))
       lines.append(f"| {run.name} | {method} | {verdicts} |")
@@ -153,40 +158,36 @@ def _figure_name(run: Run, label_mode: str, first_mode: str, kind: str) -> str:
       f"{run.name}_{label_mode}_{kind}.png")
 
 
-def _perturbation_figure(config: ml_collections.ConfigDict, workdir: str, run: Run,
-                         batch: dict[str, np.ndarray], out: pathlib.Path) -> None:
-  """The first image and its perturbations (rows) with every method's maps (columns)."""
-  module, variables, _ = trained_models.load_run(workdir, run)
-  clf = models.classifier(module, variables)
+def _perturbation_figure(ctx: Context, run: Run, batch: dict[str, np.ndarray],
+                         out: pathlib.Path) -> None:
+  """The first image and its perturbations (rows) with every method's maps (columns); the
+  first image is the first of batch 0 (`batch`: the overlay images)."""
+  config = ctx.config
   names = perturbation_names(config)
-  images = np.concatenate([perturbations.perturbed_images(
-      clf, batch["image"][:1], batch["label"][:1], name) for name in names])
+  images = np.stack([batch["image"][0] if name == perturbations.NONE else batch_units.read(
+      ctx, "perturb", batch_units.PerturbationUnit(run, name, 0))["images"][0] for name in names])
   label_mode = label_modes(config)[0]
-  maps = {method: np.stack([  # the first image is in the first batch file
-      bw.load_arrays(bw.batch_path(workdir, "explain", run.name, method, label_mode, name,
-                                   batch=0))["maps"][0]
+  maps = {method: np.stack([
+      batch_units.read(ctx, "explain",
+                       batch_units.Unit(run, method, label_mode, name, 0))["maps"][0]
       for name in names]) for method in method_names(config)}
   report.overlay_grid(out / f"{run.name}_perturbations.png", images, maps,
                       row_labels=list(names), cmap=config.colormap,
                       title=f"{run.name}: the {label_mode_text(label_mode)} of perturbed images")
 
 
-def write_figures(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Run],
-                  eval_set: evaluation_set.EvaluationSet, out: Any) -> None:
+def write_figures(ctx: Context, out: pathlib.Path) -> None:
   """The overlay grids, curves, perturbations and sanity strip of every run, and the training
   curves (module doc)."""
-  count = len(eval_set.batch_indices(config.batch_size))
+  config, eval_set = ctx.config, ctx.eval_set()
   shown = min(config.overlay_images, len(eval_set.indices))
-  batch = None
-  if shown:
-    source = evaluation_set.load_source(config, config.eval_split)
-    batch = evaluation_set.eval_batch(config, source, eval_set, np.arange(shown), shown)
+  batch = ctx.batch(np.arange(shown), shown) if shown else None
   names = eval_set.class_names
   modes = label_modes(config)
   clean = perturbations.NONE
-  for run in runs:
+  for run in ctx.runs:
     for label_mode in modes:
-      explained = {m: _batches(workdir, "explain", run, m, label_mode, clean, count)
+      explained = {m: _batches(ctx, "explain", run, m, label_mode, clean)
                    for m in method_names(config)}
       if batch is not None:
         first = next(iter(explained.values()))
@@ -199,7 +200,7 @@ def write_figures(config: ml_collections.ConfigDict, workdir: str, runs: Sequenc
                             batch["image"], {m: e["maps"][:shown] for m, e in explained.items()},
                             row_labels=row_labels, cmap=config.colormap,
                             title=f"{run.name}: the {label_mode.replace('_', ' ')} class")
-      scores = {m: _batches(workdir, "evaluate", run, m, label_mode, clean, count)
+      scores = {m: _batches(ctx, "evaluate", run, m, label_mode, clean)
                 for m in method_names(config)}
       report.insertion_deletion_figure(
           out / _figure_name(run, label_mode, modes[0], "curves"),
@@ -207,9 +208,8 @@ def write_figures(config: ml_collections.ConfigDict, workdir: str, runs: Sequenc
           title=run.name if len(modes) == 1 else f"{run.name}, {label_mode.replace('_', ' ')}",
           controls=names_list(config.controls))
     if batch is not None and names_list(config.perturbations):
-      _perturbation_figure(config, workdir, run, batch, out)
-    sanity = {m: bw.load_arrays(sanity_stage.path(workdir, run, m))
-              for m in names_list(config.sanity.methods)}
+      _perturbation_figure(ctx, run, batch, out)
+    sanity = _sanity(ctx, run)
     if sanity:
       blocks = [str(b) for b in next(iter(sanity.values()))["block_names"]]
       report.sanity_figure(
@@ -219,8 +219,8 @@ def write_figures(config: ml_collections.ConfigDict, workdir: str, runs: Sequenc
           {m: {k[len("baseline_"):]: float(np.mean(v)) for k, v in a.items()
                if k.startswith("baseline_")} for m, a in sanity.items()},
           title=f"{run.name}: {config.sanity.mode} randomisation")
-  logs = {run.name: metrics_writer.read_metrics(bw.run_dir(workdir, "train", run.name))
-          for run in runs}
+  logs = {run.name: metrics_writer.read_metrics(bw.run_dir(ctx.workdir, "train", run.name))
+          for run in ctx.runs}
   report.training_figure(out / "training.png", logs)
 
 
@@ -230,12 +230,11 @@ def _classes_text(config: ml_collections.ConfigDict) -> str:
   return f"{modes[0]} class" if len(modes) == 1 else f"{', '.join(modes)} classes"
 
 
-def run_stage(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Run],
-              eval_set: evaluation_set.EvaluationSet, records: Mapping[str, Mapping[str, Any]],
-              stage_seconds: Mapping[str, float]) -> dict[str, Any]:
+def run_stage(ctx: Context) -> dict[str, Any]:
   """Writes report/ (see the module doc); returns {"rows": number of result rows}."""
-  out = pathlib.Path(workdir) / "report"
-  rows = results_rows(config, workdir, runs, eval_set)
+  config, eval_set, records = ctx.config, ctx.eval_set(), ctx.all_records()
+  out = pathlib.Path(ctx.workdir) / "report"
+  rows = results_rows(ctx)
   report.write_results(rows, out)
   controls = names_list(config.controls)
   sections = [f"# salijax benchmark: {eval_set.dataset} ({eval_set.split}, "
@@ -248,16 +247,16 @@ def run_stage(config: ml_collections.ConfigDict, workdir: str, runs: Sequence[Ru
                  f"Perturbations: {', '.join(names_list(config.perturbations))}. The methods "
                  "explain the perturbed image, for the class explained on the clean image.",
                  perturbed]
-  sanity = _sanity_table(config, workdir, runs)
+  sanity = _sanity_table(ctx)
   if sanity:
     sections += [f"## Sanity check ({config.sanity.mode} parameter randomisation, "
                  f"{config.sanity.num_images} images)",
                  "A method passes when its maps of the fully randomised model are less similar "
                  "to the trained model's than maps of different images are.", sanity]
   bw.write_bytes_atomic(out / "summary.md", ("\n\n".join(sections) + "\n").encode())
-  bw.write_json(out / "diagnostics.json", diagnostics(config, workdir, runs, eval_set))
-  write_figures(config, workdir, runs, eval_set, out)
-  manifest = report.build_manifest(config, stage_seconds=stage_seconds,
+  bw.write_json(out / "diagnostics.json", diagnostics(ctx))
+  write_figures(ctx, out)
+  manifest = report.build_manifest(config, stage_seconds=ctx.stage_seconds,
                                    extra={"runs": dict(records)})
   bw.write_json(out / "manifest.json", manifest)
   return {"rows": len(rows)}

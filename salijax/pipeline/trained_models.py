@@ -59,10 +59,9 @@ def load_run_record(workdir: str, run: Run) -> dict[str, Any]:
   return bw.read_json(_paths(workdir, run)[1])
 
 
-def load_run(workdir: str, run: Run) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-  """(module, variables, record) of a run the training stage exported."""
+def load_run(workdir: str, run: Run, record: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+  """(module, variables) of a run the training stage exported; `record` its models/<run>.json."""
   variables_path, _ = _paths(workdir, run)
-  record = load_run_record(workdir, run)
   module = models.create(record["model"], num_classes=record["num_classes"],
                          head=record["head"], classifier_width=record["classifier_width"],
                          # Records written before classifier_dropout existed lack it.
@@ -71,5 +70,4 @@ def load_run(workdir: str, run: Run) -> tuple[Any, dict[str, Any], dict[str, Any
                                                 record["image_size"]))
   template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), template)
   variables = flax.serialization.from_bytes(template, variables_path.read_bytes())
-  return module, variables, record
-
+  return module, variables

@@ -81,7 +81,7 @@ class ClassModel(NamedTuple):
 def _objective(clf: Classifier, image: jax.Array, label: jax.Array,
                l2: jax.Array) -> tuple[jax.Array, jax.Array]:
   """(S_c(I) - l2 ||I - 0.5||^2, S_c(I)) of one image f32[H,W,3] and its label i32[]."""
-  logit = clf.apply(clf.variables, image[None])[0, label]
+  logit = clf.logits(image[None])[0, label]
   return logit - l2 * jnp.sum(jnp.square(image - GREY)), logit
 
 

@@ -69,7 +69,9 @@ class NnxModel:
   eval_mode: bool = True
 
   def _module(self, state: Any) -> nnx.Module:
-    module = nnx.merge(self.graphdef, state)
+    # copy=True: Variables of this trace level, so that NNX transforms inside the model
+    # (nnx.scan, nnx.vmap) accept them under jax.grad.
+    module = nnx.merge(self.graphdef, state, copy=True)
     if self.eval_mode:
       module.eval()
     return module

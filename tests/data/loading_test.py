@@ -6,6 +6,9 @@ import pytest
 import salijax.data
 from salijax.data import synthetic_shapes
 
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("data_loading")
+
 OPTIONS = {"image_size": 24, "num_train": 16, "num_test": 6, "seed": 1}
 
 

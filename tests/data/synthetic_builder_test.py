@@ -9,6 +9,9 @@ import tensorflow_datasets as tfds
 
 from salijax.data import synthetic_builder, synthetic_shapes
 
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("data_synthetic")
+
 OPTIONS = {"image_size": 32, "num_train": 12, "num_test": 5, "seed": 3}
 
 

@@ -7,6 +7,9 @@ import pytest
 
 from salijax.data import synthetic_shapes
 
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("data_synthetic")
+
 SIZE = 32
 NUM_EXAMPLES = 120
 

@@ -10,6 +10,9 @@ from PIL import Image
 import salijax.data
 from salijax.data import tfds_source
 
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("data_tfds")
+
 _NO_GCS = tfds.download.DownloadConfig(try_download_gcs=False)
 _CLASSES = ["cat", "dog", "fox"]
 

@@ -7,6 +7,9 @@ import subprocess
 import sys
 
 import jax
+import pytest
+
+pytestmark = pytest.mark.slow  # minutes: `make test-fast` leaves it out
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,5 @@
-"""The slim install: the methods and metrics import and run without the benchmark's packages.
+"""The slim install: the methods, metrics and perturbations import and run without the
+benchmark's packages.
 
 `pip install salijax` (no extras) installs jax, flax, optax, numpy, ml-dtypes and scikit-image
 (and what they require); the benchmark's packages come with the `benchmark` extra. Each test
@@ -13,7 +14,7 @@ import sys
 
 BLOCKED = ("tensorflow_datasets", "tensorflow", "orbax", "ml_collections", "matplotlib",
            "tensorboardX", "tqdm", "scipy", "PIL", "torch", "captum", "haiku", "equinox",
-           "flaxmodels")
+           "flaxmodels", "jimm")
 
 BLOCKER = f"""
 import sys
@@ -31,13 +32,14 @@ class Blocker:
 sys.meta_path.insert(0, Blocker())
 """
 
-# Imports the core and runs one method and one metric on a tiny classifier.
+# Imports the core and runs one method, one metric and two perturbations on a tiny classifier.
 SLIM_RUN = """
 import jax.numpy as jnp
 
 import salijax
 import salijax.methods
 import salijax.metrics
+import salijax.perturbations
 import salijax.wrapping
 
 
@@ -51,6 +53,9 @@ maps = salijax.methods.gradient(clf, images)
 assert maps.shape == (2, 8, 8), maps.shape
 sparseness = salijax.metrics.complexity(maps).sparseness
 assert sparseness.shape == (2,) and bool(jnp.isfinite(sparseness).all()), sparseness
+for name in ("rotate45", "fgsm0.1"):
+  perturbed = salijax.perturbations.perturb(clf, images, jnp.array([0, 1]), name=name)
+  assert perturbed.shape == images.shape and bool((perturbed != images).any()), name
 imported = sorted(name for name in sys.modules if name.partition(".")[0] in BLOCKED)
 assert not imported, imported
 print("OK")

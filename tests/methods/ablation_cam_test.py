@@ -2,6 +2,7 @@
 
 import functools
 
+import cam_checks
 import chunk_invariance
 import float_tolerance
 import jax
@@ -9,23 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tiny_classifiers
-from skimage.transform import resize
+from cam_checks import REGION, SIZE
 
 from salijax import methods
-from salijax.classifier import Classifier
-from salijax.methods.ablation_cam import _ablation_cam, ablation_cam
-
-SIZE = 32
-REGION = (8, 20, 12, 28)
-
-
-def _images(seed, batch, low=0.0, high=1.0):
-  return jax.random.uniform(jax.random.key(seed), (batch, SIZE, SIZE, 3), minval=low,
-                            maxval=high)
-
-
-def _upsample(cam):
-  return resize(cam, (SIZE, SIZE), order=1, mode="edge", anti_aliasing=False)
+from salijax.methods.ablation_cam import ablation_cam
 
 
 def _skip(images):
@@ -63,7 +51,7 @@ def _reference(clf, image, label, skip=False):
   # w_k = (y - y^k) / y then errs by <= delta (2 + |w_k|) / |y|; the map sums k terms more.
   atol = (np.abs(feats) @ (delta * (2 + np.abs(weights)) / abs(target))).max()
   atol += float_tolerance.sum_atol(np.abs(feats) @ np.abs(weights), terms + channels + 4)
-  return _upsample(np.maximum(feats @ weights, 0.0)), atol
+  return cam_checks.upsample(np.maximum(feats @ weights, 0.0)), atol
 
 
 @functools.cache
@@ -85,7 +73,7 @@ def _skip_cnn():
 @pytest.mark.parametrize("classifier, skip", [(_cnn, False), (_skip_cnn, True)])
 def test_equals_slow_reference(classifier, skip):
   clf = classifier()
-  images, labels = _images(1, 3), jnp.array([3, 1, 0])
+  images, labels = cam_checks.images(1, 3), jnp.array([3, 1, 0])
   got = ablation_cam(clf, images, labels, chunk=4)  # 6 channels = 4 + 2 (+ 2 padding)
   assert got.shape == (3, SIZE, SIZE) and got.dtype == jnp.float32
   positive = 0
@@ -104,7 +92,7 @@ def test_known_answer_on_region_classifier():
   clf = tiny_classifiers.region_classifier(SIZE, SIZE, REGION)
   readout = clf.variables["readout"].at[:, 2].set(0.0)
   clf = clf.replace(variables={**clf.variables, "readout": readout})
-  images = jnp.repeat(_images(2, 1, 0.2, 1.0), 3, axis=0)
+  images = jnp.repeat(cam_checks.images(2, 1, 0.2, 1.0), 3, axis=0)
   maps = np.asarray(ablation_cam(clf, images, jnp.array([0, 1, 2])))
   feats = np.asarray(clf.features(clf.variables, images[:1]), np.float64)[0]
   means = feats.mean(axis=(0, 1))
@@ -113,42 +101,19 @@ def test_known_answer_on_region_classifier():
   h, w, k = feats.shape
   atol = float_tolerance.sum_atol(feats.sum(axis=-1), 3 * tiny_classifiers.region_terms(h, w)
                                   + k + 4)
-  np.testing.assert_allclose(maps[0], _upsample(feats @ (means / means.sum())), rtol=0,
+  np.testing.assert_allclose(maps[0], cam_checks.upsample(feats @ (means / means.sum())), rtol=0,
                              atol=atol)
-  inside = np.zeros((SIZE, SIZE), bool)
-  inside[REGION[0]:REGION[1], REGION[2]:REGION[3]] = True
+  inside = cam_checks.region_mask()
   assert maps[0][inside].sum() > 0.8 * maps[0].sum() > 0
   np.testing.assert_allclose(maps[1], maps[0], rtol=0, atol=2 * atol)
   np.testing.assert_array_equal(maps[2], 0.0)
 
 
 def test_same_map_whatever_the_batch_the_chunk_jit_and_vmap():
-  images, labels = _images(4, 3), jnp.array([0, 1, 3])
+  images, labels = cam_checks.images(4, 3), jnp.array([0, 1, 3])
   # Two programs, each within the reference's rounding bound of the exact map.
   atol = 2 * max(_reference(_skip_cnn(), images[b], int(labels[b]), skip=True)[1]
                  for b in range(3))
   chunk_invariance.check_same_map_whatever_the_batch_the_chunk_jit_and_vmap(
-      functools.partial(ablation_cam, _skip_cnn()), _ablation_cam, images, labels,
-      _images(5, 3), atol)
+      functools.partial(ablation_cam, _skip_cnn()), images, labels, atol)
   assert methods.get("ablation_cam") is ablation_cam
-
-
-@pytest.mark.parametrize("chunk", [0, -2, 1.5, True, "4"])
-def test_bad_chunk(chunk):
-  with pytest.raises(ValueError, match="chunk"):
-    ablation_cam(_cnn(), _images(0, 1), jnp.array([0]), chunk=chunk)
-
-
-def test_bad_inputs():
-  images, labels = _images(0, 2), jnp.array([0, 1])
-  no_head = Classifier(variables=_cnn().variables, apply=_cnn().apply, features=_cnn().features)
-  with pytest.raises(ValueError, match="clf: Ablation-CAM needs .*`head`"):
-    ablation_cam(no_head, images, labels)
-  with pytest.raises(ValueError, match="labels"):
-    ablation_cam(_cnn(), images, jnp.array([0, 4]))
-  with pytest.raises(ValueError, match="images"):
-    ablation_cam(_cnn(), images * 2.0, labels)
-  with pytest.raises(ValueError, match="images"):
-    ablation_cam(_cnn(), images[0], labels)
-  with pytest.raises(TypeError, match="clf"):
-    ablation_cam(_cnn().apply, images, labels)

@@ -18,10 +18,11 @@ import pytest
 from salijax import models, porting
 from salijax.methods.ablation_cam import ablation_cam
 from salijax.methods.eigencam import eigencam
-from salijax.methods.gradcam_plus_plus import gradcam_plus_plus
-from salijax.methods.layercam import layercam
+from salijax.methods.gradient_cams import gradcam_plus_plus, layercam, xgradcam
 from salijax.methods.score_cam import score_cam
-from salijax.methods.xgradcam import xgradcam
+
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("torch_ported_models")
 
 SIZE = 80
 CLASSES = 10

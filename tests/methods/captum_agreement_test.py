@@ -14,7 +14,7 @@ explains the torch model, salijax the port, at precision="highest":
 - `gradcam` at ResNet18's "layer4" vs `LayerGradCam(relu_attributions=True)`,
   Captum's 3 x 3 map upsampled with Captum's own `LayerAttribution.interpolate`
   in "bilinear" mode (torch's `interpolate`, half-pixel centres: the convention
-  of salijax.methods.upsampling), so that the comparison is at image size;
+  of salijax.methods.map_ops), so that the comparison is at image size;
 - `guided_gradcam` (reduce="none") vs `GuidedGradCam(interpolate_mode="bilinear")`
   (Captum's default "nearest" is not salijax's upsampling).
 
@@ -34,12 +34,13 @@ import numpy as np
 import pytest
 
 from salijax import models
-from salijax.methods.gradcam import gradcam
-from salijax.methods.gradient import gradient
-from salijax.methods.guided_backprop import guided_backprop
-from salijax.methods.guided_gradcam import guided_gradcam
+from salijax.methods.gradient_cams import gradcam
+from salijax.methods.input_gradients import gradient, guided_backprop, guided_gradcam
 from salijax.methods.integrated_gradients import integrated_gradients
 from salijax.porting import torchvision_to_flax
+
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("torch_ported_models")
 
 MEAN = np.asarray([0.485, 0.456, 0.406], np.float32)
 STD = np.asarray([0.229, 0.224, 0.225], np.float32)

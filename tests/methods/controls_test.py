@@ -61,18 +61,3 @@ def test_controls_in_the_pointing_games(inputs):
   # Sums of ones (exact) and their ratio: one or two roundings.
   np.testing.assert_allclose(energy_pointing_game(maps, jnp.asarray(region)).proportion,
                              6 / (16 * 24), rtol=float_tolerance.sum_rtol(2), atol=0)
-
-
-def test_bad_inputs_are_rejected(inputs):
-  clf, images, labels = inputs
-  for control in (fake_cam, random_map):
-    with pytest.raises(ValueError, match="images"):
-      control(clf, images * 2.0, labels, key=jax.random.key(0))
-    with pytest.raises(ValueError, match="labels"):
-      control(clf, images, jnp.array([3, 0, 4]), key=jax.random.key(0))
-    with pytest.raises(TypeError, match="clf"):
-      control(None, images, labels, key=jax.random.key(0))
-  with pytest.raises(TypeError, match="key"):
-    random_map(clf, images, labels)
-  with pytest.raises(TypeError, match="key"):
-    random_map(clf, images, labels, key=7)

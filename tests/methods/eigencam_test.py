@@ -1,26 +1,15 @@
 """Tests of salijax.methods.eigencam against numpy's SVD and known answers."""
 
+import cam_checks
 import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
 import tiny_classifiers
-from skimage.transform import resize
+from cam_checks import REGION, SIZE
 
 from salijax.classifier import Classifier
 from salijax.methods.eigencam import eigencam
-
-SIZE = 32
-REGION = (8, 20, 12, 28)
-
-
-def _images(seed, batch, low=0.0, high=1.0):
-  return jax.random.uniform(jax.random.key(seed), (batch, SIZE, SIZE, 3), minval=low,
-                            maxval=high)
-
-
-def _upsample(cam):
-  return resize(cam, (SIZE, SIZE), order=1, mode="edge", anti_aliasing=False)
 
 
 def svd_atol(singular, n):
@@ -40,17 +29,8 @@ def _reference(feats, n):
   projection = flat @ right[0]
   if projection @ flat.mean(axis=1) < 0:
     projection = -projection
-  return (_upsample(np.maximum(projection, 0.0).reshape(height, width)),
+  return (cam_checks.upsample(np.maximum(projection, 0.0).reshape(height, width)),
           svd_atol(singular, n))
-
-
-def map_atol(clf, images, labels):
-  """The largest rounding bound of random_cnn's maps of `images` (for layer_cam_common_test)."""
-  del labels  # Eigen-CAM is class-agnostic
-  feats = np.asarray(clf.features(clf.variables, images))
-  _, h, w, k = feats.shape
-  n = tiny_classifiers.random_cnn_terms(h, w, k) + h * w + k  # the SVD sums h w and k terms
-  return max(_reference(f, n)[1] for f in feats)
 
 
 def _rank_one_classifier(direction):
@@ -75,7 +55,7 @@ def _rank_one_classifier(direction):
 
 def test_equals_numpy_svd_on_random_cnn():
   clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4, channels=10)
-  images = _images(1, 3)
+  images = cam_checks.images(1, 3)
   got = eigencam(clf, images, jnp.array([0, 3, 2]))
   assert got.shape == (3, SIZE, SIZE) and got.dtype == jnp.float32
   feats = np.asarray(clf.features(clf.variables, images))
@@ -91,7 +71,7 @@ def test_rank_one_activations_and_the_sign_rule():
   """A = u d^T: P = u |d| for d > 0; for d < 0 the channel mean is negative, the sign rule
   keeps P = -u |d| <= 0 (agreeing with the mean map), and the map is zero."""
   direction = np.array([0.5, 2.0, 1.0, 0.25], np.float32)
-  images = _images(2, 2, 0.1, 1.0)
+  images = cam_checks.images(2, 2, 0.1, 1.0)
   positive = _rank_one_classifier(direction)
   got = np.asarray(eigencam(positive, images, jnp.array([0, 1])))
   brightness = np.asarray(positive.features(positive.variables, images))[..., 0] / direction[0]
@@ -99,18 +79,18 @@ def test_rank_one_activations_and_the_sign_rule():
   for b in range(2):
     singular = np.linalg.norm(brightness[b]) * np.linalg.norm(direction), 0.0
     # The SVD sums h w and k terms, the brightness 48 (4 x 4 x 3 pixels).
-    np.testing.assert_allclose(got[b], _upsample(brightness[b] * np.linalg.norm(direction)),
-                               rtol=0, atol=svd_atol(singular, h * w + len(direction) + 48))
+    want = cam_checks.upsample(brightness[b] * np.linalg.norm(direction))
+    np.testing.assert_allclose(got[b], want, rtol=0,
+                               atol=svd_atol(singular, h * w + len(direction) + 48))
   negative = np.asarray(eigencam(_rank_one_classifier(-direction), images, jnp.array([0, 1])))
   np.testing.assert_array_equal(negative, 0.0)
 
 
 def test_known_answer_on_region_classifier_and_class_agnostic():
   clf = tiny_classifiers.region_classifier(SIZE, SIZE, REGION)
-  images = _images(3, 2, 0.2, 1.0)
+  images = cam_checks.images(3, 2, 0.2, 1.0)
   maps = np.asarray(eigencam(clf, images, jnp.array([0, 1])))
-  inside = np.zeros((SIZE, SIZE), bool)
-  inside[REGION[0]:REGION[1], REGION[2]:REGION[3]] = True
+  inside = cam_checks.region_mask()
   for saliency in maps:
     assert saliency[inside].sum() > 0.8 * saliency.sum() > 0
   np.testing.assert_array_equal(eigencam(clf, images, jnp.array([2, 2])), maps)

@@ -1,4 +1,4 @@
-"""Tests of salijax.methods.gradcam against slow references and known answers."""
+"""Tests of the gradient CAMs: Grad-CAM against slow references and known answers."""
 
 import float_tolerance
 import jax
@@ -6,11 +6,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tiny_classifiers
+from random_inputs import random_images
 from skimage import transform
 
 from salijax import models
-from salijax.classifier import Classifier
-from salijax.methods.gradcam import _gradcam, gradcam
+from salijax.methods.gradient_cams import gradcam
+
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("gradcam")
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -25,11 +28,6 @@ def cam_from_alpha(feats: np.ndarray, alpha: np.ndarray, height: int, width: int
   """ReLU(sum_k alpha_k A^k) f32[h,w,k], f32[k] -> upsampled f32[H,W]."""
   cam = np.maximum(np.tensordot(np.asarray(feats, np.float64), alpha, axes=([2], [0])), 0.0)
   return upsample(cam, height, width)
-
-
-def random_images(key: int, shape: tuple[int, ...], low: float = 0.0,
-                  high: float = 1.0) -> jax.Array:
-  return jax.random.uniform(jax.random.key(key), shape, minval=low, maxval=high)
 
 
 def test_matches_finite_difference_reference_on_random_cnn():
@@ -210,23 +208,3 @@ def test_batch_composition_jit_and_no_recompilation():
   np.testing.assert_allclose(batch[1], alone[0], rtol=0, atol=atol)
   inside_jit = jax.jit(lambda x, y: gradcam(clf, x, y))(images, labels)
   np.testing.assert_allclose(inside_jit, batch, rtol=0, atol=atol)
-  compiled = _gradcam._cache_size()
-  gradcam(clf, random_images(7, (3, 32, 32, 3)), jnp.array([3, 3, 0]))
-  assert _gradcam._cache_size() == compiled
-
-
-def test_bad_inputs():
-  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
-  images = random_images(0, (2, 32, 32, 3))
-  labels = jnp.array([0, 1])
-  no_head = Classifier(variables=clf.variables, apply=clf.apply)
-  with pytest.raises(ValueError, match="features"):
-    gradcam(no_head, images, labels)
-  with pytest.raises(ValueError, match="labels"):
-    gradcam(clf, images, jnp.array([0, 4]))
-  with pytest.raises(ValueError, match="images"):
-    gradcam(clf, images * 2.0, labels)
-  with pytest.raises(ValueError, match="images"):
-    gradcam(clf, images[0], labels)
-  with pytest.raises(TypeError, match="clf"):
-    gradcam(clf.apply, images, labels)

@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 
 from salijax import models
-from salijax.methods.gradient import gradient
-from salijax.methods.guided_backprop import guided_backprop
+from salijax.methods.input_gradients import gradient, guided_backprop
 from salijax.methods.integrated_gradients import integrated_gradients
 from salijax.porting import torchvision_to_flax
+
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("torch_ported_models")
 
 MEAN = np.asarray([0.485, 0.456, 0.406], np.float32)
 STD = np.asarray([0.229, 0.224, 0.225], np.float32)

@@ -1,4 +1,4 @@
-"""Tests of salijax.methods.gradient and of salijax.methods.channel_reduction."""
+"""Tests of salijax.methods.input_gradients.gradient and the channel reductions (map_ops)."""
 
 import float_tolerance
 import jax
@@ -6,20 +6,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tiny_classifiers
+from random_inputs import random_images
 
-from salijax.methods.channel_reduction import REDUCTIONS, check_reduce, reduce_channels
-from salijax.methods.gradient import _gradient, gradient
+from salijax.methods.input_gradients import gradient
+from salijax.methods.map_ops import REDUCTIONS, reduce_channels
 
 REGION = (8, 24, 24, 40)  # (y0, y1, x0, x1), on the classifiers' 4-pixel grid
 
 
-def random_images(key: int, shape: tuple[int, ...], low: float = 0.0,
-                  high: float = 1.0) -> jax.Array:
-  return jax.random.uniform(jax.random.key(key), shape, minval=low, maxval=high)
-
-
 def numpy_reduction(raw: np.ndarray, reduce: str) -> np.ndarray:
-  """The reductions of salijax.methods.channel_reduction, one pixel at a time."""
+  """The reductions of salijax.methods.map_ops, one pixel at a time."""
   out = np.zeros(raw.shape[:-1]) if reduce != "none" else raw.copy()
   for index in np.ndindex(raw.shape[:-1]):
     values = [float(v) for v in raw[index]]
@@ -123,24 +119,3 @@ def test_batch_composition_jit_and_no_recompilation():
   np.testing.assert_allclose(inside_jit, batch, **tol)
   vmapped = jax.vmap(lambda x, y: gradient(clf, x[None], y[None])[0])(images, labels)
   np.testing.assert_allclose(vmapped, batch, **tol)
-  compiled = _gradient._cache_size()
-  gradient(clf, random_images(7, (3, 32, 32, 3)), jnp.array([3, 3, 0]))
-  assert _gradient._cache_size() == compiled
-
-
-def test_bad_inputs():
-  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
-  images = random_images(0, (2, 32, 32, 3))
-  labels = jnp.array([0, 1])
-  with pytest.raises(ValueError, match="reduce.*'mean'"):
-    gradient(clf, images, labels, reduce="mean")
-  with pytest.raises(ValueError, match="reduce"):
-    check_reduce(None)
-  with pytest.raises(ValueError, match="labels"):
-    gradient(clf, images, jnp.array([0, 4]))
-  with pytest.raises(ValueError, match="images"):
-    gradient(clf, images * 2.0, labels)
-  with pytest.raises(ValueError, match="images"):
-    gradient(clf, images[0], labels)
-  with pytest.raises(TypeError, match="clf"):
-    gradient(clf.apply, images, labels)

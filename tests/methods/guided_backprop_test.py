@@ -1,25 +1,18 @@
-"""Tests of salijax.methods.guided_backprop: a hand-derived reference, a known answer, errors."""
+"""Tests of guided backpropagation (methods.input_gradients): a hand-derived reference."""
 
 import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
-import tiny_classifiers
+from random_inputs import random_images
 
 from salijax import models
 from salijax.classifier import Classifier
 from salijax.guided_relu import guided_relu
-from salijax.methods.gradient import gradient
-from salijax.methods.guided_backprop import _guided_backprop, guided_backprop
+from salijax.methods.input_gradients import gradient, guided_backprop
 from salijax.models import vgg
 
 HIGHEST = jax.lax.Precision.HIGHEST
-
-
-def random_images(key: int, shape: tuple[int, ...], low: float = 0.0,
-                  high: float = 1.0) -> jax.Array:
-  return jax.random.uniform(jax.random.key(key), shape, minval=low, maxval=high)
 
 
 def mlp_classifier(size: int = 8, classes: int = 3) -> Classifier:
@@ -141,24 +134,3 @@ def test_batch_composition_jit_and_no_recompilation():
   np.testing.assert_allclose(batch[2], alone[0], rtol=0, atol=atol)
   inside_jit = jax.jit(lambda x, y: guided_backprop(clf, x, y))(images, labels)
   np.testing.assert_allclose(inside_jit, batch, rtol=0, atol=atol)
-  compiled = _guided_backprop._cache_size()
-  guided_backprop(clf, random_images(7, (3, 8, 8, 3)), jnp.array([2, 2, 0]))
-  assert _guided_backprop._cache_size() == compiled
-
-
-def test_bad_inputs():
-  hand_built = tiny_classifiers.region_classifier(32, 32, (8, 16, 8, 16))
-  images = random_images(0, (2, 32, 32, 3))
-  labels = jnp.array([0, 1])
-  with pytest.raises(ValueError, match=r"clf: .*guided_apply.*salijax\.wrap"):
-    guided_backprop(hand_built, images, labels)
-  clf = mlp_classifier()
-  small = random_images(0, (2, 8, 8, 3))
-  with pytest.raises(ValueError, match="reduce"):
-    guided_backprop(clf, small, labels, reduce="max")
-  with pytest.raises(ValueError, match="labels"):
-    guided_backprop(clf, small, jnp.array([0, 3]))
-  with pytest.raises(ValueError, match="images"):
-    guided_backprop(clf, small - 0.5, labels)
-  with pytest.raises(TypeError, match="clf"):
-    guided_backprop(clf.guided_apply, small, labels)

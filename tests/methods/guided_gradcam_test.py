@@ -1,4 +1,4 @@
-"""Tests of salijax.methods.guided_gradcam against a slow reference and a known answer."""
+"""Tests of Guided Grad-CAM (methods.input_gradients) against a slow reference."""
 
 import dataclasses
 
@@ -6,21 +6,15 @@ import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 import tiny_classifiers
+from random_inputs import random_images
 from skimage import transform
 
 from salijax import models
-from salijax.classifier import Classifier
-from salijax.methods.guided_gradcam import _guided_gradcam, guided_gradcam
+from salijax.methods.input_gradients import guided_gradcam
 from salijax.models import vgg
 
 REGION = (8, 24, 24, 40)  # (y0, y1, x0, x1), on the classifiers' 4-pixel grid
-
-
-def random_images(key: int, shape: tuple[int, ...], low: float = 0.0,
-                  high: float = 1.0) -> jax.Array:
-  return jax.random.uniform(jax.random.key(key), shape, minval=low, maxval=high)
 
 
 def tiny_vgg_classifier():
@@ -113,25 +107,3 @@ def test_batch_composition_jit_and_no_recompilation():
   np.testing.assert_allclose(batch[1], alone[0], **tol)
   inside_jit = jax.jit(lambda x, y: guided_gradcam(clf, x, y))(images, labels)
   np.testing.assert_allclose(inside_jit, batch, **tol)
-  compiled = _guided_gradcam._cache_size()
-  guided_gradcam(clf, random_images(7, (3, 32, 32, 3)), jnp.array([2, 2, 0]))
-  assert _guided_gradcam._cache_size() == compiled
-
-
-def test_bad_inputs():
-  region = tiny_classifiers.region_classifier(32, 32, (8, 16, 8, 16))
-  images = random_images(0, (2, 32, 32, 3))
-  labels = jnp.array([0, 1])
-  with pytest.raises(ValueError, match="clf: .*guided_apply"):
-    guided_gradcam(region, images, labels)
-  no_layer = Classifier(variables=region.variables, apply=region.apply,
-                        guided_apply=region.apply)
-  with pytest.raises(ValueError, match="features"):
-    guided_gradcam(no_layer, images, labels)
-  guided = dataclasses.replace(region, guided_apply=region.apply)
-  with pytest.raises(ValueError, match="reduce"):
-    guided_gradcam(guided, images, labels, reduce="l2")
-  with pytest.raises(ValueError, match="labels"):
-    guided_gradcam(guided, images, jnp.array([0, 3]))
-  with pytest.raises(TypeError, match="clf"):
-    guided_gradcam(region.apply, images, labels)

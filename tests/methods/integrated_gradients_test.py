@@ -6,21 +6,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tiny_classifiers
+from random_inputs import random_images
 
 from salijax.classifier import Classifier
 from salijax.methods.integrated_gradients import (
     RULES,
-    _integrated_gradients,
     integrated_gradients,
 )
 
 HIGHEST = jax.lax.Precision.HIGHEST
 REGION = (8, 24, 24, 40)  # (y0, y1, x0, x1), on the classifiers' 4-pixel grid
-
-
-def random_images(key: int, shape: tuple[int, ...], low: float = 0.0,
-                  high: float = 1.0) -> jax.Array:
-  return jax.random.uniform(jax.random.key(key), shape, minval=low, maxval=high)
 
 
 def quadrature(steps: int, rule: str) -> list[tuple[float, float]]:
@@ -200,13 +195,10 @@ def test_chunk_and_batch_invariance_jit_and_no_recompilation():
   inside_jit = jax.jit(lambda x, y: integrated_gradients(clf, x, y, steps=6, chunk=4))(
       images, labels)
   np.testing.assert_allclose(inside_jit, batch, **tol)
-  compiled = _integrated_gradients._cache_size()
-  integrated_gradients(clf, random_images(7, (3, 32, 32, 3)), jnp.array([2, 2, 0]), steps=6,
-                       chunk=4)
-  assert _integrated_gradients._cache_size() == compiled
 
 
-def test_bad_inputs():
+def test_bad_baselines():
+  """The baseline's own checks (the shared ones are in registry_test.py)."""
   clf = linear_classifier(8)
   images = random_images(0, (2, 8, 8, 3))
   labels = jnp.array([0, 1])
@@ -220,15 +212,3 @@ def test_bad_inputs():
     integrated_gradients(clf, images, labels, baseline="black")
   with pytest.raises(TypeError, match="baseline"):
     integrated_gradients(clf, images, labels, baseline=True)
-  with pytest.raises(ValueError, match="steps"):
-    integrated_gradients(clf, images, labels, steps=0)
-  with pytest.raises(ValueError, match="chunk"):
-    integrated_gradients(clf, images, labels, chunk=2.5)
-  with pytest.raises(ValueError, match="rule.*'simpson'"):
-    integrated_gradients(clf, images, labels, rule="simpson")
-  with pytest.raises(ValueError, match="reduce"):
-    integrated_gradients(clf, images, labels, reduce="mean")
-  with pytest.raises(ValueError, match="labels"):
-    integrated_gradients(clf, images, jnp.array([0, 3]))
-  with pytest.raises(ValueError, match="images"):
-    integrated_gradients(clf, images + 1.0, labels)

@@ -1,19 +1,13 @@
-"""Tests of salijax.methods.layer_gradients: gradients, the CAM reduction, the layer check."""
+"""Tests of the gradient CAMs' shared parts: layer gradients and the CAM reduction."""
 
 import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 import tiny_classifiers
 from skimage.transform import resize
 
-from salijax.classifier import Classifier
-from salijax.methods.layer_gradients import (
-    check_explained_layer,
-    class_activation_map,
-    layer_gradients,
-)
+from salijax.methods.gradient_cams import class_activation_map, layer_gradients
 
 
 def _images(seed, batch=3, size=32):
@@ -59,19 +53,3 @@ def test_class_activation_map_is_the_upsampled_relu_of_the_weighted_sum():
     # k = 3 products summed, then 2 x 2 bilinear taps.
     magnitude = np.abs(feats[b]).astype(np.float64) @ np.abs(weights[b])
     np.testing.assert_allclose(got[b], want, rtol=0, atol=float_tolerance.sum_atol(magnitude, 8))
-
-
-def test_check_explained_layer():
-  clf = tiny_classifiers.random_cnn(jax.random.key(1), channels=5)
-  images = _images(0, batch=2)
-  assert check_explained_layer(clf, images, "X") == 5
-  no_head = Classifier(variables=clf.variables, apply=clf.apply, features=clf.features)
-  assert check_explained_layer(no_head, images, "X", needs_head=False) == 5
-  with pytest.raises(ValueError, match="clf: X needs a Classifier with `features` and `head`"):
-    check_explained_layer(no_head, images, "X")
-  no_features = Classifier(variables=clf.variables, apply=clf.apply, head=clf.head)
-  with pytest.raises(ValueError, match="clf: X needs a Classifier with `features`"):
-    check_explained_layer(no_features, images, "X", needs_head=False)
-  flat = clf.replace(features=lambda v, x: x.mean(axis=(1, 2)))
-  with pytest.raises(ValueError, match=r"clf.features must return f32\[B,h,w,k\]"):
-    check_explained_layer(flat, images, "X")

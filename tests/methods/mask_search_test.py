@@ -6,12 +6,11 @@ import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 import tiny_classifiers
 from skimage import transform
 
 from salijax.classifier import Classifier
-from salijax.methods.mask_search import _mask_search, mask_search, threshold_map, update_cells
+from salijax.methods.mask_search import mask_search, threshold_map, update_cells
 
 SIZE = 32
 
@@ -203,29 +202,3 @@ def test_batch_composition_jit_and_no_recompilation():
   atol = reference_mask_search(clf, images, np.asarray(labels), key, initial_fraction=0.3,
                                rate=0.02, threshold=0.96, fill=0.0, **settings)[2]
   np.testing.assert_allclose(inside_jit, batch, rtol=0, atol=2 * atol)
-  compiled = _mask_search._cache_size()
-  mask_search(clf, random_images(3, (3, SIZE, SIZE, 3)), labels, key=jax.random.key(8),
-              rate=0.1, threshold=0.5, initial_fraction=0.6, fill=0.2, **settings)
-  assert _mask_search._cache_size() == compiled  # new images, key and floats: the same program
-
-
-def test_bad_inputs():
-  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
-  images = random_images(0, (2, SIZE, SIZE, 3))
-  labels = jnp.array([0, 1])
-  key = jax.random.key(0)
-  with pytest.raises(TypeError, match="key"):
-    mask_search(clf, images, labels)
-  with pytest.raises(TypeError, match="key"):
-    mask_search(clf, images, labels, key=0)
-  with pytest.raises(ValueError, match="labels"):
-    mask_search(clf, images, jnp.array([0, 4]), key=key)
-  with pytest.raises(ValueError, match="images"):
-    mask_search(clf, images * 2.0, labels, key=key)
-  with pytest.raises(TypeError, match="clf"):
-    mask_search(clf.apply, images, labels, key=key)
-  for bad in ({"grid": 0}, {"num_steps": 0}, {"num_steps": 2.5}, {"initial_fraction": -0.1},
-              {"initial_fraction": 1.5}, {"rate": 1.0}, {"rate": -0.1}, {"threshold": -1.0},
-              {"threshold": float("inf")}, {"fill": 2.0}):
-    with pytest.raises(ValueError, match=next(iter(bad))):
-      mask_search(clf, images, labels, key=key, **bad)

@@ -1,4 +1,4 @@
-"""Tests of salijax.methods.rise and its masks (salijax.methods.rise_masks)."""
+"""Tests of salijax.methods.rise and its masks."""
 
 import functools
 
@@ -8,16 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tiny_classifiers
+from random_inputs import random_images
 from skimage import transform
 
 from salijax.classifier import Classifier
-from salijax.methods.rise import _rise, rise
-from salijax.methods.rise_masks import draw_grid, grid_mask, rise_mask
-
-
-def random_images(key: int, shape: tuple[int, ...], low: float = 0.0,
-                  high: float = 1.0) -> jax.Array:
-  return jax.random.uniform(jax.random.key(key), shape, minval=low, maxval=high)
+from salijax.methods.rise import draw_grid, grid_mask, rise, rise_mask
 
 
 def test_grid_cells_are_on_with_probability_exactly_p_and_offsets_are_uniform():
@@ -170,26 +165,3 @@ def test_chunk_size_batch_composition_jit_and_no_recompilation():
   inside_jit = jax.jit(lambda x, y, k: rise(clf, x, y, key=k, chunk=7, **settings))(
       images, labels, key)
   np.testing.assert_allclose(inside_jit, by_chunk[1], **tol)
-  compiled = _rise._cache_size()
-  rise(clf, random_images(3, (3, 32, 32, 3)), jnp.array([2, 2, 1]), key=jax.random.key(8),
-       chunk=7, **settings)
-  assert _rise._cache_size() == compiled
-
-
-def test_bad_inputs():
-  clf = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
-  images = random_images(0, (2, 32, 32, 3))
-  labels = jnp.array([0, 1])
-  key = jax.random.key(0)
-  with pytest.raises(TypeError, match="key"):
-    rise(clf, images, labels)
-  with pytest.raises(TypeError, match="key"):
-    rise(clf, images, labels, key=0)
-  for bad in ({"num_masks": 0}, {"cell": 0}, {"chunk": 0}, {"chunk": 2.5}, {"p": 0.0},
-              {"p": 1.5}, {"fill": -0.1}, {"fill": 2.0}):
-    with pytest.raises(ValueError, match=next(iter(bad))):
-      rise(clf, images, labels, key=key, **{"num_masks": 4, **bad})
-  with pytest.raises(ValueError, match="labels"):
-    rise(clf, images, jnp.array([0, 4]), key=key, num_masks=4)
-  with pytest.raises(ValueError, match="non-finite"):
-    rise(clf, images.at[0, 0, 0, 0].set(jnp.nan), labels, key=key, num_masks=4)

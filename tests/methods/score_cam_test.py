@@ -2,26 +2,18 @@
 
 import functools
 
+import cam_checks
 import chunk_invariance
 import float_tolerance
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 import tiny_classifiers
+from cam_checks import REGION, SIZE
 from skimage.transform import resize
 
 from salijax import methods
-from salijax.classifier import Classifier
-from salijax.methods.score_cam import _score_cam, score_cam
-
-SIZE = 32
-REGION = (8, 20, 12, 28)
-
-
-def _images(seed, batch, low=0.0, high=1.0):
-  return jax.random.uniform(jax.random.key(seed), (batch, SIZE, SIZE, 3), minval=low,
-                            maxval=high)
+from salijax.methods.score_cam import score_cam
 
 
 def _upsample(cam):
@@ -74,7 +66,7 @@ def _cnn():
 
 
 def test_equals_slow_reference_on_random_cnn():
-  images, labels = _images(1, 2), jnp.array([3, 1])
+  images, labels = cam_checks.images(1, 2), jnp.array([3, 1])
   got = score_cam(_cnn(), images, labels, chunk=4)  # 6 channels = 4 + 2 (+ 2 padding)
   assert got.shape == (2, SIZE, SIZE) and got.dtype == jnp.float32
   for b in range(2):
@@ -86,7 +78,7 @@ def test_equals_slow_reference_on_random_cnn():
 def test_constant_channel_masks_nothing_and_weighs_zero():
   """A constant channel's mask is all zeros: the masked image is the black baseline (w = 0)."""
   constant = _cnn().replace(features=lambda v, x: _cnn().features(v, x).at[..., 1].set(0.3))
-  images = _images(2, 4)
+  images = cam_checks.images(2, 4)
   labels = jnp.arange(4)
   got = np.asarray(score_cam(constant, images, labels, chunk=4))
   positive = 0
@@ -101,39 +93,17 @@ def test_known_answer_on_region_classifier():
   """Masks are 0 outside the region (up to bilinear spill); the black baseline gives 0
   features, uniform probabilities. Class 0 rises with the region's brightness."""
   clf = tiny_classifiers.region_classifier(SIZE, SIZE, REGION)
-  images = _images(3, 2, 0.2, 1.0)
+  images = cam_checks.images(3, 2, 0.2, 1.0)
   maps = np.asarray(score_cam(clf, images, jnp.array([0, 0])))
-  inside = np.zeros((SIZE, SIZE), bool)
-  inside[REGION[0]:REGION[1], REGION[2]:REGION[3]] = True
+  inside = cam_checks.region_mask()
   for saliency in maps:
     assert saliency[inside].sum() > 0.8 * saliency.sum() > 0
 
 
 def test_same_map_whatever_the_batch_the_chunk_jit_and_vmap():
-  images, labels = _images(4, 3), jnp.array([0, 1, 3])
+  images, labels = cam_checks.images(4, 3), jnp.array([0, 1, 3])
   # Two programs, each within the reference's rounding bound of the exact map.
   atol = 2 * max(_reference(_cnn(), images[b], int(labels[b]))[1] for b in range(3))
   chunk_invariance.check_same_map_whatever_the_batch_the_chunk_jit_and_vmap(
-      functools.partial(score_cam, _cnn()), _score_cam, images, labels, _images(5, 3), atol)
+      functools.partial(score_cam, _cnn()), images, labels, atol)
   assert methods.get("score_cam") is score_cam
-
-
-@pytest.mark.parametrize("chunk", [0, -2, 1.5, True, "4"])
-def test_bad_chunk(chunk):
-  with pytest.raises(ValueError, match="chunk"):
-    score_cam(_cnn(), _images(0, 1), jnp.array([0]), chunk=chunk)
-
-
-def test_bad_inputs():
-  images, labels = _images(0, 2), jnp.array([0, 1])
-  no_features = Classifier(variables=_cnn().variables, apply=_cnn().apply)
-  with pytest.raises(ValueError, match="clf: Score-CAM needs a Classifier with `features`"):
-    score_cam(no_features, images, labels)
-  with pytest.raises(ValueError, match="labels"):
-    score_cam(_cnn(), images, jnp.array([0, 4]))
-  with pytest.raises(ValueError, match="images"):
-    score_cam(_cnn(), images * 2.0, labels)
-  with pytest.raises(ValueError, match="images"):
-    score_cam(_cnn(), images[0], labels)
-  with pytest.raises(TypeError, match="clf"):
-    score_cam(_cnn().apply, images, labels)

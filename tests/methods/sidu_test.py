@@ -13,7 +13,7 @@ from skimage.transform import resize
 
 from salijax import methods
 from salijax.classifier import Classifier
-from salijax.methods.sidu import _sidu, sidu, sidu_feature_space
+from salijax.methods.sidu import sidu, sidu_feature_space
 
 SIZE = 32
 REGION = (8, 20, 8, 20)
@@ -174,18 +174,6 @@ def test_same_map_whatever_the_batch_and_the_chunk():
     np.testing.assert_allclose(run(images, labels, chunk=chunk), batch, rtol=0, atol=atol)
 
 
-def test_second_batch_does_not_recompile_and_user_jit_agrees():
-  clf, labels = _cnn(), np.array([0, 1], np.int32)
-  run = functools.partial(sidu, clf, tau=TAU, chunk=4)
-  run(_random_images(2, 3), labels)
-  compiled = _sidu._cache_size()
-  first = run(_random_images(2, 4), labels)
-  assert _sidu._cache_size() == compiled
-  atol = 2 * _reference_atol(clf, _random_images(2, 4), labels, tau=TAU)
-  np.testing.assert_allclose(jax.jit(run)(_random_images(2, 4), labels), first, rtol=0,
-                             atol=atol)
-
-
 def _package_reference(torch, clf, images, *, tau, sigma):
   """pytorch-sidu's computation written with torch ops (NCHW), features from `clf`."""
   functional = torch.nn.functional
@@ -227,26 +215,3 @@ def test_feature_space_ignores_the_label_and_differs_from_sidu():
 def test_registered():
   assert methods.get("sidu") is sidu
   assert methods.get("sidu_feature_space") is sidu_feature_space
-
-
-@pytest.mark.parametrize("method", [sidu, sidu_feature_space])
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(tau=float("nan")), "tau"), (dict(tau="0.5"), "tau"), (dict(sigma=0.0), "sigma"),
-    (dict(sigma=float("inf")), "sigma"), (dict(chunk=0), "chunk")])
-def test_bad_hyperparameters(method, kwargs, match):
-  with pytest.raises(ValueError, match=match):
-    method(_cnn(), _random_images(1, 0), np.array([0], np.int32), **kwargs)
-
-
-@pytest.mark.parametrize("method", [sidu, sidu_feature_space])
-def test_bad_inputs(method):
-  labels = np.array([0], np.int32)
-  no_features = Classifier(variables=_cnn().variables, apply=_cnn().apply)
-  with pytest.raises(ValueError, match="clf.features"):
-    method(no_features, _random_images(1, 0), labels)
-  with pytest.raises(ValueError, match="images"):
-    method(_cnn(), _random_images(1, 0) - 1.0, labels)
-  with pytest.raises(ValueError, match="labels"):
-    method(_cnn(), _random_images(1, 0), np.array([9], np.int32))
-  with pytest.raises(TypeError, match="clf"):
-    method(object(), _random_images(1, 0), labels)

@@ -1,11 +1,11 @@
-"""Tests of salijax.methods.weighted_ridge against an independent least-squares solve."""
+"""Tests of LIME's weighted ridge fit (methods.lime) against a least-squares solve."""
 
 import float_tolerance
 import jax
 import numpy as np
 import pytest
 
-from salijax.methods.weighted_ridge import weighted_ridge
+from salijax.methods.lime import weighted_ridge
 
 
 def _lstsq_ridge(z, y, w, alpha):

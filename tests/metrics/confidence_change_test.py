@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tiny_classifiers
+from random_inputs import random_images
 
 from salijax.classifier import Classifier
 from salijax.metrics.confidence_change import (
@@ -16,11 +17,6 @@ from salijax.metrics.confidence_change import (
     confidence_change,
     summarize_confidence_change,
 )
-
-
-def random_images(seed: int, shape: tuple[int, ...], low: float = 0.0,
-                  high: float = 1.0) -> jax.Array:
-  return jax.random.uniform(jax.random.key(seed), shape, minval=low, maxval=high)
 
 
 def reference(clf, images, maps, labels):
@@ -43,14 +39,15 @@ def reference(clf, images, maps, labels):
 
   rows, bounds = [], []
   for image, saliency, label in zip(np.asarray(images, np.float64),
-                                    np.asarray(maps, np.float64), np.asarray(labels)):
+                                    np.asarray(maps, np.float64), np.asarray(labels), strict=True):
     span = saliency.max() - saliency.min()
     unit = (saliency - saliency.min()) / span if span > 0 else np.ones_like(saliency)
     (y, dy), (o, do) = prob(image, label), prob(unit[..., None] * image, label)
     rows.append((max(0.0, y - o) / y, o > y, max(0.0, o - y) / (1 - y), y, o))
     bounds.append(((dy + do + rows[-1][0] * dy) / y + 3 * float_tolerance.EPS, 0,
                    (dy + do + rows[-1][2] * dy) / (1 - y) + 3 * float_tolerance.EPS, dy, do))
-  return [np.array(column) for column in zip(*rows)], [max(b) for b in zip(*bounds)]
+  return ([np.array(column) for column in zip(*rows, strict=True)],
+          [max(b) for b in zip(*bounds, strict=True)])
 
 
 def test_matches_direct_computation():

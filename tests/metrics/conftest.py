@@ -1,6 +1,9 @@
-"""Lets the metric tests import the tiny classifiers of the method tests (tests/methods)."""
+"""Lets the metric tests import the tiny classifiers of the method tests (tests/methods) and
+the wrapped-model checks (tests/wrapping)."""
 
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "methods"))
+_TESTS = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(_TESTS / "methods"))
+sys.path.insert(0, str(_TESTS / "wrapping"))

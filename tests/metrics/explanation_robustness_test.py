@@ -10,12 +10,12 @@ import pytest
 from scipy import stats
 from skimage.metrics import structural_similarity
 
-from salijax.metrics.augmentation import augment_images, augment_maps, valid_pixels
 from salijax.metrics.explanation_robustness import (
-    ExplanationRobustness,
-    explanation_robustness,
-    largest_valid_rectangle,
+  ExplanationRobustness,
+  explanation_robustness,
+  largest_valid_rectangle,
 )
+from salijax.perturbations.augmentation import augment_images, augment_maps, valid_pixels
 
 SIZE = 32
 

@@ -10,6 +10,7 @@ import numpy as np
 import numpy_substrates
 import pytest
 import tiny_classifiers
+from random_inputs import random_images
 
 from salijax.metrics.insertion_deletion import (
     _insertion_deletion,
@@ -23,11 +24,6 @@ from salijax.metrics.insertion_deletion import (
 DEFAULTS = dict(insertion_substrate="blur", deletion_substrate="mean",
                 substrate_space="normalised", blur_size=11, blur_sigma=5.0,
                 blur_padding="reflect", score="softmax")
-
-
-def random_images(seed: int, shape: tuple[int, ...], low: float = 0.0,
-                  high: float = 1.0) -> jax.Array:
-  return jax.random.uniform(jax.random.key(seed), shape, minval=low, maxval=high)
 
 
 def reference_curves(clf, images, maps, labels, *, step_pixels, insertion_substrate,

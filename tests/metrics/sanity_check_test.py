@@ -22,7 +22,7 @@ GRADCAM_SPEARMAN_THRESHOLD = 0.5  # mean Spearman after re-drawing TOP must fall
 @functools.lru_cache(maxsize=1)
 def model():
   module = models.create("resnet18", num_classes=5)
-  return module, models.init(module, jax.random.key(1), 32)
+  return models.classifier(module, models.init(module, jax.random.key(1), 32))
 
 
 def smooth_images(seed: int, batch: int = 3, size: int = 64) -> jax.Array:
@@ -55,9 +55,8 @@ def reference_spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.parametrize("method", [brightness, edges])
 def test_methods_that_ignore_the_model_keep_similarity_one_and_fail(method):
-  module, variables = model()
   images, labels = smooth_images(2), jnp.array([0, 1, 2], jnp.int32)
-  check = sanity_check(method, module, variables, images, labels, key=KEY, blocks=TOP[:2])
+  check = sanity_check(method, model(), images, labels, key=KEY, blocks=TOP[:2])
   assert check.block_names == TOP[:2]
   maps = np.asarray(method(None, images, labels))
   for name in map_similarity.SIMILARITIES:
@@ -74,27 +73,25 @@ def test_methods_that_ignore_the_model_keep_similarity_one_and_fail(method):
 
 
 def test_gradcam_changes_when_the_head_and_layer4_are_redrawn():
-  module, variables = model()
+  clf = model()
   # 96 px: GradCAM at layer4 sees 3 x 3 features (at 64 px, 2 x 2 often give constant maps).
   images, labels = smooth_images(3, size=96), jnp.array([0, 3, 4], jnp.int32)
-  check = sanity_check(methods.gradcam, module, variables, images, labels, key=KEY, blocks=TOP,
+  check = sanity_check(methods.gradcam, clf, images, labels, key=KEY, blocks=TOP,
                        measures=("spearman", "ssim"))
   assert check.similarity.keys() == check.baseline.keys() == check.passed.keys() == {
       "spearman", "ssim"}
   assert float(check.similarity["spearman"][-1].mean()) < GRADCAM_SPEARMAN_THRESHOLD
 
   # The definition, step by step: the same randomised models, maps and pairs.
-  clf = models.classifier(module, variables)
   trained = np.asarray(methods.gradcam(clf, images, labels))
   assert (trained.max(axis=(1, 2)) > trained.min(axis=(1, 2))).all()
   # The maps are the same computations (bit for bit); Spearman's float32 rounding remains.
   spearman_atol = map_similarity_test.spearman_atol(trained[0].size)
   randomized = parameter_randomization.cascading_randomization(
-      module, variables, jax.random.fold_in(KEY, 0), blocks=TOP)
-  for k, (block, block_variables) in enumerate(randomized):
+      clf, images, jax.random.fold_in(KEY, 0), blocks=TOP)
+  for k, (block, block_clf) in enumerate(randomized):
     assert check.block_names[k] == block
-    maps = np.asarray(methods.gradcam(models.classifier(module, block_variables), images,
-                                      labels))
+    maps = np.asarray(methods.gradcam(block_clf, images, labels))
     for i in range(3):
       want = reference_spearman(trained[i], maps[i])
       np.testing.assert_allclose(check.similarity["spearman"][k, i], want, rtol=0,
@@ -117,8 +114,8 @@ def test_a_method_whose_maps_invert_on_a_new_head_passes_the_correlation_measure
 
   HOG uses unsigned gradient orientations, so inverted maps keep their HOG features: it fails.
   """
-  module, variables = model()
-  trained_fc = np.asarray(variables["params"]["fc"]["kernel"])
+  clf = model()
+  trained_fc = np.asarray(clf.variables["params"]["fc"]["kernel"])
 
   def inverting(clf, images, labels, *, key=None):
     same_head = np.array_equal(np.asarray(clf.variables["params"]["fc"]["kernel"]), trained_fc)
@@ -126,16 +123,15 @@ def test_a_method_whose_maps_invert_on_a_new_head_passes_the_correlation_measure
     return light if same_head else 1.0 - light
 
   images, labels = smooth_images(4), jnp.array([1, 1, 1], jnp.int32)
-  cascading = sanity_check(inverting, module, variables, images, labels, key=KEY,
-                           blocks=("layer4.1", "fc"))
+  cascading = sanity_check(inverting, clf, images, labels, key=KEY, blocks=("layer4.1", "fc"))
   # 1 - x rounds (close values may tie): Spearman's rounding, plus at most every pixel
   # swapping ranks with a neighbour (12 / n^2).
   n = images.shape[1] * images.shape[2]
   atol = map_similarity_test.spearman_atol(n) + 12 / n ** 2
   np.testing.assert_allclose(cascading.similarity["spearman"], [[1.0] * 3, [-1.0] * 3], rtol=0,
                              atol=atol)
-  independent = sanity_check(inverting, module, variables, images, labels, key=KEY,
-                             blocks=("fc",), mode="independent")
+  independent = sanity_check(inverting, clf, images, labels, key=KEY, blocks=("fc",),
+                             mode="independent")
   np.testing.assert_allclose(independent.similarity["spearman"], -1.0, rtol=0, atol=atol)
   for check in (cascading, independent):
     assert (check.similarity["hog"] > 0.99).all()  # up to orientations rounded across bins
@@ -145,9 +141,8 @@ def test_a_method_whose_maps_invert_on_a_new_head_passes_the_correlation_measure
 
 def test_labels_none_explains_the_classes_the_trained_model_predicts():
   """Every model, trained or randomised, explains the trained model's predicted classes."""
-  module, variables = model()
+  clf = model()
   images = smooth_images(9)
-  clf = models.classifier(module, variables)
   predicted = jnp.argmax(clf.apply(clf.variables, images), -1)
   assert len(set(predicted.tolist())) > 1
   seen = []
@@ -156,7 +151,7 @@ def test_labels_none_explains_the_classes_the_trained_model_predicts():
     seen.append(np.asarray(labels))
     return methods.gradcam(clf, images, labels, key=key)
 
-  run = functools.partial(sanity_check, recording_gradcam, module, variables, images, key=KEY,
+  run = functools.partial(sanity_check, recording_gradcam, clf, images, key=KEY,
                           blocks=TOP[:1], measures=("spearman",))
   expected = run(predicted)
   for got in (run(None), run()):
@@ -168,9 +163,9 @@ def test_labels_none_explains_the_classes_the_trained_model_predicts():
     np.testing.assert_array_equal(labels, predicted)
 
 def test_bad_inputs():
-  module, variables = model()
+  clf = model()
   images, labels = smooth_images(5, batch=2), jnp.array([0, 1], jnp.int32)
-  run = functools.partial(sanity_check, brightness, module, variables, key=KEY, blocks=["fc"])
+  run = functools.partial(sanity_check, brightness, clf, key=KEY, blocks=["fc"])
   with pytest.raises(ValueError, match="mode: expected one of"):
     run(images, labels, mode="both")
   with pytest.raises(ValueError, match="B >= 2"):
@@ -184,7 +179,8 @@ def test_bad_inputs():
   with pytest.raises(ValueError, match="labels"):
     run(images, jnp.array([0, 5], jnp.int32))
   with pytest.raises(TypeError, match="method_fn: expected a callable"):
-    sanity_check("gradcam", module, variables, images, labels, key=KEY)
+    sanity_check("gradcam", clf, images, labels, key=KEY)
   with pytest.raises(ValueError, match="maps returned by method_fn"):
-    sanity_check(lambda clf, x, y, key: x, module, variables, images, labels, key=KEY,
-                 blocks=["fc"])
+    sanity_check(lambda clf, x, y, key: x, clf, images, labels, key=KEY, blocks=["fc"])
+  with pytest.raises(TypeError, match="clf must be a salijax.Classifier"):
+    sanity_check(brightness, clf.variables, images, labels, key=KEY)

@@ -16,6 +16,9 @@ from initialised_models import NUM_CLASSES, flax_activation, variables
 
 from salijax import models
 
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("models_taps")
+
 # resnet50's bottleneck taps: in tests/porting/torchvision_to_flax_test.py,
 # where the model is built anyway.
 CASES = ([("resnet18", t) for t in models.tap_names(models.create("resnet18"))]

@@ -44,6 +44,7 @@ def subprocess_env(**variables: str) -> dict[str, str]:
   return env
 
 
+@pytest.mark.slow
 def test_eight_devices_equal_one_device_and_the_plain_call():
   flags = " ".join([os.environ.get("XLA_FLAGS", ""),
                     "--xla_force_host_platform_device_count=8"]).strip()

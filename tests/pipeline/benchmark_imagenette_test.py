@@ -12,6 +12,8 @@ from experiments.configs import benchmark_imagenette
 from salijax import report
 from salijax.pipeline import benchmark, benchmark_config
 
+pytestmark = pytest.mark.slow  # minutes: `make test-fast` leaves it out
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "porting"))
 import torch_models  # noqa: E402
 

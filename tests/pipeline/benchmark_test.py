@@ -1,4 +1,4 @@
-"""End to end: the benchmark on a tiny config, in process, killed and resumed, and in two processes."""
+"""End to end: the tiny benchmark in process, killed and resumed, and in two processes."""
 
 import json
 import os
@@ -17,6 +17,9 @@ from PIL import Image
 
 from salijax import report
 from salijax.pipeline import benchmark, benchmark_config
+
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = [pytest.mark.xdist_group("pipeline_benchmark"), pytest.mark.slow]
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CONFIG_FILE = "tests/pipeline/tiny_benchmark.py"
@@ -54,9 +57,9 @@ def finished(tmp_path_factory):
 def test_every_stage_writes_its_outputs(finished):
   workdir, summary = finished
   config = tiny_benchmark.get_config()
-  assert set(summary["stage_seconds"]) == set(benchmark.bw.STAGES)
+  assert set(summary["stage_seconds"]) == set(benchmark.STAGES)
   assert set(summary["runs"]) == {"resnet18_scratch", "vgg11_scratch"}
-  for stage in benchmark.bw.STAGES:
+  for stage in benchmark.STAGES:
     assert (workdir / stage / "DONE.json").exists(), stage
   out = workdir / "report"
   rows = report.read_results(out)
@@ -101,11 +104,12 @@ def test_maps_and_scores_match_the_library_functions(finished):
   workdir, _ = finished
   config = tiny_benchmark.get_config()
   from salijax import methods, metrics, models  # noqa: PLC0415
-  from salijax.pipeline import evaluation_set, explanation_stage, trained_models  # noqa: PLC0415
+  from salijax.pipeline import evaluation_set, stage_helpers, trained_models  # noqa: PLC0415
   run = benchmark_config.Run("resnet18", "scratch")
-  module, variables, _ = trained_models.load_run(str(workdir), run)
+  module, variables = trained_models.load_run(str(workdir), run,
+                                              trained_models.load_run_record(str(workdir), run))
   clf = models.classifier(module, variables)
-  eval_set = benchmark._load_eval_set(str(workdir))
+  eval_set = evaluation_set.read(workdir)
   source = evaluation_set.load_source(config, config.eval_split)
   positions = eval_set.batch_indices(config.batch_size)[1]  # the padded batch
   batch = evaluation_set.eval_batch(config, source, eval_set, positions, len(positions))
@@ -114,7 +118,7 @@ def test_maps_and_scores_match_the_library_functions(finished):
                               batch=1))
   np.testing.assert_array_equal(stored["label"], batch["label"])  # ground-truth mode
   maps = methods.rise(clf, batch["image"], batch["label"],
-                      key=explanation_stage.method_key(config.seed, "rise", 1),
+                      key=stage_helpers.method_key(config.seed, "rise", 1),
                       **benchmark_config.method_options(config, "rise"))
   np.testing.assert_allclose(stored["maps"], maps, rtol=1e-5, atol=1e-6)
   scores = benchmark.bw.load_arrays(

@@ -14,6 +14,9 @@ from salijax.data.image_file import read_image
 from salijax.pipeline import explain_image
 from salijax.pipeline.model_loading import LoadedModel
 
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("pipeline_explain_image")
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "methods"))
 import tiny_classifiers  # noqa: E402 - tests/methods, put on the path just above
 
@@ -231,6 +234,12 @@ def test_bad_arguments(image_paths, tmp_path):
   with pytest.raises(ValueError, match="options for 'lime', which is not among"):
     explain_image.explain_images(image_paths, [model], ["rise"], tmp_path,
                                  method_options={"lime": {"num_samples": 8}})
+  with pytest.raises(TypeError, match=r"method_options\['rise'\]: rise: unknown option"):
+    explain_image.explain_images(image_paths, [model], ["rise"], tmp_path,
+                                 method_options={"rise": {"masks": 8}})
+  with pytest.raises(ValueError, match=r"method_options\['rise'\]: num_masks must be"):
+    explain_image.explain_images(image_paths, [model], ["rise"], tmp_path,
+                                 method_options={"rise": {"num_masks": 0}})
   with pytest.raises(ValueError, match="models must be a non-empty sequence"):
     explain_image.explain_images(image_paths, [], ["gradcam"], tmp_path)
   with pytest.raises(ValueError, match="paths must be a non-empty sequence"):

@@ -9,6 +9,9 @@ from salijax import models, porting
 from salijax.pipeline import model_loading
 from salijax.train import load_trained
 
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("pipeline_model_loading")
+
 IMAGES = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype(np.float32)
 
 

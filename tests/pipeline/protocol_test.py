@@ -1,6 +1,7 @@
 """End to end: the label modes, diagnostics and perturbations of the protocol on a tiny config."""
 
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -8,10 +9,13 @@ import pytest
 import tiny_protocol
 from PIL import Image
 
-from salijax import adversarial, methods, metrics, models, report
+from salijax import methods, metrics, models, perturbations, report
 from salijax.pipeline import benchmark, benchmark_config, evaluation_set, trained_models
 from salijax.pipeline import benchmark_workdir as bw
-from salijax.pipeline.explanation_stage import method_key
+from salijax.pipeline.stage_helpers import method_key
+
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = [pytest.mark.xdist_group("pipeline_protocol"), pytest.mark.slow]
 
 RUN = benchmark_config.Run("resnet18", "scratch")
 
@@ -28,9 +32,10 @@ def finished(tmp_path_factory):
 def model(finished):
   """(classifier, every evaluation image as one batch, the model's softmax f64[N,K], eval set)."""
   config = tiny_protocol.get_config()
-  module, variables, _ = trained_models.load_run(str(finished), RUN)
+  module, variables = trained_models.load_run(str(finished), RUN,
+                                              trained_models.load_run_record(str(finished), RUN))
   clf = models.classifier(module, variables)
-  eval_set = benchmark._load_eval_set(str(finished))
+  eval_set = evaluation_set.read(finished)
   source = evaluation_set.load_source(config, config.eval_split)
   count = len(eval_set.indices)
   batch = evaluation_set.eval_batch(config, source, eval_set, np.arange(count), count)
@@ -103,7 +108,7 @@ def test_perturbed_units_match_the_library_functions(finished, model):
   config = tiny_protocol.get_config()
   images, true = batch["image"][:2], batch["label"][:2]
   stored = unit_file(finished, "explain", "rise", "predicted", "fgsm0.1", 0)
-  attacked = adversarial.fgsm(clf, images, true, epsilon=0.1)
+  attacked = perturbations.fgsm(clf, images, true, epsilon=0.1)
   np.testing.assert_array_equal(stored["label"], np.argmax(probabilities[:2], axis=1))
   want = methods.rise(clf, attacked, stored["label"], key=method_key(config.seed, "rise", 0),
                       **benchmark_config.method_options(config, "rise"))
@@ -116,8 +121,8 @@ def test_perturbed_units_match_the_library_functions(finished, model):
   rotated = unit_file(finished, "explain", "rise", "least_likely", "rotate45", 0)
   scores = unit_file(finished, "evaluate", "rise", "least_likely", "rotate45", 0)
   want = metrics.explanation_robustness(rotated["maps"],
-                                        metrics.augment_maps(clean["maps"], "rotate45"),
-                                        metrics.valid_pixels("rotate45", 32, 32))
+                                        perturbations.augment_maps(clean["maps"], "rotate45"),
+                                        perturbations.valid_pixels("rotate45", 32, 32))
   np.testing.assert_allclose(scores["robustness_spearman"], want.spearman, atol=1e-6)
   np.testing.assert_allclose(scores["robustness_ssim"], want.ssim, atol=1e-6)
   # The random control draws the same map for the clean and the attacked image (one key per
@@ -155,17 +160,18 @@ def test_summary_and_figures_show_label_modes_and_perturbations(finished):
 def test_a_resumed_run_recomputes_only_the_missing_units(finished, tmp_path):
   workdir = tmp_path / "resumed"
   shutil.copytree(finished, workdir)
-  removed = [bw.batch_path(workdir, "predict", RUN.name, batch=1),
+  removed = [bw.batch_path(workdir, "perturb", RUN.name, "rotate45", batch=1),
+             bw.batch_path(workdir, "predict", RUN.name, batch=1),
              bw.batch_path(workdir, "explain", RUN.name, "rise", "least_likely", "rotate45",
                            batch=0),
              bw.batch_path(workdir, "evaluate", RUN.name, "random", "predicted", "fgsm0.1",
                            batch=1)]
   for path in removed:
     path.unlink()
-  for stage in ("predict", "explain", "evaluate", "sanity", "report"):
+  for stage in ("perturb", "predict", "explain", "evaluate", "sanity", "report"):
     bw.done_path(workdir, stage).unlink()
   shutil.rmtree(workdir / "report")
-  kept = {p: p.stat().st_mtime_ns for stage in ("predict", "explain", "evaluate")
+  kept = {p: p.stat().st_mtime_ns for stage in ("perturb", "predict", "explain", "evaluate")
           for p in (workdir / stage).rglob("batch_*.npz")}
   benchmark.run_benchmark(tiny_protocol.get_config(), workdir, progress=False)
   assert all(path.exists() for path in removed)
@@ -178,3 +184,38 @@ def test_a_resumed_run_recomputes_only_the_missing_units(finished, tmp_path):
         k: v for k, v in want.items() if k != "value"}
     # The same programs on the same inputs, in this process: the same numbers.
     assert np.array_equal(got["value"], want["value"], equal_nan=True), got
+
+
+def test_unreadable_units_are_named_and_computed_again(finished, tmp_path, caplog):
+  """A truncated explain file and a garbage perturb (FGSM) file: the evaluate units that read
+  them, redone, name them in a warning and write them again with the same arrays, and the
+  report is the finished one."""
+  workdir = tmp_path / "damaged"
+  shutil.copytree(finished, workdir)
+  explain = bw.batch_path(workdir, "explain", RUN.name, "rise", "predicted", "fgsm0.1", batch=0)
+  perturb = bw.batch_path(workdir, "perturb", RUN.name, "fgsm0.1", batch=1)
+  want = {path: bw.load_arrays(path) for path in (explain, perturb)}
+  explain.write_bytes(explain.read_bytes()[:200])
+  perturb.write_bytes(b"\0" * 1000)
+  for path in (bw.batch_path(workdir, "evaluate", RUN.name, "rise", "predicted", "fgsm0.1",
+                             batch=0),
+               bw.batch_path(workdir, "evaluate", RUN.name, "random", "ground_truth", "fgsm0.1",
+                             batch=1)):
+    path.unlink()
+  for stage in ("evaluate", "report"):
+    bw.done_path(workdir, stage).unlink()
+  shutil.rmtree(workdir / "report")
+  with caplog.at_level(logging.WARNING):
+    benchmark.run_benchmark(tiny_protocol.get_config(), workdir, progress=False)
+  warnings = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+  assert sorted(w.split(":")[0] for w in warnings) == sorted(map(str, want)), warnings
+  for path, arrays in want.items():
+    got = bw.load_arrays(path)
+    assert got.keys() == arrays.keys()
+    for name in set(arrays) - {"seconds"}:  # the method's wall time differs
+      np.testing.assert_array_equal(got[name], arrays[name], err_msg=f"{path}: {name}")
+  reference = report.read_results(finished / "report")
+  result = report.read_results(workdir / "report")
+  assert len(result) == len(reference)
+  for got, want_row in zip(result, reference, strict=True):
+    assert np.array_equal(got["value"], want_row["value"], equal_nan=True), got

@@ -15,6 +15,9 @@ from salijax import models
 from salijax.porting.pth_reader import read_pth
 from salijax.porting.torchvision_to_flax import DROPPED, key_table, torchvision_to_flax
 
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = [pytest.mark.xdist_group("torch_ported_models"), pytest.mark.slow]
+
 REFERENCE = {
     arch: [(key, tuple(shape), dtype) for key, shape, dtype in entries]
     for arch, entries in json.loads(

@@ -1,8 +1,11 @@
 """Tests of salijax.report.metric_catalogue."""
 
+import pathlib
+import re
+
 import pytest
 
-from salijax.metrics import SIMILARITIES, Complexity, ExplanationRobustness
+from salijax.metrics import SIMILARITIES, Complexity, ExplanationRobustness, catalogue
 from salijax.report.metric_catalogue import METRICS, MetricInfo, metric_info, ordered_metrics
 
 # The benchmark's metrics in display order with their directions (the report's specification).
@@ -31,6 +34,30 @@ def test_covers_the_metric_modules_names():
     assert f"sanity_{measure}" in METRICS
   for field in ExplanationRobustness._fields:
     assert f"robustness_{field}" in METRICS
+
+
+def test_each_metric_reads_its_library_field():
+  for name, info in METRICS.items():
+    if name == "prediction_flipped":  # the model's, not a map's
+      assert info.source is None
+      continue
+    metric, field = info.source
+    assert info.higher_is_better == catalogue.info(metric).higher_is_better(field), name
+  # Hit-or-miss: the boolean fields (increase, hit), and the flips.
+  assert {name: info.hit_value for name, info in METRICS.items() if info.hit_value} == {
+      "increase_in_confidence": 100.0, "pointing_game": 1.0, "prediction_flipped": 1.0}
+
+
+def test_the_docs_directions_table_agrees():
+  docs = pathlib.Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+  table = docs.read_text().split("| metric | better | section |\n|---|---|---|\n")[1]
+  seen = set()
+  for row in table.split("\n\n")[0].splitlines():
+    names_cell, better, _ = row.strip("|").split("|")
+    for name in re.findall(r"`(\w+)`", names_cell):
+      assert METRICS[name].higher_is_better == (better.split()[0] == "higher"), name
+      seen.add(name)
+  assert seen == set(METRICS) - {"prediction_flipped"}
 
 
 def test_unknown_metrics_have_no_direction():

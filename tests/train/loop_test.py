@@ -13,6 +13,9 @@ from salijax import data
 from salijax.train import checkpointing, loop, metrics_writer, trained, training_setup
 from salijax.train import workdir as workdir_lib
 
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("train_reference_run")
+
 REAL_BATCHES = data.batches
 
 

@@ -13,6 +13,9 @@ import pytest
 from salijax.classifier import Classifier
 from salijax.visualisation.class_model import _class_model, class_model
 
+# Module-scoped fixtures: one worker runs the whole group, so they are built once.
+pytestmark = pytest.mark.xdist_group("class_model")
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "methods"))
 import tiny_classifiers  # noqa: E402 - tests/methods, put on the path just above
 

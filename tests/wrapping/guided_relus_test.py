@@ -35,6 +35,7 @@ def test_every_form_of_relu_is_guided(relu):
   assert not np.allclose(expected, _input_gradient(net(jax.nn.relu), x))  # guiding changes it
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["resnet18", "vgg11"])
 def test_equals_the_module_level_guided_model(architecture):
   module = models.create(architecture, num_classes=4)

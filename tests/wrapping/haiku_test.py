@@ -1,5 +1,5 @@
-"""salijax.wrap on Haiku: its own hk.nets.ResNet18 and ResNet50 (with state) and a
-small CNN written as Haiku's documentation writes one (without_apply_rng)."""
+"""salijax.wrap on Haiku: its own hk.nets.ResNet18 and ResNet50 (with state), every method on
+both, and a small CNN written as Haiku's documentation writes one (without_apply_rng)."""
 
 import jax
 import jax.numpy as jnp
@@ -64,11 +64,12 @@ def _haiku_layer_forward(transformed, variables, images, layer, **kwargs):
   return layer_forward
 
 
-@pytest.mark.parametrize("net,layer,every_method", [
-    ("ResNet18", "res_net18/~/block_group_3", True),
-    ("ResNet18", "res_net18/~/block_group_2/~/block_1/~/conv_1", False),
-    ("ResNet50", "res_net50/~/block_group_3", False)])
-def test_haiku_resnets(net, layer, every_method):
+@pytest.mark.slow
+@pytest.mark.parametrize("net,layer", [
+    ("ResNet18", "res_net18/~/block_group_3"),
+    ("ResNet18", "res_net18/~/block_group_2/~/block_1/~/conv_1"),
+    ("ResNet50", "res_net50/~/block_group_3")])
+def test_haiku_resnets(net, layer):
   transformed = _resnet(getattr(hk.nets, net))
   images = _images(size=64)  # block_group_3 at 2 x 2
   params, state = _trained_like(transformed, images)
@@ -78,8 +79,27 @@ def test_haiku_resnets(net, layer, every_method):
   wrapped_checks.assert_head_is_exact(clf, images)
   wrapped_checks.assert_gradcam_matches(clf, _haiku_layer_forward(
       transformed, (params, state), images, layer, is_training=False), images, labels)
-  if every_method:
-    wrapped_checks.assert_every_method_runs(clf, images, labels)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("net,layer", [
+    ("ResNet18", "res_net18/~/block_group_0/~/block_1/~/conv_0"),
+    ("ResNet50", "res_net50/~/block_group_0/~/block_2/~/conv_1")])
+def test_every_method_on_haiku_resnets(net, layer):
+  """Every method on Haiku's ResNet18 and ResNet50 (BatchNorm state; basic and bottleneck
+  blocks), read at a 64-channel conv inside the first group's last block (8 x 8 on 32 x 32
+  images): its head runs the rest of the network, the block's skip path included. Score-CAM
+  and SIDU forward the whole network once per channel of the layer: at block_group_3
+  (512 / 2048 channels) that is minutes per method on a 2-core CPU."""
+  transformed = _resnet(getattr(hk.nets, net))
+  images = _images(size=32)
+  params, state = _trained_like(transformed, images)
+  clf = salijax.wrap(transformed, (params, state), layer=layer,
+                     call_kwargs={"is_training": False})
+  labels = jnp.argmax(clf.logits(images), axis=-1)
+  assert clf.features(clf.variables, images).shape == (2, 8, 8, 64)
+  wrapped_checks.assert_head_is_exact(clf, images)
+  wrapped_checks.assert_every_method_runs(clf, images, labels)
 
 
 def test_docs_cnn_without_apply_rng():

@@ -118,6 +118,7 @@ def test_a_layer_inside_a_residual_block_keeps_the_skip_path():
   np.testing.assert_allclose(zeroed, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_vit_token_layer_drops_the_class_token():
   module, images, labels = TinyViT(), _images(), jnp.array([2, 0])
   variables = module.init(jax.random.key(0), images)
@@ -163,6 +164,7 @@ def test_salijax_resnet18_wrapped_equals_its_native_classifier():
                                methods.get(name)(native, images, labels), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_flaxmodels_resnet18_third_party():
   flaxmodels = wrapped_checks.extra_module("flaxmodels")
   module = flaxmodels.ResNet18(pretrained=None, normalize=False, num_classes=6)

@@ -1,5 +1,6 @@
-"""salijax.wrap on Flax NNX modules: the CNN of the NNX documentation, and a model with an
-nnx.List of blocks, BatchNorm and Dropout (evaluation mode)."""
+"""salijax.wrap on Flax NNX modules: the CNN of the NNX documentation, a model with an
+nnx.List of blocks, BatchNorm and Dropout (evaluation mode), a model whose blocks are stacked
+and run by nnx.scan, and jimm's ViT (jax-image-models, a third-party package of NNX models)."""
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +47,30 @@ class BlocksCNN(nnx.Module):
       x = x + block(x)
     return self.fc(self.dropout(x.mean((1, 2))))
 
+
+class ScannedBlocksCNN(nnx.Module):
+  """A stem and two residual blocks stacked by nnx.vmap and run by nnx.scan, as models that
+  stack their layers do (jimm's transformers)."""
+
+  def __init__(self, *, rngs: nnx.Rngs):
+    self.stem = nnx.Conv(3, 8, kernel_size=(3, 3), strides=(2, 2), rngs=rngs)
+
+    @nnx.split_rngs(splits=2)
+    @nnx.vmap(in_axes=(0,), out_axes=0)
+    def blocks(rngs):
+      return nnx.Conv(8, 8, kernel_size=(3, 3), rngs=rngs)
+
+    self.blocks = blocks(rngs)
+    self.fc = nnx.Linear(8, 4, rngs=rngs)
+
+  def __call__(self, x):
+    @nnx.scan(in_axes=(nnx.Carry, 0), out_axes=nnx.Carry)
+    def run(x, block):
+      return x + nnx.relu(block(x))
+
+    return self.fc(run(nnx.relu(self.stem(x)), self.blocks).mean((1, 2)))
+
+
 _images = wrapped_checks.random_images
 
 
@@ -54,7 +79,7 @@ def _nnx_layer_forward(model, layer, images):
   *parents, last = [int(p) if p.isdigit() else p for p in layer.split(".")]
 
   def layer_forward(delta):
-    copy = nnx.merge(*nnx.split(model))
+    copy = nnx.merge(*nnx.split(model), copy=True)  # Variables of this trace level
     copy.eval()
     parent = copy
     for part in parents:
@@ -62,8 +87,8 @@ def _nnx_layer_forward(model, layer, images):
     original = parent[last] if isinstance(last, int) else getattr(parent, last)
     seen = []
 
-    def tapped(x):
-      out = original(x)
+    def tapped(*args, **kwargs):
+      out = original(*args, **kwargs)
       seen.append(out)
       return out if delta is None else out + delta
 
@@ -99,6 +124,43 @@ def test_list_of_blocks_in_evaluation_mode():
   wrapped_checks.assert_head_is_exact(clf, images)
   wrapped_checks.assert_gradcam_matches(clf, _nnx_layer_forward(model, "blocks.1", images),
                                         images, labels)
+
+
+def test_blocks_run_by_nnx_scan():
+  model = ScannedBlocksCNN(rngs=nnx.Rngs(0))
+  images, labels = _images(), jnp.array([2, 1])
+  clf = salijax.wrap(model, layer="stem")
+  np.testing.assert_allclose(clf.logits(images), model(images), rtol=1e-6, atol=1e-6)
+  wrapped_checks.assert_head_is_exact(clf, images)
+  wrapped_checks.assert_gradcam_matches(clf, _nnx_layer_forward(model, "stem", images),
+                                        images, labels)
+
+
+@pytest.mark.slow
+def test_jimm_vit_third_party():
+  """jimm's VisionTransformer, random weights, a tiny configuration (32 x 32 images, 8 x 8
+  patches, 2 blocks of width 32). Its blocks are stacked and run by nnx.scan (no block is a
+  layer to read alone), so the layer is the patch embedding, a 4 x 4 map. The guided methods
+  refuse it, saying why: the ReLU rewrite does not reach inside nnx.scan's loop."""
+  jimm = wrapped_checks.extra_module("jimm")
+  images, labels = _images(), jnp.array([4, 1])
+  # jimm annotates its parameters and activations for a ("data", "fsdp") mesh, and its own
+  # tests run under one.
+  with jax.set_mesh(jax.make_mesh((1, 1), ("data", "fsdp"), devices=jax.devices()[:1])):
+    model = jimm.VisionTransformer(num_classes=5, img_size=32, patch_size=8, num_layers=2,
+                                   num_heads=2, mlp_dim=64, hidden_size=32, rngs=nnx.Rngs(0))
+    clf = salijax.wrap(model, layer="encoder.patch_embeddings")
+    model.eval()
+    np.testing.assert_allclose(clf.logits(images), model(images), rtol=1e-6, atol=1e-6)
+    assert clf.features(clf.variables, images).shape == (2, 4, 4, 32)
+    wrapped_checks.assert_head_is_exact(clf, images)
+    wrapped_checks.assert_gradcam_matches(
+        clf, _nnx_layer_forward(model, "encoder.patch_embeddings", images), images, labels)
+    wrapped_checks.assert_every_method_runs(clf, images, labels,
+                                            skip=("guided_backprop", "guided_gradcam"))
+    for guided in (methods.guided_backprop, methods.guided_gradcam):
+      with pytest.raises(NotImplementedError, match="guided ReLUs inside `scan`"):
+        guided(clf, images, labels)
 
 
 def test_unknown_layer_lists_the_submodules():

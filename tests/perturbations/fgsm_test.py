@@ -1,4 +1,4 @@
-"""Tests of salijax.adversarial.fgsm."""
+"""Tests of salijax.perturbations.fgsm."""
 
 import math
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tiny_classifiers
 
-from salijax.adversarial import fgsm
 from salijax.classifier import Classifier
+from salijax.perturbations import fgsm
 
 SIZE = 16
 

@@ -1,4 +1,4 @@
-"""Tests of salijax.methods.upsampling: half-pixel bilinear upsampling."""
+"""Tests of salijax.methods.map_ops.upsample_bilinear: half-pixel bilinear upsampling."""
 
 import float_tolerance
 import jax
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import transform
 
-from salijax.methods.upsampling import upsample_bilinear
+from salijax.methods.map_ops import upsample_bilinear
 
 
 def reference_upsample(maps: np.ndarray, height: int, width: int) -> np.ndarray:

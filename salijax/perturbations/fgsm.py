@@ -33,7 +33,7 @@ def _fgsm(clf: Classifier, images: jax.Array, labels: jax.Array,
           epsilon: jax.Array) -> jax.Array:
   """The jitted FGSM: f32[B,H,W,3], i32[B], f32[] -> f32[B,H,W,3]."""
   def loss(x: jax.Array) -> jax.Array:
-    log_probabilities = jax.nn.log_softmax(clf.apply(clf.variables, x), axis=-1)
+    log_probabilities = jax.nn.log_softmax(clf.logits(x), axis=-1)
     return -jnp.take_along_axis(log_probabilities, labels[:, None], axis=1).sum()
 
   gradients = jax.grad(loss)(images)

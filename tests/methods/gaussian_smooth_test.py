@@ -1,4 +1,4 @@
-"""Tests of salijax.methods.gaussian_smoothing against scipy.ndimage.gaussian_filter."""
+"""Tests of salijax.gaussian_blur.gaussian_smooth against scipy.ndimage.gaussian_filter."""
 
 import float_tolerance
 import jax
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from salijax.methods.gaussian_smoothing import gaussian_smooth
+from salijax.gaussian_blur import gaussian_smooth
 
 
 @pytest.mark.parametrize("shape,sigma,truncate", [

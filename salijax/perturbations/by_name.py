@@ -1,43 +1,33 @@
-"""The benchmark's perturbations of the evaluation images (config.perturbations).
+"""Perturbations chosen by name, as in the benchmark's config.perturbations.
 
-Every unit of the explain and evaluate stages has a perturbation p; "none" is
-the clean images. The others (a comma list in config.perturbations):
+"none" is the clean images. The others:
 
-  rotate<d>, resize<f>, crop<f>   geometric augmentations (salijax.metrics.augmentation:
+  rotate<d>, resize<f>, crop<f>   geometric augmentations (`augmentation`:
                                   out-of-image pixels are 0 and not valid)
   fgsm<eps>                       FGSM adversarial images against the true class
-                                  (salijax.adversarial.fgsm), eps in [0, 1] pixel units
+                                  (`fgsm`), eps in [0, 1] pixel units
 
-The methods explain p(I) and every metric scores those maps on p(I) (the
-whole perturbed image, black corners included), for the same class as on
-the clean image (the label modes are resolved on the clean image). The
-robustness measures compare the map of p(I) with p applied to the map of I,
-on p's valid pixels: a geometric augmentation moves the map and has invalid
-pixels; FGSM does not move anything (identity geometry, every pixel valid).
-The object masks (or boxes, made masks) of the pointing games move with the
-image: a pixel of the moved mask is in the object when its bilinear value is
->= 0.5 and it is valid; an object moved out of the image has no pointing score.
+A geometric augmentation moves the pixels: the map of p(I) is compared with
+p applied to the map of I on p's valid pixels, and object masks (or boxes,
+made masks) move with the image: a pixel of the moved mask is in the object
+when its bilinear value is >= 0.5 and it is valid. FGSM and "none" move
+nothing (identity geometry, every pixel valid).
 
-The perturbed images are not stored: each stage that needs them computes
-them again from the clean batch (the predict, explain and evaluate units).
-Augmentations are exact; FGSM is one forward and backward pass, the same
-result on a CPU, while a GPU may round its gradients differently from one
-process to another (XLA_FLAGS=--xla_gpu_deterministic_ops=true makes it
-repeatable).
-
-    images = perturbed_images(clf, batch["image"], batch["label"], "rotate45")
-    moved = move_maps(clean_maps, "rotate45")
-    valid = valid_pixels("rotate45", H, W)
+    images = perturb(clf, images, true_labels, "rotate45")   # f32[B,H,W,3]
+    moved = move_maps(clean_maps, "rotate45")                 # f32[B,H,W]
+    valid = valid_pixels("rotate45", H, W)                    # bool[H,W]
 """
 
 import re
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from salijax import adversarial, metrics, parallel
 from salijax.metrics.pointing_game import boxes_to_masks
+from salijax.perturbations import augmentation
+from salijax.perturbations.fgsm import fgsm
 
 NONE = "none"
 _FGSM = re.compile(r"fgsm(\d+(?:\.\d+)?)")
@@ -61,7 +51,7 @@ def check_name(name: Any) -> None:
       raise ValueError(f"perturbation: the FGSM step of {name!r} must be in [0, 1]")
     return
   try:
-    metrics.parse_augmentation(name)
+    augmentation.parse_augmentation(name)
   except ValueError as error:
     raise ValueError(f"perturbation: expected 'none', fgsm<eps> (e.g. 'fgsm0.03') or an "
                      f"augmentation ({error})") from None
@@ -72,27 +62,39 @@ def is_geometric(name: str) -> bool:
   return name != NONE and fgsm_epsilon(name) is None
 
 
-def perturbed_images(clf: Any, images: Any, true_labels: Any, name: str) -> np.ndarray:
-  """p(images) f32[B,H,W,3]: `images` for "none"; FGSM split over the local devices."""
+def perturb(clf: Any, images: Any, true_labels: Any, *, name: str) -> jax.Array:
+  """p(images) f32[B,H,W,3] in [0, 1] (`images` for "none").
+
+  Args:
+    clf: the Classifier FGSM attacks (unused by the other perturbations).
+    images: f32[B,H,W,3] in [0, 1].
+    true_labels: i32[B], the classes FGSM attacks (unused by the others).
+    name: the perturbation (module doc).
+
+  Has the shape of a method (`salijax.parallel.run_sharded` splits it over devices).
+
+  Raises:
+    ValueError: an unknown name; bad images or labels for FGSM.
+  """
   check_name(name)
   epsilon = fgsm_epsilon(name)
   if name == NONE:
-    return np.asarray(images, np.float32)
+    return jnp.asarray(images, jnp.float32)
   if epsilon is not None:
-    return np.asarray(parallel.run_sharded(adversarial.fgsm, clf, jnp.asarray(images),
-                                           jnp.asarray(true_labels), epsilon=epsilon))
-  return np.asarray(metrics.augment_images(images, name))
+    return fgsm(clf, images, true_labels, epsilon=epsilon)
+  return augmentation.augment_images(images, name)
 
 
 def move_maps(maps: Any, name: str) -> np.ndarray:
   """p applied to maps f32[B,H,W]: moved by an augmentation, unchanged otherwise."""
-  return np.asarray(metrics.augment_maps(maps, name) if is_geometric(name) else maps, np.float32)
+  return np.asarray(augmentation.augment_maps(maps, name) if is_geometric(name) else maps,
+                    np.float32)
 
 
 def valid_pixels(name: str, height: int, width: int) -> np.ndarray:
   """bool[H,W]: the pixels whose source lies inside the image (all of them unless geometric)."""
   if is_geometric(name):
-    return metrics.valid_pixels(name, height, width)
+    return augmentation.valid_pixels(name, height, width)
   return np.ones((height, width), bool)
 
 
@@ -114,6 +116,6 @@ def move_regions(region: np.ndarray, name: str, height: int,
   masks = np.asarray(region)
   if masks.ndim == 2:
     masks = np.asarray(boxes_to_masks(jnp.asarray(region), height, width))
-  moved = (np.asarray(metrics.augment_maps(masks.astype(np.float32), name)) >= 0.5) & (
-      metrics.valid_pixels(name, height, width))
+  moved = (np.asarray(augmentation.augment_maps(masks.astype(np.float32), name)) >= 0.5) & (
+      augmentation.valid_pixels(name, height, width))
   return moved, moved.reshape(len(moved), -1).any(axis=1)

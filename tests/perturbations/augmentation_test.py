@@ -1,4 +1,4 @@
-"""Tests of salijax.metrics.augmentation."""
+"""Tests of salijax.perturbations.augmentation."""
 
 import math
 
@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from salijax.metrics.augmentation import (
+from salijax.perturbations.augmentation import (
     Augmentation,
     augment_images,
     augment_maps,

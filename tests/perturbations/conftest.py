@@ -1,4 +1,4 @@
-"""Lets the adversarial tests import the tiny classifiers of the method tests (tests/methods)."""
+"""Lets the perturbation tests import the tiny classifiers of the method tests (tests/methods)."""
 
 import pathlib
 import sys

@@ -1,0 +1,106 @@
+"""Tests of salijax.pipeline.batch_units: unit files, the unit loop and reading units back."""
+
+import contextlib
+import logging
+import pathlib
+
+import numpy as np
+import pytest
+import tqdm
+
+from salijax.pipeline import batch_units
+from salijax.pipeline import benchmark_workdir as bw
+from salijax.pipeline.benchmark_config import Run
+
+RUN = Run("resnet18", "scratch")
+OTHER = Run("vgg11", "scratch")
+
+
+class StubContext:
+  """What the unit loop uses of a `stage_context.Context`, with no dataset or model."""
+
+  def __init__(self, workdir: pathlib.Path):
+    self.workdir = str(workdir)
+    self.unit_stages = {}
+    self.loaded = []  # the runs whose model was asked for
+
+  def model(self, run):
+    self.loaded.append(run.name)
+    return run.name
+
+  def batch(self, positions, size):
+    return {"position": np.asarray(positions, np.int32), "size": size}
+
+  @contextlib.contextmanager
+  def progress_bar(self, stage, unit="img"):
+    del stage, unit
+    with tqdm.tqdm(disable=True) as bar:
+      yield bar
+
+
+def _stage(ctx, units, computed):
+  """A stage whose unit (run, batch) holds its batch's positions times 10 and the run."""
+  def work(ctx, model, batch, unit):
+    del ctx
+    computed.append(unit)
+    return {"values": batch["position"] * 10, "model": np.array(model)}
+
+  stage = batch_units.UnitStage(
+      "predict", lambda ctx: units, work,
+      images=lambda ctx, unit: (np.arange(2 * unit.batch, 2 * unit.batch + 2), 2))
+  ctx.unit_stages["predict"] = stage
+  return stage
+
+
+def test_unit_files_follow_the_workdir_layout():
+  paths = {batch_units.unit_path("W", stage, unit) for stage, unit in [
+      ("perturb", batch_units.PerturbationUnit(RUN, "rotate45", 3)),
+      ("predict", batch_units.BatchUnit(RUN, 3)),
+      ("explain", batch_units.Unit(RUN, "rise", "predicted", "none", 3)),
+      ("sanity", batch_units.SanityUnit(RUN, "gradcam"))]}
+  assert paths == {pathlib.Path(p) for p in (
+      "W/perturb/resnet18_scratch/rotate45/batch_00003.npz",
+      "W/predict/resnet18_scratch/batch_00003.npz",
+      "W/explain/resnet18_scratch/rise/predicted/none/batch_00003.npz",
+      "W/sanity/resnet18_scratch/gradcam.npz")}
+
+
+def test_the_loop_computes_the_missing_units_in_order(tmp_path):
+  ctx = StubContext(tmp_path)
+  units = [batch_units.BatchUnit(run, b) for run in (RUN, OTHER) for b in range(2)]
+  computed = []
+  stage = _stage(ctx, units, computed)
+  bw.save_arrays(batch_units.unit_path(ctx.workdir, "predict", units[1]), {"values": [0]})
+  assert stage(ctx) == {}
+  assert computed == [units[0], units[2], units[3]]
+  assert ctx.loaded == ["resnet18_scratch", "vgg11_scratch", "vgg11_scratch"]
+  arrays = bw.load_arrays(batch_units.unit_path(ctx.workdir, "predict", units[3]))
+  np.testing.assert_array_equal(arrays["values"], [20, 30])
+  assert arrays["model"] == "vgg11_scratch"
+  stage(ctx)  # resumed: every file exists
+  assert len(computed) == 3
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "missing"])
+def test_an_unreadable_unit_is_named_and_computed_again(tmp_path, caplog, damage):
+  ctx = StubContext(tmp_path)
+  unit = batch_units.BatchUnit(OTHER, 1)
+  computed = []
+  _stage(ctx, [unit], computed)(ctx)
+  path = batch_units.unit_path(ctx.workdir, "predict", unit)
+  stored = path.read_bytes()
+  if damage == "truncated":
+    path.write_bytes(stored[:len(stored) // 2])
+  elif damage == "garbage":
+    path.write_bytes(b"not an npz file" * 20)
+  else:
+    path.unlink()
+  with caplog.at_level(logging.WARNING):
+    arrays = batch_units.read(ctx, "predict", unit)
+  assert computed == [unit, unit]
+  np.testing.assert_array_equal(arrays["values"], [20, 30])
+  warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+  assert len(warnings) == 1 and str(path) in warnings[0] and "cannot be read" in warnings[0]
+  caplog.clear()  # rewritten: read again without a warning or another computation
+  np.testing.assert_array_equal(batch_units.read(ctx, "predict", unit)["values"], [20, 30])
+  assert computed == [unit, unit] and not caplog.records
