@@ -35,6 +35,16 @@ def captum(torch):
   return pytest.importorskip("captum")
 
 
+@pytest.fixture(scope="session")
+def quantus():
+  """Quantus (XAI evaluation library), the localisation metrics' anchor: skipped locally if
+  absent, required in CI."""
+  if os.environ.get("CI"):
+    import quantus as quantus_module  # noqa: PLC0415 - CI must have it: fail, not skip.
+    return quantus_module
+  return pytest.importorskip("quantus")
+
+
 def pytest_configure(config):
   """Shares compiled XLA programs between test processes and runs (a persistent cache)."""
   del config

@@ -6,6 +6,7 @@
   metrics.summarize_confidence_change(change)                      # percentages
   hits = metrics.pointing_game(maps, masks).hit                    # bool[B]
   metrics.complexity(maps).sparseness                              # f32[B]
+  metrics.localisation(maps, masks).relevance_mass_accuracy        # f32[B], Quantus's family
   check = metrics.sanity_check(methods.gradcam, clf, images, labels,
                                key=jax.random.key(0))              # .passed per measure
   robust = metrics.explanation_robustness(
@@ -31,6 +32,7 @@ from salijax.metrics.insertion_deletion import (
     insertion_deletion,
     predicted_labels,
 )
+from salijax.metrics.localisation import Localisation, localisation
 from salijax.metrics.map_similarity import (
     SIMILARITIES,
     hog_features,
@@ -56,10 +58,12 @@ from salijax.metrics.sanity_check import SanityCheck, sanity_check
 
 __all__ = [
     "SIMILARITIES", "Complexity", "ConfidenceChange", "EnergyPointingGame",
-    "ExplanationRobustness", "InsertionDeletion", "PointingAccuracy", "PointingGame", "SanityCheck",
+    "ExplanationRobustness", "InsertionDeletion", "Localisation", "PointingAccuracy",
+    "PointingGame", "SanityCheck",
     "cascading_randomization", "complexity", "confidence_change",
     "energy_pointing_game", "explanation_robustness", "hog_features", "hog_similarity",
-    "independent_randomization", "info", "insertion_deletion", "largest_valid_rectangle", "names",
+    "independent_randomization", "info", "insertion_deletion", "largest_valid_rectangle",
+    "localisation", "names",
     "pointing_accuracy", "pointing_game", "predicted_labels",
     "randomization_blocks", "sanity_check", "spearman", "spearman_abs", "ssim",
     "summarize_confidence_change",

@@ -72,6 +72,12 @@ _METRICS: dict[str, MetricInfo] = {info.name: info for info in (
     MetricInfo("energy_pointing_game", {
         "proportion": Field(_PER_IMAGE, HIGHER),
         "region_fraction": Field(_PER_IMAGE, None)}, needs_region=True),
+    MetricInfo("localisation", {
+        "relevance_rank_accuracy": Field(_PER_IMAGE, HIGHER),
+        "relevance_mass_accuracy": Field(_PER_IMAGE, HIGHER),
+        "attribution_localisation": Field(_PER_IMAGE, HIGHER),
+        "top_k_intersection": Field(_PER_IMAGE, HIGHER),
+        "auc": Field(_PER_IMAGE, HIGHER)}, needs_region=True),
     MetricInfo("complexity", {
         "sparseness": Field(_PER_IMAGE, HIGHER),
         "entropy": Field(_PER_IMAGE, LOWER),

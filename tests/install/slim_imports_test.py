@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 BLOCKED = ("tensorflow_datasets", "tensorflow", "orbax", "ml_collections", "matplotlib",
-           "tensorboardX", "tqdm", "scipy", "PIL", "torch", "captum", "haiku", "equinox",
+           "tensorboardX", "tqdm", "scipy", "PIL", "torch", "captum", "quantus", "haiku", "equinox",
            "flaxmodels", "jimm")
 
 BLOCKER = f"""

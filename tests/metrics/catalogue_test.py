@@ -77,6 +77,7 @@ def test_per_image_fields_have_the_declared_dtype_and_batch():
       "pointing_game": metrics.pointing_game(maps, region),
       "energy_pointing_game": metrics.energy_pointing_game(maps, region),
       "complexity": metrics.complexity(maps),
+      "localisation": metrics.localisation(maps, region, k=10),
       "sanity_check": metrics.sanity_check(methods.gradcam, clf, images, labels,
                                            key=jax.random.key(3), measures=("spearman",)),
       "explanation_robustness": metrics.explanation_robustness(
