@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from salijax import validation
-from salijax.metrics.pointing_game import _region_masks
+from salijax.metrics.pointing_game import region_masks
 
 DEFAULT_K = 1000  # top_k_intersection's k (Quantus's default)
 EPSILON = 1e-9  # Quantus's AttributionLocalisation denominator offset
@@ -145,7 +145,7 @@ def localisation(maps: Any, region: Any, *, k: int = DEFAULT_K, ties: str = "exp
     TypeError: non-array maps or region, wrong dtypes.
   """
   shape = validation.check_map_batch(maps)
-  masks = _region_masks(region, shape)
+  masks = region_masks(region, shape)
   n = shape[1] * shape[2]
   if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
     raise ValueError(f"k must be an integer in [1, H W = {n}], got {k!r}")

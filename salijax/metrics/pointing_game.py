@@ -72,7 +72,7 @@ def boxes_to_masks(boxes: jax.Array, height: int, width: int) -> jax.Array:
   return in_rows[:, :, None] & in_cols[:, None, :]
 
 
-def _region_masks(region: Any, shape: tuple[int, int, int]) -> jax.Array:
+def region_masks(region: Any, shape: tuple[int, int, int]) -> jax.Array:
   """Checks `region` (mask bool[B,H,W] or boxes f32[B,4]) and returns bool[B,H,W]."""
   batch, height, width = shape
   got_shape = getattr(region, "shape", None)
@@ -167,7 +167,7 @@ def pointing_game(maps: Any, region: Any, *,
     TypeError: non-array maps or region, wrong dtypes.
   """
   shape = validation.check_map_batch(maps)
-  masks = _region_masks(region, shape)
+  masks = region_masks(region, shape)
   number = isinstance(tolerance, (int, float, np.integer, np.floating))
   if isinstance(tolerance, bool) or not number or not 0 <= tolerance < np.inf:
     raise ValueError(f"tolerance must be a finite number of pixels >= 0, got {tolerance!r}")
@@ -201,7 +201,7 @@ def energy_pointing_game(maps: Any, region: Any) -> EnergyPointingGame:
     ValueError, TypeError: as `pointing_game`.
   """
   shape = validation.check_map_batch(maps)
-  masks = _region_masks(region, shape)
+  masks = region_masks(region, shape)
   return _energy_pointing_game(jnp.asarray(maps, jnp.float32), masks)
 
 
