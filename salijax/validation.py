@@ -89,6 +89,16 @@ def predicted_labels(clf: Classifier, images: jax.Array) -> jax.Array:
   return jnp.argmax(clf.logits(images), axis=-1).astype(jnp.int32)
 
 
+def checked_labels(clf: Classifier, images: Any, labels: Any) -> Any:
+  """Checks clf and the images f32[B,H,W,3] once; returns `labels` i32[B], checked, or
+  when None the predicted classes (argmax logit). Every method and metric starts here."""
+  classes = check_classifier(clf, images)
+  if labels is None:
+    return predicted_labels(clf, jnp.asarray(images, jnp.float32))
+  check_labels(labels, images.shape[0], classes)
+  return labels
+
+
 def labels_or_predicted(clf: Classifier, images: Any, labels: Any) -> Any:
   """`labels` unchanged, or when None the predicted classes i32[B] (argmax logit).
 

@@ -247,10 +247,8 @@ def _iba(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array,
 
 
 def _check_feature_stats(feature_stats: Any,
-                         shape: tuple[int, int, int]) -> tuple[jax.Array, jax.Array] | None:
-  """None or (mean, std) f32[h,w,k], finite, std >= 0; as jax arrays."""
-  if feature_stats is None:
-    return None
+                         shape: tuple[int, int, int]) -> tuple[jax.Array, jax.Array]:
+  """(mean, std) f32[h,w,k], finite, std >= 0; as jax arrays."""
   if not isinstance(feature_stats, (tuple, list)) or len(feature_stats) != 2:
     raise TypeError("feature_stats must be None or a pair (mean, std) of arrays"
                     f" f32{list(shape)}, got {type(feature_stats).__name__}")
@@ -340,9 +338,10 @@ def iba(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array, *
   smoothing in feature cells (0: none); min_std, the smallest sigma used to
   normalise and scale the noise.
   """
-  feature_stats = _check_feature_stats(feature_stats, feature_shape(clf, images))
   if feature_stats is None:
     feature_stats = _image_stats(clf, images)
+  else:
+    feature_stats = _check_feature_stats(feature_stats, feature_shape(clf, images))
   return _iba(clf, images, labels, key, feature_stats, beta=beta, steps=steps,
               learning_rate=learning_rate, num_samples=num_samples,
               initial_alpha=initial_alpha, smoothing=smoothing, min_std=min_std)

@@ -172,13 +172,12 @@ def check_guided_apply(clf: Classifier, method: str) -> None:
 def _public(info: MethodInfo) -> Method:
   def method(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
              **options: Any) -> jax.Array:
-    classes = validation.check_classifier(clf, images)
-    images = jnp.asarray(images, jnp.float32)
-    if labels is None:
-      labels = (validation.predicted_labels(clf, images) if info.uses_labels
-                else jnp.zeros(images.shape[:1], jnp.int32))
+    if labels is None and not info.uses_labels:  # class-agnostic: no forward for labels
+      validation.check_classifier(clf, images)
+      labels = jnp.zeros(images.shape[:1], jnp.int32)
     else:
-      validation.check_labels(labels, images.shape[0], classes)
+      labels = validation.checked_labels(clf, images, labels)
+    images = jnp.asarray(images, jnp.float32)
     if info.needs_key:
       validation.check_key(key)
     if info.needs_layer is not None:

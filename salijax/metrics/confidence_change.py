@@ -83,8 +83,7 @@ def confidence_change(clf: Classifier, images: Any, maps: Any,
     ValueError: bad images, maps (shape, non-finite) or labels.
     TypeError: wrong types of clf, images, maps or labels.
   """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  validation.check_classifier_inputs(clf, images, labels)
+  labels = validation.checked_labels(clf, images, labels)
   validation.check_maps(maps, images)
   return _confidence_change(clf, jnp.asarray(images, jnp.float32),
                             jnp.asarray(maps, jnp.float32), jnp.asarray(labels, jnp.int32))

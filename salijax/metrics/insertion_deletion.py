@@ -187,8 +187,7 @@ def insertion_deletion(clf: Classifier, images: Any, maps: Any, labels: Any = No
     ValueError: bad images, maps (shape, non-finite, constant), labels or options.
     TypeError: wrong types of clf, images, maps or labels.
   """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  validation.check_classifier_inputs(clf, images, labels)
+  labels = validation.checked_labels(clf, images, labels)
   validation.check_maps(maps, images, allow_constant=allow_constant_maps)
   validation.check_positive_int(step_pixels, "step_pixels")
   validation.check_positive_int(chunk, "chunk")

@@ -97,8 +97,7 @@ def sanity_check(method_fn: Callable[..., Any], clf: Classifier, images: Any,
                      f" {list(map_similarity.SIMILARITIES)}, got {measures!r}")
   similarities = {name: map_similarity.similarity(name) for name in measures}
   validation.check_key(key)
-  labels = validation.labels_or_predicted(clf, images, labels)
-  validation.check_classifier_inputs(clf, images, labels)
+  labels = validation.checked_labels(clf, images, labels)
   batch, height, width = images.shape[:3]
   if batch < 2:
     raise ValueError(f"images: expected B >= 2 images (the baseline pairs different images),"

@@ -57,8 +57,7 @@ def fgsm(clf: Classifier, images: Any, labels: Any = None, *, epsilon: float) ->
     ValueError: bad images or labels; epsilon outside [0, 1] or not finite.
     TypeError: wrong types of clf, images or labels; epsilon not a real number.
   """
-  labels = validation.labels_or_predicted(clf, images, labels)
-  validation.check_classifier_inputs(clf, images, labels)
+  labels = validation.checked_labels(clf, images, labels)
   if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.integer, np.floating)):
     raise TypeError(f"epsilon must be a real number in [0, 1], got {epsilon!r}"
                     f" ({type(epsilon).__name__})")
