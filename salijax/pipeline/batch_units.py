@@ -83,13 +83,14 @@ def num_batches(ctx: Context) -> int:
 
 
 def method_units(ctx: Context) -> list[Unit]:
-  """Every method unit of the explain and evaluate stages, in a fixed order (run, method,
-  label mode, perturbation, batch)."""
+  """Every method unit of the explain and evaluate stages, in a fixed order (run, batch,
+  method, label mode, perturbation): a batch's units follow each other, so the context
+  loads each evaluation batch once, not once per unit."""
   config = ctx.config
   return [Unit(run, method, label_mode, perturbation, b)
-          for run in ctx.runs for method in method_names(config)
-          for label_mode in label_modes(config) for perturbation in perturbation_names(config)
-          for b in range(num_batches(ctx))]
+          for run in ctx.runs for b in range(num_batches(ctx))
+          for method in method_names(config) for label_mode in label_modes(config)
+          for perturbation in perturbation_names(config)]
 
 
 def batch_images(ctx: Context, unit: Any) -> tuple[np.ndarray, int]:
