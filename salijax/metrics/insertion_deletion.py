@@ -48,10 +48,9 @@ import numpy as np
 from salijax import validation
 from salijax.classifier import Classifier
 from salijax.metrics import substrates
+from salijax.metrics.perturbed_scores import SCORES, perturbed_scores
 from salijax.metrics.saliency_order import pixel_ranks
 from salijax.models.normalization import IMAGENET_MEAN
-
-SCORES = ("softmax", "logit")
 
 
 class InsertionDeletion(NamedTuple):
@@ -103,28 +102,18 @@ def _insertion_deletion(clf: Classifier, images: jax.Array, maps: jax.Array,
   image = images[:, None]
   ranks = pixel_ranks(maps)[:, None, ..., None]  # i32[B,1,H,W,1]
 
-  def scores_of(jobs: jax.Array) -> jax.Array:
-    """i32[s] (curve, step) indices, the same for every image -> f32[B,s] scores y_t."""
+  def copies(jobs: jax.Array) -> jax.Array:
+    """i32[s] (curve, step) indices, the same for every image -> f32[B,s,H,W,3] step images."""
     curve, step = jnp.divmod(jobs, points)
     insertion = (curve == 0)[None, :, None, None, None]
     start = jnp.where(insertion, inserted_from, image)  # f32[B,s,H,W,3]
     finish = jnp.where(insertion, image, deleted_to)
     finished = ranks < (step * step_pixels)[None, :, None, None, None]
-    step_images = jnp.where(finished, finish, start)
-    logits = clf.logits(step_images.reshape(-1, height, width, 3))
-    logits = logits.reshape(batch, jobs.size, -1)
-    values = jax.nn.softmax(logits, axis=-1) if score == "softmax" else logits
-    return jnp.take_along_axis(values, labels[:, None, None], axis=2)[..., 0]
+    return jnp.where(finished, finish, start)
 
-  jobs = jnp.arange(2 * points, dtype=jnp.int32)
-  full = jobs.size // steps_per_forward * steps_per_forward
-  parts = []
-  if full:
-    chunks = jax.lax.map(scores_of, jobs[:full].reshape(-1, steps_per_forward))  # f32[F,B,s]
-    parts.append(jnp.moveaxis(chunks, 0, 1).reshape(batch, full))
-  if full < jobs.size:
-    parts.append(scores_of(jobs[full:]))
-  curves = jnp.concatenate(parts, axis=1).reshape(batch, 2, points).astype(jnp.float32)
+  curves = perturbed_scores(clf, copies, labels, num_jobs=2 * points,
+                            per_forward=steps_per_forward, score=score)
+  curves = curves.reshape(batch, 2, points)
   aucs = curve_auc(curves)
   return InsertionDeletion(insertion_curve=curves[:, 0], deletion_curve=curves[:, 1],
                            insertion_auc=aucs[:, 0], deletion_auc=aucs[:, 1])
