@@ -1,8 +1,6 @@
 """Shared pytest fixtures."""
 
 import os
-import pathlib
-import sys
 
 import pytest
 
@@ -18,10 +16,9 @@ def torch():
 
 @pytest.fixture(scope="session")
 def torch_models(torch):
-  """tests/porting/torch_models.py: torchvision's architectures in plain torch, random weights."""
+  """experiments/torch_models.py: torchvision's architectures in plain torch, random weights."""
   del torch  # torch_models imports it
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "porting"))
-  import torch_models as torch_models_module  # noqa: PLC0415 - importable once torch is present
+  from experiments import torch_models as torch_models_module  # noqa: PLC0415 - needs torch
   return torch_models_module
 
 

@@ -1,6 +1,6 @@
 """The CAM family at ResNet18's `layer4` against the formulas written in torch.
 
-A randomly initialised torchvision-layout ResNet18 (tests/porting/torch_models.py)
+A randomly initialised torchvision-layout ResNet18 (experiments/torch_models.py)
 is ported with salijax.porting; torch computes every map from its own
 activations and autograd gradients, salijax from the port.
 

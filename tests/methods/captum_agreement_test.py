@@ -2,7 +2,7 @@
 
 Captum 0.9.0 (torch) is another library's implementation of the same
 definitions. A randomly initialised torchvision-layout ResNet18 and VGG11
-(tests/porting/torch_models.py) are ported with salijax.porting; Captum
+(experiments/torch_models.py) are ported with salijax.porting; Captum
 explains the torch model, salijax the port, at precision="highest":
 
 - `gradient` vs `Saliency(abs=True)`, max over the colour channels;

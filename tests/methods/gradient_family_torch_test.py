@@ -3,7 +3,7 @@
 Vanilla gradient, guided backpropagation (torch: backward hooks on every
 `nn.ReLU` clamping its input gradient to >= 0, the usual torch recipe) and
 integrated gradients (torch: a loop over the path points), on a randomly
-initialised torchvision-layout ResNet18 and VGG11 (tests/porting/torch_models.py)
+initialised torchvision-layout ResNet18 and VGG11 (experiments/torch_models.py)
 ported with salijax.porting, at precision="highest".
 """
 

@@ -2,7 +2,6 @@
 local stand-ins (an image folder for imagenette, a random-weight .pth for torchvision's)."""
 
 import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -13,9 +12,6 @@ from salijax import report
 from salijax.pipeline import benchmark, benchmark_config
 
 pytestmark = pytest.mark.slow  # minutes: `make test-fast` leaves it out
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "porting"))
-import torch_models  # noqa: E402
 
 CLASSES = ("tench", "English springer", "cassette player")
 
@@ -58,7 +54,7 @@ def _image_folder(root: pathlib.Path) -> None:
         Image.fromarray(image).save(folder / f"{i}.png")
 
 
-def test_the_study_runs_end_to_end_on_local_stand_ins(torch, tmp_path):
+def test_the_study_runs_end_to_end_on_local_stand_ins(torch, torch_models, tmp_path):
   _image_folder(tmp_path / "imagenette")
   weights = tmp_path / "resnet18.pth"
   torch.save(torch_models.build("resnet18", seed=1).state_dict(), weights)

@@ -354,7 +354,7 @@ def test_load_weights_torchvision_end_to_end(
 ):
   # A torchvision-layout ResNet18 in the legacy format, served as "torchvision",
   # ports as torch's own arrays do.
-  import torch_models  # noqa: PLC0415 - tests/porting/torch_models.py needs torch.
+  from experiments import torch_models  # noqa: PLC0415 - needs torch
 
   state_dict = torch_models.build("resnet18", seed=1).state_dict()
   path = tmp_path / "resnet18.pth"
