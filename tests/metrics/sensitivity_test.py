@@ -113,6 +113,13 @@ def test_a_method_that_draws_gets_one_key_for_x_and_every_copy():
   for got, want in zip(a, b, strict=True):
     np.testing.assert_allclose(got, want, rtol=sum_rtol(ri.H * ri.W))
   assert np.all(np.asarray(a.max_sensitivity) > 0)
+  # Copies barely moved (r = 1e-4): SmoothGrad's own noise is the same for x and every copy,
+  # so the maps barely change. With another key per copy they would differ as much as two
+  # SmoothGrad draws do: for these images ||a_key1 - a_key0|| / ||a_key0|| is 0.23 to 0.34,
+  # as large as the sensitivity to r = 0.2 above.
+  tiny = sensitivity("smoothgrad", ri.clf(), ri.images(), ri.labels(), key=ri.KEY,
+                     num_samples=4, radius=1e-4, chunk=12, method_options={"num_samples": 3})
+  assert np.all(np.asarray(tiny.max_sensitivity) < 0.1 * np.asarray(a.max_sensitivity))
 
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
