@@ -13,6 +13,10 @@
       maps_of_rotated, perturbations.augment_maps(maps, "rotate45"),
       perturbations.valid_pixels("rotate45", H, W))                # .spearman, .ssim f32[B]
   metrics.info("complexity").fields["entropy"].better              # "lower" (catalogue)
+  key = jax.random.key(0)                                          # robustness of a method:
+  metrics.sensitivity(methods.gradient, clf, images, key=key).max_sensitivity     # f32[B]
+  metrics.local_lipschitz_estimate(methods.gradient, clf, images, key=key).estimate
+  metrics.relative_stability(methods.gradient, clf, images, key=key).ris          # .rrs, .ros
 """
 
 from salijax.metrics.catalogue import info, names
@@ -32,6 +36,7 @@ from salijax.metrics.insertion_deletion import (
     insertion_deletion,
     predicted_labels,
 )
+from salijax.metrics.local_lipschitz import LocalLipschitzEstimate, local_lipschitz_estimate
 from salijax.metrics.localisation import Localisation, localisation
 from salijax.metrics.map_similarity import (
     SIMILARITIES,
@@ -54,17 +59,19 @@ from salijax.metrics.pointing_game import (
     pointing_accuracy,
     pointing_game,
 )
+from salijax.metrics.relative_stability import RelativeStability, relative_stability
 from salijax.metrics.sanity_check import SanityCheck, sanity_check
+from salijax.metrics.sensitivity import Sensitivity, sensitivity
 
 __all__ = [
     "SIMILARITIES", "Complexity", "ConfidenceChange", "EnergyPointingGame",
-    "ExplanationRobustness", "InsertionDeletion", "Localisation", "PointingAccuracy",
-    "PointingGame", "SanityCheck",
+    "ExplanationRobustness", "InsertionDeletion", "LocalLipschitzEstimate", "Localisation",
+    "PointingAccuracy", "PointingGame", "RelativeStability", "SanityCheck", "Sensitivity",
     "cascading_randomization", "complexity", "confidence_change",
     "energy_pointing_game", "explanation_robustness", "hog_features", "hog_similarity",
     "independent_randomization", "info", "insertion_deletion", "largest_valid_rectangle",
-    "localisation", "names",
+    "local_lipschitz_estimate", "localisation", "names",
     "pointing_accuracy", "pointing_game", "predicted_labels",
-    "randomization_blocks", "sanity_check", "spearman", "spearman_abs", "ssim",
-    "summarize_confidence_change",
+    "randomization_blocks", "relative_stability", "sanity_check", "sensitivity", "spearman",
+    "spearman_abs", "ssim", "summarize_confidence_change",
 ]

@@ -90,6 +90,15 @@ _METRICS: dict[str, MetricInfo] = {info.name: info for info in (
     MetricInfo("explanation_robustness", {
         "spearman": Field(_PER_IMAGE, HIGHER),
         "ssim": Field(_PER_IMAGE, HIGHER)}),
+    MetricInfo("sensitivity", {
+        "max_sensitivity": Field(_PER_IMAGE, LOWER),
+        "avg_sensitivity": Field(_PER_IMAGE, LOWER)}, needs_model=True, needs_method=True),
+    MetricInfo("local_lipschitz_estimate", {
+        "estimate": Field(_PER_IMAGE, LOWER)}, needs_model=True, needs_method=True),
+    MetricInfo("relative_stability", {
+        "ris": Field(_PER_IMAGE, LOWER),
+        "rrs": Field(_PER_IMAGE, LOWER),
+        "ros": Field(_PER_IMAGE, LOWER)}, needs_model=True, needs_method=True),
 )}
 
 
