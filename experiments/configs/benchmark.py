@@ -92,6 +92,18 @@ def get_config() -> ml_collections.ConfigDict:
   # 15 px at 224 px (docs/metrics.md#pointing_game), scaled to 72 px; 15 px would cover most
   # of a 72 px image.
   config.pointing_tolerance = 5.0
+  # Extra metrics (a comma list, "" for none): any metric of salijax.metrics.names() with
+  # per-image fields, beyond the ones above that are always computed; each field goes into
+  # the evaluate files, results.csv and summary.md as "<metric>.<field>". Region metrics
+  # (localisation) need a dataset with object masks or boxes (skipped without, with a
+  # warning). `metric_options.<metric>` holds its keyword options (those of its signature);
+  # method metrics use the unit's method with its config.method_options. A finished workdir
+  # accepts new metrics or options: only they are computed.
+  config.metrics = "localisation"
+  config.metric_options = ml_collections.ConfigDict({
+      # top_k_intersection's k: Quantus's 1000 pixels at 224 px (2 %), scaled to 72 px.
+      "localisation": {"k": 100},
+  })
   # The parameter-randomisation sanity check (cascading) on the first images.
   config.sanity = ml_collections.ConfigDict({
       "num_images": 4, "methods": "gradcam,random", "mode": "cascading"})

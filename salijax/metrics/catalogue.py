@@ -5,6 +5,7 @@ what it needs.
     info.fields["deletion_auc"]         # Field(shape="f32[B]", better="lower")
     info.higher_is_better("insertion_auc")   # True
     info.needs_model, info.needs_region      # True, False
+    info.kind, info.needs_key                 # "model", False: how to call it (below)
     catalogue.names()                         # every metric, sorted
 
 A metric is a function of `salijax.metrics` returning a NamedTuple of results
@@ -14,18 +15,35 @@ the value; None, not a score of the map (a reference value such as the
 baseline or the region's area, a tie count, the model's own confidence).
 Needs: `needs_model`, it runs the classifier (`clf` first); `needs_region`,
 it takes the object's region (masks or boxes); `needs_method`, it takes a
-saliency method and explains the images itself. Functions that summarise or
+saliency method and explains the images itself; `needs_key`, it is random and
+takes a PRNG key `key`. The needs give the metric's `kind`, how any caller
+(the benchmark's evaluation stage) calls it, with `POSITIONAL` arguments
+first and its options as keywords:
+
+  "method"  fn(method, clf, images, labels, *, key, method_options=..., **options)
+  "model"   fn(clf, images, maps, labels, *, key=... (needs_key), **options)
+  "region"  fn(maps, region, **options)            (localisation, pointing games)
+  "maps"    fn(maps, **options)                    (complexity)
+
+A metric whose fields are all per image (`per_image_fields`: shapes "f32[B]",
+"bool[B]", curves "f32[B, n]") can be computed per batch of maps. Functions that summarise or
 prepare results (`pointing_accuracy`, `summarize_confidence_change`, the
 randomisation and similarity helpers) are not metrics. Each metric's
 definition is its section of docs/metrics.md, anchored at its name.
 """
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
 HIGHER = "higher"
 LOWER = "lower"
+METHOD, MODEL, REGION, MAPS = "method", "model", "region", "maps"
+# The positional arguments of each kind of metric, before its keyword options (module doc).
+POSITIONAL: dict[str, tuple[str, ...]] = {
+    METHOD: ("method", "clf", "images", "labels"), MODEL: ("clf", "images", "maps", "labels"),
+    REGION: ("maps", "region"), MAPS: ("maps",)}
 
 
 class Field(NamedTuple):
@@ -44,6 +62,23 @@ class MetricInfo:
   needs_model: bool = False
   needs_region: bool = False
   needs_method: bool = False
+  needs_key: bool = False  # random: takes a PRNG key `key`
+
+  @property
+  def kind(self) -> str | None:
+    """How the metric is called (module doc): "method", "model", "region" or "maps"; None for a
+    metric of both the model and the region (no calling convention)."""
+    if self.needs_method:
+      return METHOD
+    if self.needs_model:
+      return None if self.needs_region else MODEL
+    return REGION if self.needs_region else MAPS
+
+  def per_image_fields(self) -> tuple[str, ...]:
+    """The fields with one value (or one curve) per image: shape "<dtype>[B]" or
+    "<dtype>[B, ...]"."""
+    return tuple(name for name, field in self.fields.items()
+                 if re.fullmatch(r"[a-z0-9]+\[B(, [^\]]+)?\]", field.shape))
 
   def higher_is_better(self, field: str) -> bool | None:
     """True / False for a score of the map, None for a field that is not one."""

@@ -12,8 +12,9 @@ A unit is one file of a stage, a NamedTuple whose first field is the run:
 A `UnitStage` lists its units in a fixed order and shares them out over the
 JAX processes (`salijax.parallel.process_share`); each unit is computed from
 its run's model and its batch of the evaluation set and written atomically,
-and a unit whose file exists is skipped, so a killed stage resumes where it
-stopped. Every stage reads other units through `read`: a unit whose file
+and a unit whose file exists is skipped (unless the stage's `current` says
+the file is out of date: the evaluate stage's extra metrics), so a killed
+stage resumes where it stopped. Every stage reads other units through `read`: a unit whose file
 cannot be read (missing, truncated, corrupt) is named in a warning, computed
 again and rewritten.
 """
@@ -111,6 +112,15 @@ class UnitStage:
   work: UnitWork
   # A unit's images: (positions into the evaluation set, padded batch size).
   images: Callable[[Context, Any], tuple[np.ndarray, int]] = batch_images
+  # Whether a unit's file is up to date; None: whether it exists.
+  current: Callable[[Context, Any], bool] | None = None
+
+  def is_current(self, ctx: Context, unit: Any) -> bool:
+    """Whether `unit` needs no computing: its file exists (and `current` says it is up to
+    date)."""
+    if self.current is not None:
+      return self.current(ctx, unit)
+    return unit_path(ctx.workdir, self.name, unit).exists()
 
   def compute(self, ctx: Context, unit: Any) -> dict[str, np.ndarray]:
     """Computes `unit` and writes its file; returns its arrays."""
@@ -120,11 +130,11 @@ class UnitStage:
     return arrays
 
   def __call__(self, ctx: Context) -> dict[str, Any]:
-    """This process's share of the units that have no file yet; the progress bar counts
-    images. Returns {} (no summary)."""
+    """This process's share of the units that have no (current) file yet; the progress bar
+    counts images. Returns {} (no summary)."""
     all_units = self.units(ctx)
     mine = [all_units[i] for i in parallel.process_share(len(all_units))]
-    todo = [u for u in mine if not unit_path(ctx.workdir, self.name, u).exists()]
+    todo = [u for u in mine if not self.is_current(ctx, u)]
     count = {u: len(self.images(ctx, u)[0]) for u in mine}
     with ctx.progress_bar(self.name) as bar:
       bar.reset(total=sum(count.values()))

@@ -2,7 +2,10 @@
 
 Stages (`STAGES`), each skipped when its DONE.json exists and each made of
 units skipped when their file exists, so a killed run restarted with the
-same workdir finishes with the same results:
+same workdir finishes with the same results. A finished workdir accepts a
+config that differs only in `benchmark_config.RESULT_FIELDS` (config.metrics,
+config.metric_options): the stages that use them (the evaluate and report
+stages) run again, and only the changed extra metrics are computed:
 
   data      prepare the dataset, choose the evaluation images (data_stage)
   train     one salijax.train run per (model, mode), exported (train_stage)
@@ -100,11 +103,12 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   workdir = str(workdir)
   log_environment()
   lead = parallel.process_index() == 0
+  mutable = benchmark_config.RESULT_FIELDS
   if lead:
-    bw.check_same_config(workdir, config)
+    bw.check_same_config(workdir, config, mutable)
   parallel.barrier("salijax-benchmark-config")
   if not lead:
-    bw.check_same_config(workdir, config)
+    bw.check_same_config(workdir, config, mutable)
   if parallel.process_count() > 1 and bw.stage_done(workdir, "train") is None:
     raise ValueError(
         "the train stage runs in one process: run the benchmark once with one process to "
@@ -115,6 +119,11 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
                    if isinstance(stage, batch_units.UnitStage)})
   for name in STAGES[:STAGES.index(stages_through) + 1]:
     done = bw.stage_done(workdir, name)
+    fields = benchmark_config.STAGE_FIELDS.get(name, ())
+    if done is not None and not bw.done_matches(done, config, fields,
+                                                benchmark_config.RESULT_FIELDS_BEFORE):
+      logging.info("stage %s: done with other %s; running it again", name, ", ".join(fields))
+      done = None
     if done is not None:
       logging.info("stage %s: already done (%.1f s), skipped", name, done["seconds"])
       ctx.stage_seconds[name] = done["seconds"]
@@ -125,7 +134,8 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
     parallel.barrier(f"salijax-benchmark-{name}")
     ctx.stage_seconds[name] = time.perf_counter() - start
     if lead:
-      bw.mark_done(workdir, name, {"seconds": ctx.stage_seconds[name], **summary})
+      used = {"config": bw.config_part(config, fields)} if fields else {}
+      bw.mark_done(workdir, name, {"seconds": ctx.stage_seconds[name], **summary, **used})
       logging.info("stage %s: done in %.1f s %s", name, ctx.stage_seconds[name], summary or "")
     parallel.barrier(f"salijax-benchmark-{name}-done")
   records = ctx.all_records() if bw.stage_done(workdir, "train") is not None else {}

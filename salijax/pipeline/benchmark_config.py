@@ -4,6 +4,11 @@
 the field. `runs` lists the trainings (one per model and mode) and
 `train_config` builds each one's salijax.train config. `label_modes` and
 `perturbation_names` list the other dimensions of the explain and evaluate units.
+`metric_names` and `metric_options` give the extra metrics of the evaluation
+stage (config.metrics, `salijax.pipeline.metric_calls`); `RESULT_FIELDS` are
+the fields a finished workdir may change (`benchmark_workdir.check_same_config`):
+the stages that use them (`STAGE_FIELDS`) run again, the evaluation stage
+computing only the extra metrics that changed.
 
 Label modes (the class explained and scored, resolved on the clean image):
 "ground_truth", "predicted" (the most likely class) and "least_likely" (the
@@ -19,15 +24,22 @@ from salijax import methods, metrics, models, perturbations, train
 from salijax.config_checks import check_fields, expect, is_int
 from salijax.metrics.explanation_robustness import SSIM_MIN_SIZE
 from salijax.metrics.sanity_check import MODES as SANITY_MODES
+from salijax.pipeline import metric_calls
 from salijax.train import modes as train_modes
 
 FIELDS = (
     "seed", "dataset", "data_dir", "synthetic", "train_split", "eval_split", "image_size",
     "crop_fraction", "models", "modes", "pretrained", "train", "run_overrides", "num_images",
     "batch_size", "label_modes", "perturbations", "diagnostics_top_k", "methods", "controls",
-    "method_options", "insertion_deletion", "pointing_tolerance", "sanity", "overlay_images",
-    "colormap",
+    "method_options", "insertion_deletion", "pointing_tolerance", "metrics", "metric_options",
+    "sanity", "overlay_images", "colormap",
 )
+# Fields a workdir's config may change after a run: the stages of STAGE_FIELDS that use them
+# run again (their DONE.json records the fields' values).
+RESULT_FIELDS = ("metrics", "metric_options")
+STAGE_FIELDS = {"evaluate": RESULT_FIELDS, "report": RESULT_FIELDS}
+# Their values in a workdir made before the fields existed (a DONE.json without "config").
+RESULT_FIELDS_BEFORE = {"metrics": "", "metric_options": {}}
 LABEL_MODES = ("ground_truth", "predicted", "least_likely")
 # Data fields of the benchmark that every training run shares.
 SHARED_DATA_FIELDS = ("dataset", "data_dir", "synthetic", "train_split", "eval_split",
@@ -77,6 +89,17 @@ def method_options(config: ml_collections.ConfigDict, method: str) -> dict:
   return dict(options.to_dict() if options is not None else {})
 
 
+def metric_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+  """The extra metrics of the evaluation stage (config.metrics), in config order."""
+  return names_list(config.metrics)
+
+
+def metric_options(config: ml_collections.ConfigDict, metric: str) -> dict:
+  """The keyword options given for the extra metric `metric` (none: its defaults)."""
+  options = config.metric_options.get(metric)
+  return dict(options.to_dict() if options is not None else {})
+
+
 def train_config(config: ml_collections.ConfigDict, run: Run) -> ml_collections.ConfigDict:
   """The salijax.train config of `run`: config.train, the shared data fields, the
   run's model/mode/weights, then run_overrides[model] and run_overrides[model_mode]."""
@@ -113,6 +136,30 @@ def _check_perturbations(config: ml_collections.ConfigDict) -> None:
       expect(min(bottom - top, right - left) >= SSIM_MIN_SIZE, "perturbations",
              f"augmentations that keep a {SSIM_MIN_SIZE} x {SSIM_MIN_SIZE} rectangle of valid "
              f"pixels at image_size {config.image_size} (for SSIM)", name)
+
+
+def _check_metrics(config: ml_collections.ConfigDict) -> None:
+  """config.metrics: distinct catalogued metrics the benchmark can call per unit;
+  config.metric_options: options of catalogued metrics that their signatures take."""
+  names = metric_names(config)
+  expect(isinstance(config.metrics, str) and len(set(names)) == len(names), "metrics",
+         "a comma list of distinct metrics of salijax.metrics ('' for none)", config.metrics)
+  for name in names:
+    try:
+      metric_calls.check_metric(name)
+    except ValueError as error:
+      raise ValueError(f"config.metrics: {error}") from None
+  expect(isinstance(config.metric_options, ml_collections.ConfigDict), "metric_options",
+         "a ConfigDict of options per metric", config.metric_options)
+  for name in config.metric_options:
+    expect(isinstance(config.metric_options[name], ml_collections.ConfigDict),
+           f"metric_options.{name}", "a ConfigDict of keyword options",
+           config.metric_options[name])
+    try:
+      metric_calls.check_metric(name)
+      metric_calls.check_options(name, metric_options(config, name))
+    except ValueError as error:
+      raise ValueError(f"config.metric_options.{name}: {error}") from None
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -157,6 +204,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     accepted = sorted(methods.info(name).options)
     bad = sorted(set(method_options(config, name)) - set(accepted))
     expect(not bad, f"method_options.{name}", f"hyperparameters of {name}: {accepted}", bad)
+  _check_metrics(config)
   sanity = config.sanity
   expect(is_int(sanity.num_images, 2), "sanity.num_images",
          "an integer >= 2 (the baseline compares different images)", sanity.num_images)

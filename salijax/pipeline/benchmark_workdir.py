@@ -1,6 +1,7 @@
 """The benchmark's workdir: where every stage puts its outputs, written atomically.
 
-  WORKDIR/config.json                         the run's config (another config is refused)
+  WORKDIR/config.json                         the run's config (another config is refused,
+                                              except for changes of `mutable` fields)
   WORKDIR/data/eval_set.json                  the explained images: dataset indices, labels
   WORKDIR/train/<run>/                        a salijax.train workdir per run ("resnet18_scratch")
   WORKDIR/models/<run>.msgpack, <run>.json    the trained variables and what they are
@@ -14,7 +15,8 @@
                                               per-image metrics and curves
   WORKDIR/sanity/<run>/<method>.npz           the parameter-randomisation check
   WORKDIR/report/                             results.csv/json, summary.md, manifest.json, figures
-  WORKDIR/<stage>/DONE.json                   the stage finished (its wall time and summary)
+  WORKDIR/<stage>/DONE.json                   the stage finished (its wall time and summary;
+                                              "config": the mutable fields it used)
 
 Every file is written to a temporary name and renamed, so a killed run leaves
 only complete files; a stage skips the units whose file exists, a stage
@@ -26,7 +28,7 @@ import io
 import json
 import os
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ml_collections
@@ -81,8 +83,13 @@ def batch_path(workdir: str | os.PathLike, stage: str, run: str, *parts: str,
   return run_dir(workdir, stage, run).joinpath(*parts) / f"batch_{batch:05d}.npz"
 
 
-def check_same_config(workdir: str | os.PathLike, config: ml_collections.ConfigDict) -> None:
-  """Stores the config on the first run; raises ValueError if the workdir holds another one."""
+def check_same_config(workdir: str | os.PathLike, config: ml_collections.ConfigDict,
+                      mutable: Sequence[str] = ()) -> None:
+  """Stores the config on the first run; raises ValueError if the workdir holds another one.
+
+  A config that differs only in the top-level fields `mutable` replaces the stored one (the
+  stages that use them know from their DONE.json's "config", `done_matches`).
+  """
   path = pathlib.Path(workdir) / "config.json"
   current = train_workdir.config_as_json(config)
   if not path.exists():
@@ -91,9 +98,30 @@ def check_same_config(workdir: str | os.PathLike, config: ml_collections.ConfigD
   stored = read_json(path)
   if stored != current:
     differing = sorted(_differences(stored, current))
-    raise ValueError(
-        f"workdir: {workdir} holds a benchmark with a different config (differs in "
-        f"{', '.join(differing)}); use another workdir, or the same config to resume")
+    fixed = [d for d in differing if d.split(".")[0] not in mutable]
+    if fixed:
+      raise ValueError(
+          f"workdir: {workdir} holds a benchmark with a different config (differs in "
+          f"{', '.join(fixed)}); use another workdir, or the same config to resume")
+    write_json(path, current)
+
+
+def config_part(config: ml_collections.ConfigDict, fields: Sequence[str]) -> dict[str, Any]:
+  """{field: its JSON value} of the top-level `fields` of `config` (a DONE.json's "config")."""
+  return {field: json.loads(json.dumps(
+      config[field].to_dict() if isinstance(config[field], ml_collections.ConfigDict)
+      else config[field])) for field in fields}
+
+
+def done_matches(done: Mapping[str, Any], config: ml_collections.ConfigDict,
+                 fields: Sequence[str], before: Mapping[str, Any]) -> bool:
+  """Whether a stage's DONE.json record was made with `config`'s `fields`; a record without
+  "config" was made with `before` (the values of a workdir older than those fields)."""
+  if not fields:
+    return True
+  recorded = done.get("config", {})
+  return all(recorded.get(field, before.get(field)) == value
+             for field, value in config_part(config, fields).items())
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:

@@ -1,9 +1,11 @@
 """The report stage: the stages' files -> report/ (tables, summary, diagnostics, figures).
 
 report/results.csv, results.json   one row per (model, mode, image, label mode,
-                                   perturbation, method, metric)
+                                   perturbation, method, metric); the extra metrics'
+                                   per-image fields as metrics "<metric>.<field>"
 report/summary.md                  accuracy per run, method x metric tables (mean, 95 % CI)
-                                   per run (and label mode), the perturbations' prediction
+                                   per run (and label mode), one such table per extra metric
+                                   (config.metrics) of its fields, the perturbations' prediction
                                    flips, map robustness and metric changes, the sanity
                                    check's verdicts
 report/diagnostics.json            per run and image, the config.diagnostics_top_k most and
@@ -12,6 +14,8 @@ report/manifest.json               versions, git revision, devices, XLA flags, p
 report/<run>_overlays.png          images x methods (the first label mode; the others:
                                    <run>_<label_mode>_overlays.png)
 report/<run>_curves.png            mean insertion and deletion curves (idem)
+report/<run>_<metric>.<field>.png  mean curve per method of each curve field of the extra
+                                   metrics (config.metrics; idem)
 report/<run>_perturbations.png     the first image and its perturbations x methods (first
                                    label mode; with config.perturbations only)
 report/<run>_sanity.png            similarity per randomised block
@@ -36,6 +40,8 @@ from salijax.pipeline.benchmark_config import (
     Run,
     label_modes,
     method_names,
+    metric_names,
+    metric_options,
     names_list,
     perturbation_names,
 )
@@ -92,7 +98,8 @@ def results_rows(ctx: Context) -> list[dict[str, Any]]:
         for method in method_names(config):
           explained = _batches(ctx, "explain", run, method, label_mode, perturbation)
           scores = _batches(ctx, "evaluate", run, method, label_mode, perturbation)
-          metric_values = {k: v for k, v in scores.items() if k not in NOT_METRICS}
+          metric_values = {k: v for k, v in scores.items()
+                           if k not in NOT_METRICS and v.ndim == 1}
           sanity_positions = None
           if (method in checks and label_mode == first_mode
               and perturbation == perturbations.NONE):
@@ -176,6 +183,39 @@ def _perturbation_figure(ctx: Context, run: Run, batch: dict[str, np.ndarray],
                       title=f"{run.name}: the {label_mode_text(label_mode)} of perturbed images")
 
 
+def _extra_curve_figures(ctx: Context, run: Run, label_mode: str,
+                         scores: dict[str, dict[str, np.ndarray]], out: pathlib.Path,
+                         title: str) -> None:
+  """<run>[_<label_mode>]_<metric>.<field>.png: the mean curve per method of every curve field
+  of the extra metrics (`report.mean_curve_figure`)."""
+  modes = label_modes(ctx.config)
+  names = [name for name in next(iter(scores.values()))
+           if "." in name and next(iter(scores.values()))[name].ndim == 2]
+  for name in names:
+    info = report.metric_info(name)
+    curves = {m: s[name] for m, s in scores.items()
+              if name in s and np.isfinite(s[name]).any(axis=0).all()}
+    if curves:
+      report.mean_curve_figure(out / _figure_name(run, label_mode, modes[0], name), curves,
+                               title=f"{title}: {name}", ylabel=name,
+                               higher_is_better=info.higher_is_better,
+                               controls=names_list(ctx.config.controls))
+
+
+def _extra_sections(ctx: Context, rows: Sequence[dict[str, Any]],
+                    controls: Sequence[str]) -> list[str]:
+  """summary.md's table of each extra metric (config.metrics) with results: its fields."""
+  sections = []
+  for name in metric_names(ctx.config):
+    mine = [row for row in rows if row["metric"].startswith(f"{name}.")]
+    if mine:
+      options = metric_options(ctx.config, name)
+      text = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "defaults"
+      sections.append(report.summary_markdown(
+          mine, controls=controls, title=f"`{name}` ({text}; docs/metrics.md#{name})"))
+  return sections
+
+
 def write_figures(ctx: Context, out: pathlib.Path) -> None:
   """The overlay grids, curves, perturbations and sanity strip of every run, and the training
   curves (module doc)."""
@@ -202,11 +242,12 @@ def write_figures(ctx: Context, out: pathlib.Path) -> None:
                             title=f"{run.name}: the {label_mode.replace('_', ' ')} class")
       scores = {m: _batches(ctx, "evaluate", run, m, label_mode, clean)
                 for m in method_names(config)}
+      title = run.name if len(modes) == 1 else f"{run.name}, {label_mode.replace('_', ' ')}"
       report.insertion_deletion_figure(
           out / _figure_name(run, label_mode, modes[0], "curves"),
           {m: (s["insertion_curve"], s["deletion_curve"]) for m, s in scores.items()},
-          title=run.name if len(modes) == 1 else f"{run.name}, {label_mode.replace('_', ' ')}",
-          controls=names_list(config.controls))
+          title=title, controls=names_list(config.controls))
+      _extra_curve_figures(ctx, run, label_mode, scores, out, title)
     if batch is not None and names_list(config.perturbations):
       _perturbation_figure(ctx, run, batch, out)
     sanity = _sanity(ctx, run)
@@ -237,10 +278,12 @@ def run_stage(ctx: Context) -> dict[str, Any]:
   rows = results_rows(ctx)
   report.write_results(rows, out)
   controls = names_list(config.controls)
+  fixed = [row for row in rows if "." not in row["metric"]]
   sections = [f"# salijax benchmark: {eval_set.dataset} ({eval_set.split}, "
               f"{len(eval_set.indices)} images, {_classes_text(config)})",
               "## Models", _accuracy_table(records),
-              report.summary_markdown(rows, controls=controls)]
+              report.summary_markdown(fixed, controls=controls),
+              *_extra_sections(ctx, rows, controls)]
   perturbed = report.perturbation_markdown(rows, controls=controls)
   if perturbed:
     sections += ["## Perturbed images",

@@ -11,6 +11,7 @@
   report.overlay_grid(report_dir / "overlays.png", images, {"gradcam": maps})
   report.insertion_deletion_figure(report_dir / "curves.png",
                                    {"gradcam": (insertion_curves, deletion_curves)})
+  report.mean_curve_figure(report_dir / "pixel_flipping.curve.png", {"gradcam": curves})
   report.sanity_figure(report_dir / "sanity.png", block_names, similarity, baseline)
   report.training_figure(report_dir / "training.png", {"resnet18/scratch": records})
 
@@ -21,7 +22,7 @@ backend (`plotting`).
 """
 
 from salijax.report.confidence_interval import mean_confidence_interval
-from salijax.report.curve_figure import insertion_deletion_figure
+from salijax.report.curve_figure import insertion_deletion_figure, mean_curve_figure
 from salijax.report.manifest import build_manifest
 from salijax.report.metric_catalogue import METRICS, MetricInfo, metric_info, ordered_metrics
 from salijax.report.overlay_grid import overlay_grid
@@ -35,7 +36,7 @@ from salijax.report.training_figure import training_figure
 
 __all__ = [
     "COLUMNS", "METRICS", "MetricInfo", "build_manifest", "insertion_deletion_figure",
-    "mean_confidence_interval", "metric_info", "ordered_metrics", "overlay_grid",
-    "perturbation_markdown", "prediction_diagnostics", "pyplot", "read_results", "sanity_figure",
-    "save_figure", "summary_markdown", "training_figure", "write_results",
+    "mean_confidence_interval", "mean_curve_figure", "metric_info", "ordered_metrics",
+    "overlay_grid", "perturbation_markdown", "prediction_diagnostics", "pyplot", "read_results",
+    "sanity_figure", "save_figure", "summary_markdown", "training_figure", "write_results",
 ]

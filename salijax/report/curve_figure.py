@@ -100,3 +100,62 @@ def insertion_deletion_figure(path: str | os.PathLike,
   if title:
     figure.suptitle(title, fontsize=12)
   plotting.save_figure(figure, path)
+
+
+def mean_curve_figure(path: str | os.PathLike, curves: Mapping[str, Any], *, title: str = "",
+                      ylabel: str = "", higher_is_better: bool | None = None,
+                      controls: Sequence[str] = ("fake_cam", "random")) -> None:
+  """One panel: each method's curve averaged over images (NaN values left out), against
+  the step 0..T-1; controls last, grey and dashed. Saved as a PNG at `path`.
+
+  Args:
+    path: the .png file.
+    curves: method -> f32[N,T], N >= 1 images, T >= 2 steps (T may differ between methods).
+    title: the figure's title; "" for none.
+    ylabel: the y axis label.
+    higher_is_better: the direction of a better curve, said in the panel's title (None:
+      nothing said).
+    controls: the methods drawn as controls (grey, dashed), after the others.
+
+  Raises:
+    ValueError: empty curves, curves not [N, T] (N >= 1, T >= 2), or a method without any
+      finite value (the method is named).
+  """
+  if not isinstance(curves, Mapping) or not curves:
+    raise ValueError(f"curves must be a non-empty mapping method -> f32[N,T], got"
+                     f" {curves!r:.80}")
+  checked = {}
+  for method, curve in curves.items():
+    array = np.asarray(curve, np.float64)
+    if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 2:
+      raise ValueError(f"curves[{method!r}] must have shape [N, T] with N >= 1 and T >= 2,"
+                       f" got {array.shape}")
+    if not np.isfinite(array).any(axis=0).all():
+      raise ValueError(f"curves[{method!r}] has a step without any finite value")
+    checked[str(method)] = np.nanmean(np.where(np.isfinite(array), array, np.nan), axis=0)
+  order = ([method for method in checked if method not in controls]
+           + [method for method in controls if method in checked])
+  plt = plotting.pyplot()
+  figure, ax = plt.subplots(1, 1, figsize=(6.0, 4.2 + (0.3 if title else 0.0)),
+                            layout="constrained")
+  colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  ranked = shown_controls = 0
+  for method in order:
+    if method in controls:
+      grey, dashes = CONTROL_STYLES[shown_controls % len(CONTROL_STYLES)]
+      style = {"color": grey, "linestyle": dashes, "linewidth": 1.5}
+      shown_controls += 1
+    else:
+      style = {"color": colors[ranked % len(colors)], "linewidth": 2.0}
+      ranked += 1
+    ax.plot(np.arange(checked[method].size), checked[method], label=method, **style)
+  if higher_is_better is not None:
+    ax.set_title(f"mean over images ({'higher' if higher_is_better else 'lower'} is better)",
+                 fontsize=11)
+  ax.set_xlabel("step")
+  ax.set_ylabel(ylabel)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8, loc="best", framealpha=0.85)
+  if title:
+    figure.suptitle(title, fontsize=12)
+  plotting.save_figure(figure, path)

@@ -10,6 +10,7 @@ gives it its name as title and no direction (`higher_is_better=None`), so no
 method is marked best on it.
 
     metric_info("deletion_auc").higher_is_better    # False
+    metric_info("localisation.auc").higher_is_better    # True
     ordered_metrics(["entropy", "mine", "insertion_auc"])
     # ["insertion_auc", "entropy", "mine"]
 """
@@ -98,11 +99,22 @@ METRICS: dict[str, MetricInfo] = {info.name: info for info in (
 )}
 
 
+def field_info(name: str) -> MetricInfo | None:
+  """The entry of "<metric>.<field>", a field of a catalogued metric (module doc); else None."""
+  metric, _, field = name.partition(".")
+  if metric not in catalogue.names() or field not in catalogue.info(metric).fields:
+    return None
+  return _info(name, name, (metric, field),
+               f"field {field} of salijax.metrics.{metric} (docs/metrics.md, section {metric})")
+
+
 def metric_info(name: str) -> MetricInfo:
-  """The catalogue entry of `name`, or title = name and no direction for an unknown metric."""
+  """The catalogue entry of `name`, a field's for "<metric>.<field>" (module doc), or
+  title = name and no direction for an unknown metric."""
   if name in METRICS:
     return METRICS[name]
-  return MetricInfo(name=name, title=name, higher_is_better=None, description="")
+  return field_info(name) or MetricInfo(name=name, title=name, higher_is_better=None,
+                                        description="")
 
 
 def ordered_metrics(names: Iterable[str]) -> list[str]:

@@ -35,6 +35,10 @@ def test_the_default_config_is_valid(config):
     ("perturbations", "resize0.1", "config.perturbations.*11 x 11"),
     ("diagnostics_top_k", 0, "config.diagnostics_top_k"),
     ("pointing_tolerance", -1.0, "config.pointing_tolerance"),
+    ("metrics", "localisation,localisation", "config.metrics: expected a comma list of distinct"),
+    ("metrics", "localisation,nonexistent",
+     "config.metrics: unknown metric 'nonexistent'; catalogued: complexity, .*localisation"),
+    ("metrics", "sanity_check", "config.metrics: sanity_check: none of its fields"),
 ])
 def test_invalid_fields_are_named(config, field, value, message):
   config[field] = value
@@ -116,3 +120,29 @@ def test_train_config_applies_shared_fields_then_model_then_run_overrides(config
   assert (resnet.image_size, resnet.num_epochs) == (48, 9)
   assert resnet.learning_rate == config.train.learning_rate
   assert (vgg.model, vgg.mode, vgg.pretrained) == ("vgg11", "scratch", "none")
+
+
+def test_extra_metrics_and_their_options(config):
+  config.metrics = " complexity,localisation"
+  config.metric_options.localisation.k = 7
+  config.metric_options.insertion_deletion = {"step_pixels": 8}  # not in metrics: ignored
+  benchmark_config.validate_config(config)
+  assert benchmark_config.metric_names(config) == ("complexity", "localisation")
+  assert benchmark_config.metric_options(config, "localisation") == {"k": 7}
+  assert benchmark_config.metric_options(config, "complexity") == {}
+  config.metrics = ""
+  benchmark_config.validate_config(config)
+  assert benchmark_config.metric_names(config) == ()
+
+
+@pytest.mark.parametrize("name, options, message", [
+    ("localisation", {"top_k": 7}, r"config.metric_options.localisation: unknown options "
+     r"\['top_k'\] of localisation; its options: k, ties, attribution.*\(localisation\(maps"),
+    ("complexity", {"k": 7}, "config.metric_options.complexity: unknown options"),
+    ("nonexistent", {"k": 7}, "config.metric_options.nonexistent: unknown metric"),
+    ("pointing_game", 7, "config.metric_options.pointing_game: expected a ConfigDict"),
+])
+def test_bad_metric_options_are_named(config, name, options, message):
+  config.metric_options[name] = options
+  with pytest.raises(ValueError, match=message):
+    benchmark_config.validate_config(config)

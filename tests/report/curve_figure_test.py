@@ -8,7 +8,11 @@ import PIL.Image
 import pytest
 
 from salijax.report import plotting
-from salijax.report.curve_figure import area_under_curve, insertion_deletion_figure
+from salijax.report.curve_figure import (
+    area_under_curve,
+    insertion_deletion_figure,
+    mean_curve_figure,
+)
 
 
 def make_curves(methods=("gradcam", "random", "rise", "fake_cam"), images=3, points=9):
@@ -79,4 +83,36 @@ def test_area_under_curve():
 def test_bad_inputs_are_rejected(tmp_path, curves, pattern):
   with pytest.raises(ValueError, match=pattern):
     insertion_deletion_figure(tmp_path / "curves.png", curves)
+  assert not list(tmp_path.iterdir())
+
+
+def test_mean_curve_figure_draws_the_mean_of_each_method(monkeypatch, tmp_path):
+  drawn = []
+  monkeypatch.setattr(plotting, "save_figure", lambda figure, path: drawn.append(figure))
+  curves = {method: pair[0] for method, pair in make_curves(("random", "rise")).items()}
+  curves["rise"][0, 2] = np.nan  # a missing value (an object moved out of the image)
+  mean_curve_figure(tmp_path / "c.png", curves, title="t", ylabel="score",
+                    higher_is_better=False, controls=("random",))
+  (figure,) = drawn
+  (ax,) = figure.axes
+  assert [line.get_label() for line in ax.get_lines()] == ["rise", "random"]
+  np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), np.nanmean(curves["rise"], axis=0))
+  assert ax.get_lines()[0].get_ydata()[2] == np.mean(curves["rise"][1:, 2])
+  assert "lower is better" in ax.get_title() and ax.get_ylabel() == "score"
+  plotting.pyplot().close(figure)
+  monkeypatch.undo()
+  mean_curve_figure(tmp_path / "c.png", curves)
+  with PIL.Image.open(tmp_path / "c.png") as image:
+    assert image.format == "PNG"
+
+
+@pytest.mark.parametrize("curves, pattern", [
+    ({}, "non-empty"),
+    ({"rise": np.zeros(5)}, r"curves\['rise'\] must have shape \[N, T\]"),
+    ({"rise": np.zeros((2, 1))}, "T >= 2"),
+    ({"rise": np.array([[0.0, np.nan], [1.0, np.inf]])}, "a step without any finite value"),
+])
+def test_mean_curve_figure_rejects_bad_curves(tmp_path, curves, pattern):
+  with pytest.raises(ValueError, match=pattern):
+    mean_curve_figure(tmp_path / "c.png", curves)
   assert not list(tmp_path.iterdir())

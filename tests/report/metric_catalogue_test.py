@@ -75,3 +75,16 @@ def test_ordered_metrics_catalogue_first_then_others_as_they_come():
 def test_metric_info_is_frozen():
   with pytest.raises(AttributeError):
     METRICS["entropy"].higher_is_better = True
+
+
+def test_fields_of_catalogued_metrics_take_their_direction():
+  """The benchmark's extra metrics (config.metrics) report "<metric>.<field>"."""
+  auc = metric_info("localisation.auc")
+  assert (auc.title, auc.higher_is_better, auc.source, auc.hit_value) == (
+      "localisation.auc", True, ("localisation", "auc"), None)
+  assert metric_info("complexity.entropy").higher_is_better is False
+  assert metric_info("pointing_game.hit").hit_value == 1.0  # bool[B]: hit-or-miss, 0/1
+  assert metric_info("pointing_game.num_maxima").higher_is_better is None
+  for name in ("localisation.nonexistent", "nonexistent.auc"):
+    assert metric_info(name) == MetricInfo(name, name, None, "")
+  assert ordered_metrics(["localisation.auc", "entropy"]) == ["entropy", "localisation.auc"]
