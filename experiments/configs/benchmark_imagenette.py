@@ -68,6 +68,8 @@ def get_config() -> ml_collections.ConfigDict:
       "step_pixels": 500, "insertion_substrate": "blur", "deletion_substrate": "zero",
       "substrate_space": "pixel", "blur_size": 127, "blur_sigma": 17.0, "chunk": 128})
   config.pointing_tolerance = 15.0  # imagenette has no object masks: not used
+  config.metrics = ""  # no region metrics without object masks
+  config.metric_options = ml_collections.ConfigDict()
   config.sanity = ml_collections.ConfigDict({
       "num_images": 16, "methods": "gradcam,rise,sidu,lime,random", "mode": "cascading"})
   return config
