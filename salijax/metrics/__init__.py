@@ -12,6 +12,7 @@
   robust = metrics.explanation_robustness(
       maps_of_rotated, perturbations.augment_maps(maps, "rotate45"),
       perturbations.valid_pixels("rotate45", H, W))                # .spearman, .ssim f32[B]
+  metrics.pixel_flipping(clf, images, maps).auc                    # f32[B], Quantus's curves
   metrics.info("complexity").fields["entropy"].better              # "lower" (catalogue)
 """
 
@@ -46,6 +47,16 @@ from salijax.metrics.parameter_randomization import (
     independent_randomization,
     randomization_blocks,
 )
+from salijax.metrics.perturbation_curves import (
+    Irof,
+    PixelFlipping,
+    RegionPerturbation,
+    Selectivity,
+    irof,
+    pixel_flipping,
+    region_perturbation,
+    selectivity,
+)
 from salijax.metrics.pointing_game import (
     EnergyPointingGame,
     PointingAccuracy,
@@ -58,13 +69,14 @@ from salijax.metrics.sanity_check import SanityCheck, sanity_check
 
 __all__ = [
     "SIMILARITIES", "Complexity", "ConfidenceChange", "EnergyPointingGame",
-    "ExplanationRobustness", "InsertionDeletion", "Localisation", "PointingAccuracy",
-    "PointingGame", "SanityCheck",
+    "ExplanationRobustness", "InsertionDeletion", "Irof", "Localisation", "PixelFlipping",
+    "PointingAccuracy", "PointingGame", "RegionPerturbation", "SanityCheck", "Selectivity",
     "cascading_randomization", "complexity", "confidence_change",
     "energy_pointing_game", "explanation_robustness", "hog_features", "hog_similarity",
-    "independent_randomization", "info", "insertion_deletion", "largest_valid_rectangle",
-    "localisation", "names",
+    "independent_randomization", "info", "insertion_deletion", "irof",
+    "largest_valid_rectangle", "localisation", "names", "pixel_flipping",
     "pointing_accuracy", "pointing_game", "predicted_labels",
-    "randomization_blocks", "sanity_check", "spearman", "spearman_abs", "ssim",
+    "randomization_blocks", "region_perturbation", "sanity_check", "selectivity", "spearman",
+    "spearman_abs", "ssim",
     "summarize_confidence_change",
 ]
