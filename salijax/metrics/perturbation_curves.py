@@ -43,7 +43,10 @@ Baselines b (`baseline`): "black" (0), "white" (1), "min" / "max" / "mean"
 Quantus's "black", "white" and "mean" give at the first step), "blur" (the
 Gaussian blur of `salijax.metrics.substrates`, 11 taps, sigma 5, mirrored
 borders), "uniform" (i.i.d. U[0, 1) per pixel and channel, drawn once per
-image from `key`), a number in [0, 1] or 3 channel values in [0, 1].
+image from `key`), "quantus_mean" (Quantus's "mean": each step's units get
+the mean over all values of the image as perturbed by the earlier steps, for
+patches of the image edge-padded to whole patches; `drifting_mean_baseline`),
+a number in [0, 1] or 3 channel values in [0, 1].
 Quantus's readings of the areas (`auc="quantus"`, `aoc="quantus"`): its
 trapezoid over the curve without y_0 with unit spacing.
 """
@@ -64,7 +67,7 @@ from salijax.metrics.perturbed_scores import SCORES, perturbed_scores
 from salijax.metrics.perturbed_scores import per_forward as _per_forward
 from salijax.metrics.saliency_order import pixel_ranks
 
-BASELINES = ("black", "white", "min", "max", "mean", "blur", "uniform")
+BASELINES = ("black", "white", "min", "max", "mean", "blur", "uniform", "quantus_mean")
 ORDERS = ("morf", "lerf")
 AUCS = ("normalised", "quantus")
 
@@ -117,6 +120,44 @@ def baseline_images(images: jax.Array, baseline: Any, key: jax.Array | None) -> 
     return substrates.substrate(images, "blur", space="pixel", mean=(0.0, 0.0, 0.0),
                                 blur_size=11, blur_sigma=5.0, blur_padding="reflect")
   return jax.random.uniform(key, images.shape, jnp.float32)  # "uniform"
+
+
+def drifting_mean_baseline(images: jax.Array, steps: jax.Array, num_steps: int,
+                           domain: jax.Array | None = None,
+                           domain_steps: jax.Array | None = None) -> jax.Array:
+  """Quantus's "mean": each step's units get the mean of the image as perturbed so far.
+
+  Step s (0-based) replaces its pixels by m_s, the mean over all values of the
+  domain (the image, or the padded image Quantus perturbs) after steps < s;
+  the pixels of step s still hold their own values then, so
+  m_{s+1} = m_s + (c_s m_s - S_s) / N (S_s, c_s: the sum and count of the
+  domain values that step s replaces; N: all domain values).
+
+  Args:
+    images: f32[B,H,W,3].
+    steps: i32[B,H,W], the step in [0, num_steps) replacing each pixel.
+    num_steps: S.
+    domain: f32[B,h,w,3], the array whose mean is taken (default: images).
+    domain_steps: i32[B,h,w], its pixels' steps (default: steps).
+
+  Returns:
+    f32[B,H,W,3]: b, each pixel's replacement value m_{step} on every channel.
+  """
+  domain = images if domain is None else domain
+  domain_steps = steps if domain_steps is None else domain_steps
+  batch = images.shape[0]
+  size = domain[0].size
+  sums = unit_sums(domain.sum(axis=-1), domain_steps, num_steps)  # f32[B,S]
+  counts = domain.shape[-1] * unit_sums(jnp.ones(domain.shape[:3]), domain_steps, num_steps)
+
+  def step(mean, sum_count):
+    total, count = sum_count
+    return mean + (count * mean - total) / size, mean
+
+  first = domain.mean(axis=(1, 2, 3))
+  _, values = jax.lax.scan(step, first, (sums.T, counts.T))  # f32[S,B]
+  pixel = jnp.take_along_axis(values.T, steps.reshape(batch, -1), axis=1)
+  return jnp.broadcast_to(pixel.reshape(*steps.shape, 1), images.shape)
 
 
 def removal_scores(clf: Classifier, images: jax.Array, baseline: jax.Array, ranks: jax.Array,
@@ -222,9 +263,13 @@ def _pixel_flipping(clf, images, maps, labels, key, *, features_in_step, baselin
                     per_forward) -> PixelFlipping:
   _, height, width, _ = images.shape
   steps = math.ceil(height * width / features_in_step)
-  curve = removal_scores(clf, images, baseline_images(images, baseline, key), pixel_ranks(maps),
-                         labels, num_points=steps + 1, units_per_step=features_in_step,
-                         per_forward=per_forward, score=score)
+  ranks = pixel_ranks(maps)
+  if baseline == "quantus_mean":
+    base = drifting_mean_baseline(images, ranks // features_in_step, steps)
+  else:
+    base = baseline_images(images, baseline, key)
+  curve = removal_scores(clf, images, base, ranks, labels, num_points=steps + 1,
+                         units_per_step=features_in_step, per_forward=per_forward, score=score)
   area = trapezoid(curve, steps) if auc == "normalised" else _quantus_trapezoid(curve, steps)
   return PixelFlipping(curve=curve, auc=area)
 
@@ -291,8 +336,19 @@ def _patch_curve(clf, images, maps, labels, key, *, patch_size, descending, num_
   units = jnp.broadcast_to(jnp.asarray(grid), (batch, height, width))
   ranks = unit_ranks(unit_sums(maps, units, count), descending)
   pixel_rank = jnp.take_along_axis(ranks, units.reshape(batch, -1), axis=1)
-  return removal_scores(clf, images, baseline_images(images, baseline, key),
-                        pixel_rank.reshape(batch, height, width), labels,
+  pixel_rank = pixel_rank.reshape(batch, height, width)
+  if baseline == "quantus_mean":
+    # Quantus takes the mean of the image padded (edge values) to whole patches.
+    pad_y, pad_x = (-height) % patch_size, (-width) % patch_size
+    padded = jnp.pad(images, ((0, 0), (pad_y // 2, pad_y - pad_y // 2),
+                              (pad_x // 2, pad_x - pad_x // 2), (0, 0)), mode="edge")
+    rows, cols = np.arange(padded.shape[1]) // patch_size, np.arange(padded.shape[2]) // patch_size
+    padded_units = jnp.asarray(rows[:, None] * (padded.shape[2] // patch_size) + cols[None])
+    padded_rank = jax.vmap(lambda r: r[padded_units])(ranks)
+    base = drifting_mean_baseline(images, pixel_rank, count, padded, padded_rank)
+  else:
+    base = baseline_images(images, baseline, key)
+  return removal_scores(clf, images, base, pixel_rank, labels,
                         num_points=num_points, units_per_step=1, per_forward=per_forward,
                         score=score)
 
@@ -417,8 +473,12 @@ def _irof(clf, images, maps, labels, key, segments, *, num_units, num_slic, comp
   present = sizes > 0
   ranks = unit_ranks(jnp.where(present, means, -jnp.inf))  # empty segments last
   pixel_rank = jnp.take_along_axis(ranks, segments.reshape(batch, -1), axis=1)
-  scores = removal_scores(clf, images, baseline_images(images, baseline, key),
-                          pixel_rank.reshape(batch, height, width), labels,
+  pixel_rank = pixel_rank.reshape(batch, height, width)
+  if baseline == "quantus_mean":
+    base = drifting_mean_baseline(images, pixel_rank, num_units)
+  else:
+    base = baseline_images(images, baseline, key)
+  scores = removal_scores(clf, images, base, pixel_rank, labels,
                           num_points=num_units + 1, units_per_step=1, per_forward=per_forward,
                           score=score)
   ratios = scores / scores[:, :1]
