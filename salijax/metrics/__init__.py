@@ -12,6 +12,7 @@
   robust = metrics.explanation_robustness(
       maps_of_rotated, perturbations.augment_maps(maps, "rotate45"),
       perturbations.valid_pixels("rotate45", H, W))                # .spearman, .ssim f32[B]
+  metrics.pixel_flipping(clf, images, maps).auc                    # f32[B], Quantus's curves
   metrics.info("complexity").fields["entropy"].better              # "lower" (catalogue)
   key = jax.random.key(0)                                          # robustness of a method:
   metrics.sensitivity(methods.gradient, clf, images, key=key).max_sensitivity     # f32[B]
@@ -51,6 +52,16 @@ from salijax.metrics.parameter_randomization import (
     independent_randomization,
     randomization_blocks,
 )
+from salijax.metrics.perturbation_curves import (
+    Irof,
+    PixelFlipping,
+    RegionPerturbation,
+    Selectivity,
+    irof,
+    pixel_flipping,
+    region_perturbation,
+    selectivity,
+)
 from salijax.metrics.pointing_game import (
     EnergyPointingGame,
     PointingAccuracy,
@@ -64,14 +75,15 @@ from salijax.metrics.sanity_check import SanityCheck, sanity_check
 from salijax.metrics.sensitivity import Sensitivity, sensitivity
 
 __all__ = [
-    "SIMILARITIES", "Complexity", "ConfidenceChange", "EnergyPointingGame",
-    "ExplanationRobustness", "InsertionDeletion", "LocalLipschitzEstimate", "Localisation",
-    "PointingAccuracy", "PointingGame", "RelativeStability", "SanityCheck", "Sensitivity",
-    "cascading_randomization", "complexity", "confidence_change",
-    "energy_pointing_game", "explanation_robustness", "hog_features", "hog_similarity",
-    "independent_randomization", "info", "insertion_deletion", "largest_valid_rectangle",
-    "local_lipschitz_estimate", "localisation", "names",
-    "pointing_accuracy", "pointing_game", "predicted_labels",
-    "randomization_blocks", "relative_stability", "sanity_check", "sensitivity", "spearman",
-    "spearman_abs", "ssim", "summarize_confidence_change",
+    "Complexity", "ConfidenceChange", "EnergyPointingGame", "ExplanationRobustness",
+    "InsertionDeletion", "Irof", "LocalLipschitzEstimate", "Localisation", "PixelFlipping",
+    "PointingAccuracy", "PointingGame", "RegionPerturbation", "RelativeStability", "SIMILARITIES",
+    "SanityCheck", "Selectivity", "Sensitivity", "cascading_randomization", "complexity",
+    "confidence_change", "energy_pointing_game", "explanation_robustness", "hog_features",
+    "hog_similarity", "independent_randomization", "info", "insertion_deletion", "irof",
+    "largest_valid_rectangle", "local_lipschitz_estimate", "localisation", "names",
+    "pixel_flipping", "pointing_accuracy", "pointing_game", "predicted_labels",
+    "randomization_blocks", "region_perturbation", "relative_stability", "sanity_check",
+    "selectivity", "sensitivity", "spearman", "spearman_abs", "ssim",
+    "summarize_confidence_change",
 ]

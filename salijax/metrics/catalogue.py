@@ -134,6 +134,19 @@ _METRICS: dict[str, MetricInfo] = {info.name: info for info in (
         "ris": Field(_PER_IMAGE, LOWER),
         "rrs": Field(_PER_IMAGE, LOWER),
         "ros": Field(_PER_IMAGE, LOWER)}, needs_model=True, needs_method=True),
+    MetricInfo("pixel_flipping", {
+        "curve": Field("f32[B, n + 1]", LOWER),
+        "auc": Field(_PER_IMAGE, LOWER)}, needs_model=True),
+    MetricInfo("region_perturbation", {  # order="lerf": lower is better
+        "curve": Field("f32[B, L + 1]", HIGHER),
+        "aopc": Field(_PER_IMAGE, HIGHER)}, needs_model=True),
+    MetricInfo("selectivity", {
+        "curve": Field("f32[B, P + 1]", LOWER),
+        "auc": Field(_PER_IMAGE, LOWER)}, needs_model=True),
+    MetricInfo("irof", {
+        "curve": Field("f32[B, K + 1]", LOWER),
+        "aoc": Field(_PER_IMAGE, HIGHER),
+        "num_segments": Field("i32[B]", None)}, needs_model=True),
 )}
 
 
