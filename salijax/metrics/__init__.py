@@ -12,6 +12,7 @@
   robust = metrics.explanation_robustness(
       maps_of_rotated, perturbations.augment_maps(maps, "rotate45"),
       perturbations.valid_pixels("rotate45", H, W))                # .spearman, .ssim f32[B]
+  metrics.faithfulness_correlation(clf, images, maps, key=key).correlation  # f32[B]
   metrics.info("complexity").fields["entropy"].better              # "lower" (catalogue)
 """
 
@@ -27,6 +28,13 @@ from salijax.metrics.explanation_robustness import (
     explanation_robustness,
     largest_valid_rectangle,
 )
+from salijax.metrics.faithfulness_correlation import (
+    FaithfulnessCorrelation,
+    FaithfulnessEstimate,
+    faithfulness_correlation,
+    faithfulness_estimate,
+)
+from salijax.metrics.infidelity import Infidelity, infidelity
 from salijax.metrics.insertion_deletion import (
     InsertionDeletion,
     insertion_deletion,
@@ -40,6 +48,12 @@ from salijax.metrics.map_similarity import (
     spearman,
     spearman_abs,
     ssim,
+)
+from salijax.metrics.monotonicity import (
+    Monotonicity,
+    MonotonicityCorrelation,
+    monotonicity,
+    monotonicity_correlation,
 )
 from salijax.metrics.parameter_randomization import (
     cascading_randomization,
@@ -55,16 +69,19 @@ from salijax.metrics.pointing_game import (
     pointing_game,
 )
 from salijax.metrics.sanity_check import SanityCheck, sanity_check
+from salijax.metrics.sensitivity_n import SensitivityN, sensitivity_n
 
 __all__ = [
     "SIMILARITIES", "Complexity", "ConfidenceChange", "EnergyPointingGame",
-    "ExplanationRobustness", "InsertionDeletion", "Localisation", "PointingAccuracy",
-    "PointingGame", "SanityCheck",
+    "ExplanationRobustness", "FaithfulnessCorrelation", "FaithfulnessEstimate", "Infidelity",
+    "InsertionDeletion", "Localisation", "Monotonicity", "MonotonicityCorrelation",
+    "PointingAccuracy", "PointingGame", "SanityCheck", "SensitivityN",
     "cascading_randomization", "complexity", "confidence_change",
-    "energy_pointing_game", "explanation_robustness", "hog_features", "hog_similarity",
-    "independent_randomization", "info", "insertion_deletion", "largest_valid_rectangle",
-    "localisation", "names",
-    "pointing_accuracy", "pointing_game", "predicted_labels",
-    "randomization_blocks", "sanity_check", "spearman", "spearman_abs", "ssim",
+    "energy_pointing_game", "explanation_robustness", "faithfulness_correlation",
+    "faithfulness_estimate", "hog_features", "hog_similarity",
+    "independent_randomization", "infidelity", "info", "insertion_deletion",
+    "largest_valid_rectangle", "localisation", "monotonicity", "monotonicity_correlation",
+    "names", "pointing_accuracy", "pointing_game", "predicted_labels",
+    "randomization_blocks", "sanity_check", "sensitivity_n", "spearman", "spearman_abs", "ssim",
     "summarize_confidence_change",
 ]
