@@ -49,13 +49,25 @@ def baseline_value(image: np.ndarray, baseline: str) -> float:
   return {"black": 0.0, "min": float(image.min()), "mean": float(image.mean())}[baseline]
 
 
-def run_quantus(torch, metric, params, images, maps, labels):
-  """Quantus's scores of the twin CNN: NCHW images, maps as f32[B,1,H,W], logits."""
+def run_quantus(torch, metric, params, images, maps, labels, logits=None):
+  """Quantus's scores of the twin CNN: NCHW images, maps as f32[B,1,H,W], logits.
+
+  logits: a list that receives the torch model's logits f32[B,K] of every forward, in order.
+  """
   model = twin_cnn.torch_model(torch, params)
+  if logits is not None:
+    model.register_forward_hook(lambda m, i, o: logits.append(o.detach().numpy().copy()))
   result = metric(model=model, x_batch=np.ascontiguousarray(images.transpose(0, 3, 1, 2)),
                   y_batch=np.asarray(labels), a_batch=maps[:, None].astype(np.float32),
                   channel_first=True, device="cpu")
   return np.asarray(result)
+
+
+def quantus_drops(logits, labels) -> np.ndarray:
+  """f32[B, J]: Quantus's score drops f(x) - f(x_j) from its recorded forwards (the original
+  images first, then one forward per perturbation of the whole batch)."""
+  values = np.stack(logits)[:, np.arange(len(labels)), labels]  # [1 + J, B]
+  return (values[0][None] - values[1:]).T
 
 
 def channel_elements(pixels: np.ndarray, num_pixels: int) -> np.ndarray:
@@ -87,3 +99,11 @@ def twin_error(logits) -> float:
   """The error of a score drop between salijax and torch on the twin CNN: two logits, each
   within TWIN_ERROR (relative to the scale of the logits) of the other side's."""
   return 2 * TWIN_ERROR * (1.0 + float(np.max(np.abs(logits))))
+
+
+def pearson_atol_between(drops, other_drops) -> float:
+  """The bound of `pearson_atol` for two sides whose drops differ by the observed amount."""
+  drops, other = np.asarray(drops, np.float64), np.asarray(other_drops, np.float64)
+  spread = np.linalg.norm(drops - drops.mean(axis=-1, keepdims=True), axis=-1)
+  bound = 2 * np.linalg.norm(drops - other, axis=-1) / spread
+  return float(bound.max()) + sum_rtol(4 * drops.shape[-1])

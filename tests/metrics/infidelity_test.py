@@ -132,16 +132,21 @@ def test_invariant_to_chunk_and_works_inside_jit(twin):
   key = jax.random.key(2)
   first = infidelity(clf, images, maps, labels, key=key, num_samples=7, chunk=3).infidelity
   patches = infidelity(clf, images, maps, labels, perturbation="patches", chunk=3).infidelity
+  # Only the forwards change with the chunk (the products I . a do not): each drop moves by
+  # at most d, and mean (e + d_j)^2 - mean e^2 <= 2 sqrt(mean e^2) d + d^2.
+  d = 2 * cases.score_error(np.asarray(clf.logits(jnp.asarray(images))))
+
+  def close(got, expected):
+    expected = np.asarray(expected)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2 * np.sqrt(expected.max()) * d + d * d)
+
   for chunk in (1, 8, 10000):
-    np.testing.assert_allclose(
-        infidelity(clf, images, maps, labels, key=key, num_samples=7, chunk=chunk).infidelity,
-        first, rtol=1e-5)
-    np.testing.assert_allclose(
-        infidelity(clf, images, maps, labels, perturbation="patches", chunk=chunk).infidelity,
-        patches, rtol=1e-5)
-  assert not np.allclose(
-      infidelity(clf, images, maps, labels, key=jax.random.key(3), num_samples=7).infidelity,
-      first, rtol=1e-3)
+    close(infidelity(clf, images, maps, labels, key=key, num_samples=7, chunk=chunk).infidelity,
+          first)
+    close(infidelity(clf, images, maps, labels, perturbation="patches",
+                     chunk=chunk).infidelity, patches)
+  other = infidelity(clf, images, maps, labels, key=jax.random.key(3), num_samples=7)
+  assert not np.allclose(other.infidelity, first, rtol=1e-2)
 
   @jax.jit
   def caller(images, maps, labels, key):
@@ -149,8 +154,8 @@ def test_invariant_to_chunk_and_works_inside_jit(twin):
             infidelity(clf, images, maps, labels, perturbation="patches").infidelity)
 
   jitted = caller(jnp.asarray(images), jnp.asarray(maps), jnp.asarray(labels), key)
-  np.testing.assert_allclose(jitted[0], first, rtol=1e-5)
-  np.testing.assert_allclose(jitted[1], patches, rtol=1e-5)
+  close(jitted[0], first)
+  close(jitted[1], patches)
 
 
 @pytest.mark.parametrize("options,error,match", [
