@@ -24,10 +24,16 @@ Higher is better (1: the drops are an affine function of the attributions).
 
 Quantus 0.6.0 (`FaithfulnessCorrelation`, `FaithfulnessEstimate`) removes
 single channel values: its features are the 3 H W values, its map broadcast to
-the channels. Removing whole pixels is Quantus with `subset_size` and
+the channels. `faithfulness_correlation(features="values")` draws subsets of
+`subset_size` values as Quantus does (job j's subset: the first
+`subset_size` of a random order of the values in (y, x, c) raster order; a
+pixel's map value counts once per removed channel). Whole pixels (the default,
+as every salijax metric perturbs) are Quantus with `subset_size` and
 `features_in_step` 3 times ours and the same pixel sets (its attribution sums
-are 3 times ours; Pearson ignores the factor). Its "black" baseline is each
-image's minimum value: `baseline="min"` here; "black" here is 0.
+are 3 times ours; Pearson ignores the factor; its argsort keeps a pixel's 3
+equal values together when the map's values are distinct). Its "black"
+baseline is each image's minimum value: `baseline="min"` here; "black" here
+is 0.
 
     result = faithfulness_correlation(clf, images, maps, key=jax.random.key(0))
     result.correlation                                        # f32[B]
@@ -43,6 +49,8 @@ from salijax import validation
 from salijax.classifier import Classifier
 from salijax.metrics import attribution_groups as groups_lib
 from salijax.metrics.perturbed_scores import class_scores, per_forward, perturbed_scores
+
+FEATURES = ("pixels", "values")
 
 
 class FaithfulnessCorrelation(NamedTuple):
@@ -64,12 +72,13 @@ class FaithfulnessEstimate(NamedTuple):
 def _removal_drops(clf: Classifier, images: jax.Array, labels: jax.Array,
                    removed, num_jobs: int, baseline: str, score: str,
                    copies_per_forward: int) -> jax.Array:
-  """f32[B, J]: f_c(x) - f_c(x_j), x_j = x with the pixels removed(j) (bool[B,s,H,W]) at the
-  baseline."""
+  """f32[B, J]: f_c(x) - f_c(x_j), x_j = x with the pixels removed(j) (bool[B,s,H,W]; or
+  single values: bool[B,s,H,W,3]) at the baseline."""
   colour = groups_lib.baseline_colours(images, baseline)[:, None]  # f32[B,1,1,1,1]
 
   def copies(jobs: jax.Array) -> jax.Array:
-    return jnp.where(removed(jobs)[..., None], colour, images[:, None])
+    mask = removed(jobs)
+    return jnp.where(mask if mask.ndim == 5 else mask[..., None], colour, images[:, None])
 
   scores = perturbed_scores(clf, copies, labels, num_jobs=num_jobs,
                             per_forward=copies_per_forward, score=score)
@@ -77,22 +86,26 @@ def _removal_drops(clf: Classifier, images: jax.Array, labels: jax.Array,
 
 
 @functools.partial(jax.jit, static_argnames=(
-    "num_runs", "subset_size", "baseline", "score", "copies_per_forward"))
+    "num_runs", "subset_size", "features", "baseline", "score", "copies_per_forward"))
 def _faithfulness_correlation(clf: Classifier, images: jax.Array, maps: jax.Array,
                               labels: jax.Array, key: jax.Array, *, num_runs: int,
-                              subset_size: int, baseline: str, score: str,
+                              subset_size: int, features: str, baseline: str, score: str,
                               copies_per_forward: int) -> FaithfulnessCorrelation:
-  shape = maps.shape
+  batch, height, width = maps.shape
+  values = features == "values"
+  shape = (batch, height, width * 3) if values else maps.shape
+  if values:  # the map's value of a pixel counts once for each of its removed channels
+    maps = jnp.broadcast_to(maps[..., None], images.shape)
 
-  def subsets(jobs: jax.Array) -> jax.Array:  # i32[s] -> bool[B,s,H,W]
+  def subsets(jobs: jax.Array) -> jax.Array:  # i32[s] -> bool[B,s,H,W] (values: [..., 3])
     ranks = jax.vmap(lambda j: groups_lib.random_ranks(key, j, shape), out_axes=1)(jobs)
-    return ranks < subset_size
+    return (ranks < subset_size).reshape(batch, -1, *maps.shape[1:])
 
   drops = _removal_drops(clf, images, labels, subsets, num_runs, baseline, score,
                          copies_per_forward)
   # The attribution sums of the same subsets, R maps at a time would cost R H W memory:
   # one lax.map over the runs keeps it at B H W.
-  sums = jax.lax.map(lambda j: (maps * subsets(j[None])[:, 0]).sum(axis=(1, 2)),
+  sums = jax.lax.map(lambda j: (maps * subsets(j[None])[:, 0]).sum(axis=tuple(range(1, maps.ndim))),
                      jnp.arange(num_runs, dtype=jnp.int32))  # f32[R,B]
   sums = sums.T
   return FaithfulnessCorrelation(groups_lib.pearson(sums, drops), sums, drops)
@@ -115,7 +128,8 @@ def _faithfulness_estimate(clf: Classifier, images: jax.Array, maps: jax.Array,
 
 def faithfulness_correlation(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                              key: Any = None, num_runs: int = 100, subset_size: int = 224,
-                             baseline: str = "black", score: str = "logit",
+                             features: str = "pixels", baseline: str = "black",
+                             score: str = "logit",
                              chunk: int = 256) -> FaithfulnessCorrelation:
   """Faithfulness correlation of saliency maps (Bhatt et al. 2020; module doc).
 
@@ -126,7 +140,9 @@ def faithfulness_correlation(clf: Classifier, images: Any, maps: Any, labels: An
     labels: i32[B] classes scored; None = the predicted classes.
     key: a PRNG key (jax.random.key) drawing the subsets.
     num_runs: R, the random subsets per image.
-    subset_size: the pixels per subset (at most H W).
+    subset_size: the pixels (values with features="values") per subset, at most H W (3 H W).
+    features: "pixels" (all channels of a pixel together) or "values" (single channel
+      values, Quantus's features).
     baseline: "black" (0), "min" or "mean" of each image (`attribution_groups`).
     score: "logit" or "softmax".
     chunk: perturbed images per forward; changes memory and speed, not the result.
@@ -138,12 +154,18 @@ def faithfulness_correlation(clf: Classifier, images: Any, maps: Any, labels: An
                                    chunk=chunk)
   validation.check_key(key)
   validation.check_positive_int(num_runs, "num_runs")
+  if features not in FEATURES:
+    raise ValueError(f"features must be one of {list(FEATURES)}, got {features!r}")
   batch, height, width = maps.shape
-  groups_lib.check_at_most(subset_size, height * width, "subset_size", "the pixels H W")
+  if features == "pixels":
+    groups_lib.check_at_most(subset_size, height * width, "subset_size", "the pixels H W")
+  else:
+    groups_lib.check_at_most(subset_size, 3 * height * width, "subset_size",
+                             "the values 3 H W")
   return _faithfulness_correlation(
       clf, jnp.asarray(images, jnp.float32), jnp.asarray(maps, jnp.float32),
       jnp.asarray(labels, jnp.int32), key, num_runs=int(num_runs),
-      subset_size=int(subset_size), baseline=baseline, score=score,
+      subset_size=int(subset_size), features=features, baseline=baseline, score=score,
       copies_per_forward=per_forward(chunk, batch))
 
 

@@ -133,6 +133,31 @@ def test_equal_to_quantus_fed_the_same_subsets(twin, quantus, torch, monkeypatch
   np.testing.assert_allclose(ours.score_drops, drops, rtol=0, atol=error)
   np.testing.assert_allclose(ours.correlation, theirs, rtol=0,
                              atol=cases.pearson_atol_between(ours.score_drops, drops))
+  # features="values": Quantus's own subsets of single values (any size), fed ours.
+  ours = faithfulness_correlation(clf, images, maps, labels, key=key, num_runs=runs,
+                                  subset_size=50, features="values", baseline="min")
+  ranks = np.stack([np.asarray(attribution_groups.random_ranks(key, j, (B, H, 3 * W)))
+                    for j in range(runs)], axis=1).reshape(B, runs, -1)  # (y, x, c) order
+  chosen = [[np.flatnonzero(ranks[b, j] < 50) for j in range(runs)] for b in range(B)]
+  sums = [[np.repeat(maps[b].ravel(), 3)[c].astype(np.float64).sum() for c in row]
+          for b, row in enumerate(chosen)]
+  np.testing.assert_allclose(ours.attribution_sums, sums, rtol=0,
+                             atol=sum_atol(3 * np.abs(maps).sum(axis=(1, 2)), 3 * H * W))
+  draws = iter([chosen[b][j] % 3 * H * W + chosen[b][j] // 3  # -> Quantus's (c, y, x) order
+                for j in range(runs) for b in range(B)])
+  monkeypatch.setattr(np.random, "choice", lambda *args, **kwargs: next(draws))
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    metric = quantus.FaithfulnessCorrelation(
+        nr_runs=runs, subset_size=50, perturb_baseline="black", normalise=False,
+        abs=False, return_aggregate=False, disable_warnings=True, display_progressbar=False)
+    logits = []
+    theirs = cases.run_quantus(torch, metric, params, images, maps, labels, logits)
+  assert next(draws, None) is None
+  drops = cases.quantus_drops(logits, labels)
+  np.testing.assert_allclose(ours.score_drops, drops, rtol=0, atol=error)
+  np.testing.assert_allclose(ours.correlation, theirs, rtol=0,
+                             atol=cases.pearson_atol_between(ours.score_drops, drops))
   ours = faithfulness_estimate(clf, images, maps, labels, step_pixels=16, baseline="min")
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -185,7 +210,9 @@ def test_invariant_to_chunk_and_works_inside_jit(twin):
 
 @pytest.mark.parametrize("options,error,match", [
     (dict(num_runs=0), ValueError, "num_runs"),
-    (dict(subset_size=577), ValueError, "subset_size must be at most"),
+    (dict(subset_size=577), ValueError, "subset_size must be at most the pixels"),
+    (dict(subset_size=3 * 576 + 1, features="values"), ValueError, "at most the values"),
+    (dict(features="channels"), ValueError, "features must be one of"),
     (dict(baseline="white"), ValueError, "baseline must be one of"),
     (dict(score="prob"), ValueError, "score must be one of"),
     (dict(chunk=0), ValueError, "chunk"),
@@ -202,7 +229,7 @@ def test_bad_inputs_raise_clear_errors(twin, options, error, match):
   with pytest.raises(error, match=match):
     faithfulness_correlation(clf, args.pop("images"), args.pop("maps"), args.pop("labels"),
                              **args)
-  if "key" in options or "num_runs" in options or "subset_size" in options:
+  if {"key", "num_runs", "subset_size", "features"} & set(options):
     return
   del args["key"]
   with pytest.raises(error, match=match):
