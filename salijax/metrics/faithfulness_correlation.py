@@ -105,9 +105,9 @@ def _faithfulness_correlation(clf: Classifier, images: jax.Array, maps: jax.Arra
                          copies_per_forward)
   # The attribution sums of the same subsets, R maps at a time would cost R H W memory:
   # one lax.map over the runs keeps it at B H W.
-  sums = jax.lax.map(lambda j: (maps * subsets(j[None])[:, 0]).sum(axis=tuple(range(1, maps.ndim))),
-                     jnp.arange(num_runs, dtype=jnp.int32))  # f32[R,B]
-  sums = sums.T
+  axes = tuple(range(1, maps.ndim))
+  sums = jax.lax.map(lambda j: (maps * subsets(j[None])[:, 0]).sum(axis=axes),
+                     jnp.arange(num_runs, dtype=jnp.int32)).T  # f32[B,R]
   return FaithfulnessCorrelation(groups_lib.pearson(sums, drops), sums, drops)
 
 

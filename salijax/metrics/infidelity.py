@@ -86,10 +86,13 @@ def _infidelity(clf: Classifier, images: jax.Array, maps: jax.Array, labels: jax
     count = math.ceil(height / patch_size) * math.ceil(width / patch_size)
     patches = patch_index(height, width, patch_size)
     colour = groups_lib.baseline_colours(images, baseline)  # f32[B,1,1,1]
-    removed = lambda jobs: patches[None, None, :, :, None] <= jobs[None, :, None, None, None]  # noqa: E731
-    scores = perturbed_scores(
-        clf, lambda jobs: jnp.where(removed(jobs), colour[:, None], images[:, None]), labels,
-        num_jobs=count, per_forward=copies_per_forward, score=score)
+
+    def copies(jobs: jax.Array) -> jax.Array:  # copy j: patches 0..j at the baseline
+      removed = patches[None, None, :, :, None] <= jobs[None, :, None, None, None]
+      return jnp.where(removed, colour[:, None], images[:, None])
+
+    scores = perturbed_scores(clf, copies, labels, num_jobs=count,
+                              per_forward=copies_per_forward, score=score)
     # I . a of copy j: the sum over patches 0..j of sum_p a_p sum_c (x_pc - colour).
     terms = maps * (images - colour).sum(axis=3)
     per_patch = groups_lib.group_sums(terms, jnp.broadcast_to(patches, maps.shape), count)
