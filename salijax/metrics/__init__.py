@@ -13,6 +13,7 @@
       maps_of_rotated, perturbations.augment_maps(maps, "rotate45"),
       perturbations.valid_pixels("rotate45", H, W))                # .spearman, .ssim f32[B]
   metrics.pixel_flipping(clf, images, maps).auc                    # f32[B], Quantus's curves
+  metrics.faithfulness_correlation(clf, images, maps, key=key).correlation  # f32[B]
   metrics.info("complexity").fields["entropy"].better              # "lower" (catalogue)
   key = jax.random.key(0)                                          # robustness of a method:
   metrics.sensitivity(methods.gradient, clf, images, key=key).max_sensitivity     # f32[B]
@@ -32,6 +33,13 @@ from salijax.metrics.explanation_robustness import (
     explanation_robustness,
     largest_valid_rectangle,
 )
+from salijax.metrics.faithfulness_correlation import (
+    FaithfulnessCorrelation,
+    FaithfulnessEstimate,
+    faithfulness_correlation,
+    faithfulness_estimate,
+)
+from salijax.metrics.infidelity import Infidelity, infidelity
 from salijax.metrics.insertion_deletion import (
     InsertionDeletion,
     insertion_deletion,
@@ -46,6 +54,12 @@ from salijax.metrics.map_similarity import (
     spearman,
     spearman_abs,
     ssim,
+)
+from salijax.metrics.monotonicity import (
+    Monotonicity,
+    MonotonicityCorrelation,
+    monotonicity,
+    monotonicity_correlation,
 )
 from salijax.metrics.parameter_randomization import (
     cascading_randomization,
@@ -76,14 +90,16 @@ from salijax.metrics.sensitivity import Sensitivity, sensitivity
 
 __all__ = [
     "Complexity", "ConfidenceChange", "EnergyPointingGame", "ExplanationRobustness",
-    "InsertionDeletion", "Irof", "LocalLipschitzEstimate", "Localisation", "PixelFlipping",
-    "PointingAccuracy", "PointingGame", "RegionPerturbation", "RelativeStability", "SIMILARITIES",
-    "SanityCheck", "Selectivity", "Sensitivity", "cascading_randomization", "complexity",
-    "confidence_change", "energy_pointing_game", "explanation_robustness", "hog_features",
-    "hog_similarity", "independent_randomization", "info", "insertion_deletion", "irof",
-    "largest_valid_rectangle", "local_lipschitz_estimate", "localisation", "names",
-    "pixel_flipping", "pointing_accuracy", "pointing_game", "predicted_labels",
-    "randomization_blocks", "region_perturbation", "relative_stability", "sanity_check",
-    "selectivity", "sensitivity", "spearman", "spearman_abs", "ssim",
+    "FaithfulnessCorrelation", "FaithfulnessEstimate", "Infidelity", "InsertionDeletion", "Irof",
+    "LocalLipschitzEstimate", "Localisation", "Monotonicity", "MonotonicityCorrelation",
+    "PixelFlipping", "PointingAccuracy", "PointingGame", "RegionPerturbation", "RelativeStability",
+    "SIMILARITIES", "SanityCheck", "Selectivity", "Sensitivity", "cascading_randomization",
+    "complexity", "confidence_change", "energy_pointing_game", "explanation_robustness",
+    "faithfulness_correlation", "faithfulness_estimate", "hog_features", "hog_similarity",
+    "independent_randomization", "infidelity", "info", "insertion_deletion", "irof",
+    "largest_valid_rectangle", "local_lipschitz_estimate", "localisation", "monotonicity",
+    "monotonicity_correlation", "names", "pixel_flipping", "pointing_accuracy", "pointing_game",
+    "predicted_labels", "randomization_blocks", "region_perturbation", "relative_stability",
+    "sanity_check", "selectivity", "sensitivity", "spearman", "spearman_abs", "ssim",
     "summarize_confidence_change",
 ]

@@ -147,6 +147,26 @@ _METRICS: dict[str, MetricInfo] = {info.name: info for info in (
         "curve": Field("f32[B, K + 1]", LOWER),
         "aoc": Field(_PER_IMAGE, HIGHER),
         "num_segments": Field("i32[B]", None)}, needs_model=True),
+    MetricInfo("faithfulness_correlation", {
+        "correlation": Field(_PER_IMAGE, HIGHER),
+        "attribution_sums": Field("f32[B, R]", None),
+        "score_drops": Field("f32[B, R]", None)}, needs_model=True),
+    MetricInfo("faithfulness_estimate", {
+        "correlation": Field(_PER_IMAGE, HIGHER),
+        "attribution_sums": Field("f32[B, n]", None),
+        "score_drops": Field("f32[B, n]", None)}, needs_model=True),
+    MetricInfo("monotonicity", {
+        "monotonic": Field("bool[B]", HIGHER),
+        "increasing_fraction": Field(_PER_IMAGE, HIGHER),
+        "curve": Field("f32[B, n]", None)}, needs_model=True),
+    MetricInfo("monotonicity_correlation", {
+        "correlation": Field(_PER_IMAGE, HIGHER),
+        "attribution_sums": Field("f32[B, n]", None),
+        "variances": Field("f32[B, n]", None)}, needs_model=True),
+    MetricInfo("infidelity", {
+        "infidelity": Field(_PER_IMAGE, LOWER)}, needs_model=True),
+    MetricInfo("sensitivity_n", {
+        "correlation": Field("f32[B, N]", HIGHER)}, needs_model=True),
 )}
 
 

@@ -1,0 +1,99 @@
+"""Shared pieces of the subset and correlation faithfulness metrics.
+
+- `pixel_groups`: pixel group t = the pixels of ranks t k .. t k + k - 1 in
+  descending (or ascending) attribution order (`saliency_order.pixel_ranks`:
+  ties keep raster order); all channels of a pixel move together.
+- `group_sums`: the attribution sum of each group, f32[B, n].
+- `random_ranks`: a uniformly random order of the pixels of every image for
+  job j, drawn from (key, j) alone; the first n pixels of it are a random
+  n-subset (exactly n, also when the uniform draws tie: a stable sort).
+- `baseline_colours`: what removed pixels become: "black" (0), "min" or
+  "mean" of each image's values (Quantus's "black" and "mean").
+- `pearson`, `spearman`: correlations of the rows of two f32[B, N] arrays,
+  0 where a row has no variance (Spearman: average ranks for ties, as scipy).
+"""
+
+import jax
+import jax.numpy as jnp
+
+from salijax import validation
+from salijax.metrics.map_similarity import _average_ranks, _pearson
+from salijax.metrics.perturbed_scores import SCORES
+from salijax.metrics.saliency_order import pixel_ranks
+
+BASELINES = ("black", "min", "mean")
+
+
+def pearson(x: jax.Array, y: jax.Array) -> jax.Array:
+  """f32[B,N], f32[B,N] -> f32[B], the Pearson correlation of each row pair (0: no variance)."""
+  return _pearson(x.astype(jnp.float32), y.astype(jnp.float32))
+
+
+def spearman(x: jax.Array, y: jax.Array) -> jax.Array:
+  """f32[B,N], f32[B,N] -> f32[B], Spearman's rank correlation per row (average ranks)."""
+  rank = jax.vmap(_average_ranks)
+  return _pearson(rank(x.astype(jnp.float32)), rank(y.astype(jnp.float32)))
+
+
+def num_groups(height: int, width: int, group_size: int) -> int:
+  """n = ceil(H W / k), the number of pixel groups (the last may hold fewer pixels)."""
+  return -(-height * width // group_size)
+
+
+def pixel_groups(maps: jax.Array, group_size: int, *, ascending: bool = False) -> jax.Array:
+  """f32[B,H,W] -> i32[B,H,W], each pixel's group: its rank in attribution order // k.
+
+  Descending order by default (group 0 = the most salient pixels); ascending
+  puts the least salient first. Ties keep raster order either way.
+  """
+  ranks = pixel_ranks(-maps if ascending else maps)
+  return ranks // group_size
+
+
+def group_sums(maps: jax.Array, groups: jax.Array, count: int) -> jax.Array:
+  """f32[B,H,W] maps, i32[B,H,W] groups in [0, count) -> f32[B, count], each group's sum."""
+  batch = maps.shape[0]
+  flat_groups = groups.reshape(batch, -1)
+  flat_maps = maps.reshape(batch, -1).astype(jnp.float32)
+  return jax.vmap(lambda g, m: jnp.zeros(count, jnp.float32).at[g].add(m))(flat_groups, flat_maps)
+
+
+def random_ranks(key: jax.Array, job: jax.Array, shape: tuple[int, int, int]) -> jax.Array:
+  """i32[B,H,W], a uniformly random order of each image's pixels for job `job` (module doc).
+
+  rank < n selects a uniformly random subset of exactly n pixels of every image.
+  """
+  batch, height, width = shape
+  noise = jax.random.uniform(jax.random.fold_in(key, job), (batch, height * width))
+  order = jnp.argsort(noise, axis=1, stable=True)
+  positions = jnp.broadcast_to(jnp.arange(height * width, dtype=jnp.int32), order.shape)
+  ranks = jax.vmap(lambda o, p: jnp.zeros_like(p).at[o].set(p))(order, positions)
+  return ranks.reshape(shape)
+
+
+def baseline_colours(images: jax.Array, baseline: str) -> jax.Array:
+  """f32[B,H,W,3] -> f32[B,1,1,1]: the value removed pixels take in each image (module doc)."""
+  if baseline == "black":
+    return jnp.zeros((images.shape[0], 1, 1, 1), jnp.float32)
+  reduce = jnp.min if baseline == "min" else jnp.mean
+  return reduce(images, axis=(1, 2, 3), keepdims=True).astype(jnp.float32)
+
+
+def check_inputs(clf, images, maps, labels, *, baseline: str | None, score: str,
+                 chunk: int, allow_constant_maps: bool = True):
+  """The host checks every metric here runs; returns the labels i32[B] (None: predicted)."""
+  labels = validation.checked_labels(clf, images, labels)
+  validation.check_maps(maps, images, allow_constant=allow_constant_maps)
+  validation.check_positive_int(chunk, "chunk")
+  if baseline is not None and baseline not in BASELINES:
+    raise ValueError(f"baseline must be one of {list(BASELINES)}, got {baseline!r}")
+  if score not in SCORES:
+    raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
+  return labels
+
+
+def check_at_most(value, limit: int, name: str, what: str) -> None:
+  """A positive int <= limit, else ValueError naming the argument."""
+  validation.check_positive_int(value, name)
+  if value > limit:
+    raise ValueError(f"{name} must be at most {what} = {limit}, got {value}")
