@@ -235,7 +235,7 @@ def _check_percentages(percentages: Any) -> tuple[float, ...]:
   except (TypeError, ValueError):
     raise ValueError(f"percentages must be a sequence of numbers, got {percentages!r}") from None
   ok = values and all(0 <= p < 100 for p in values) and all(
-      a < b for a, b in zip(values, values[1:]))
+      a < b for a, b in zip(values, values[1:], strict=False))
   if not ok:
     raise ValueError("percentages must be a non-empty, strictly increasing sequence in [0, 100)"
                      f" (100 removes every pixel: nothing to impute from), got {percentages!r}")

@@ -210,7 +210,7 @@ def test_works_inside_jit(twin):
   labels = jnp.asarray([0, 2], jnp.int32)
   options = dict(percentages=(20, 60), noise=0.01)
   direct = road(twin, images, maps, labels, key=jax.random.key(2), **options)
-  jitted = jax.jit(lambda i, m, l, k: road(twin, i, m, l, key=k, **options))(
+  jitted = jax.jit(lambda i, m, y, k: road(twin, i, m, y, key=k, **options))(
       jnp.asarray(images), jnp.asarray(maps), labels, jax.random.key(2))
   for name in Road._fields:
     np.testing.assert_allclose(getattr(jitted, name), getattr(direct, name), atol=1e-6)
