@@ -46,6 +46,7 @@ from salijax.metrics.parameter_randomization import (
     independent_randomization,
     randomization_blocks,
 )
+from salijax.metrics.pic import Pic, pic
 from salijax.metrics.pointing_game import (
     EnergyPointingGame,
     PointingAccuracy,
@@ -54,17 +55,18 @@ from salijax.metrics.pointing_game import (
     pointing_accuracy,
     pointing_game,
 )
+from salijax.metrics.road import Road, road
 from salijax.metrics.sanity_check import SanityCheck, sanity_check
 
 __all__ = [
     "SIMILARITIES", "Complexity", "ConfidenceChange", "EnergyPointingGame",
-    "ExplanationRobustness", "InsertionDeletion", "Localisation", "PointingAccuracy",
-    "PointingGame", "SanityCheck",
+    "ExplanationRobustness", "InsertionDeletion", "Localisation", "Pic", "PointingAccuracy",
+    "PointingGame", "Road", "SanityCheck",
     "cascading_randomization", "complexity", "confidence_change",
     "energy_pointing_game", "explanation_robustness", "hog_features", "hog_similarity",
     "independent_randomization", "info", "insertion_deletion", "largest_valid_rectangle",
-    "localisation", "names",
+    "localisation", "names", "pic",
     "pointing_accuracy", "pointing_game", "predicted_labels",
-    "randomization_blocks", "sanity_check", "spearman", "spearman_abs", "ssim",
+    "randomization_blocks", "road", "sanity_check", "spearman", "spearman_abs", "ssim",
     "summarize_confidence_change",
 ]
