@@ -24,11 +24,15 @@ The system is symmetric positive definite on the removed pixels (the kept
 neighbours of every connected removed region pin it), so it is solved by
 conjugate gradients in float32, matrix-free (8 shifted copies per iteration),
 batched over images, percentages and channels, from the kept pixels' mean
-colour, until every relative residual |b - M u| / |b| <= `tol` or after
-`max_iterations` (a `jax.lax.while_loop`: jittable). With the defaults
-(tol 1e-5, at most 4 (H + W) iterations) the solution agrees with scipy's
-sparse direct solve (Quantus) to ~1e-5 on [0, 1] pixels (tests/metrics/
-road_test.py); `road_images` returns the images and true residuals to check.
+colour, each system until its relative residual |b - M u| / |b| <= `tol`
+(then it stops changing: the result does not depend on what shares its
+chunk) or after `max_iterations` (a `jax.lax.while_loop`: jittable). The
+accuracy is float32's, about eps times the system's condition number, which
+grows with the square of the removed region's width: against scipy's float64
+sparse direct solve (Quantus), max |pixel error| 1e-5 at 16 x 16, 3e-4 for
+a 64 x 64 image with one removed blob, 2e-3 for 90 % of a 224 x 224 image
+removed as one blob (half an 8-bit level; the default noise is 0.01).
+`road_images` returns the images and true residuals (~1e-5) to check.
 p = 100 (everything removed) is refused: the system is then singular.
 
 Defaults follow Quantus 0.6.0 (percentages 1, 3, ..., 99; noise 0.01).
