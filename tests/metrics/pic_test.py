@@ -49,19 +49,39 @@ def textured_images(batch, size, seed):
   return np.clip(smooth + noise, 0, 1).astype(np.float32)
 
 
-def pair_results(saliency_pair, monkeypatch, clf, images, maps, labels, masks, **options):
-  """PAIR's compute_pic_metric per image with the salijax classifier as pred_func (SIC:
-  the label's softmax probability, AIC: 1.0 where it is the argmax); None where PAIR raises.
-  numpy 2.4 dropped np.trapz, which PAIR 0.2.1 calls: np.trapezoid is the same rule."""
-  monkeypatch.setattr(np, "trapz", np.trapezoid, raising=False)
-  pixels = np.round(images.astype(np.float64) * 255).astype(np.uint8)
-  results = {"sic": [], "aic": []}
-  thresholds = options.pop("thresholds", DEFAULT_THRESHOLDS)
+def salijax_scores(clf):
+  """u8[N,H,W,3], label -> (the label's softmax probabilities, 1.0 where it is the argmax)."""
 
   @jax.jit
   def scores(batch, label):
     logits = clf.logits(batch.astype(jnp.float32) / 255.0)
     return jax.nn.softmax(logits)[:, label], (jnp.argmax(logits, -1) == label).astype(float)
+
+  return scores
+
+
+def torch_scores(torch, model):
+  """The same from a torch model taking NCHW [0, 1] pixels."""
+
+  def scores(batch, label):
+    with torch.no_grad():
+      pixels = torch.from_numpy(np.asarray(batch, np.float32).transpose(0, 3, 1, 2) / 255.0)
+      logits = model(pixels).numpy()
+    probabilities = np.exp(logits - logits.max(1, keepdims=True))
+    probabilities /= probabilities.sum(1, keepdims=True)
+    return probabilities[:, label], (logits.argmax(1) == label).astype(float)
+
+  return scores
+
+
+def pair_results(saliency_pair, monkeypatch, scores, images, maps, labels, masks, **options):
+  """PAIR's compute_pic_metric per image with `scores` as pred_func (SIC: the label's
+  softmax probability, AIC: 1.0 where it is the argmax); None where PAIR raises.
+  numpy 2.4 dropped np.trapz, which PAIR 0.2.1 calls: np.trapezoid is the same rule."""
+  monkeypatch.setattr(np, "trapz", np.trapezoid, raising=False)
+  pixels = np.round(images.astype(np.float64) * 255).astype(np.uint8)
+  results = {"sic": [], "aic": []}
+  thresholds = options.pop("thresholds", DEFAULT_THRESHOLDS)
 
   for b in range(images.shape[0]):
     funcs = {"sic": lambda x, c=labels[b]: list(np.asarray(scores(x, c)[0])),
@@ -147,11 +167,11 @@ def test_equals_pair_on_a_texture_classifier(saliency_pair, monkeypatch):
   masks = random_masks(jax.random.key(5), 2, 24, 24)
   ours = pic(clf, images, maps, labels, random_mask=masks)
   assert ours.sic_valid.all() and ours.aic_valid.all()  # the anchor covers both curves
-  assert_equals_pair(ours, pair_results(saliency_pair, monkeypatch, clf, images, maps, labels,
-                                        masks))
+  assert_equals_pair(ours, pair_results(saliency_pair, monkeypatch, salijax_scores(clf),
+                                        images, maps, labels, masks))
 
 
-def test_equals_pair_on_the_twin_cnn(saliency_pair, monkeypatch):
+def test_equals_pair_on_the_twin_cnn(saliency_pair, monkeypatch, torch):
   clf = twin_cnn.classifier(twin_cnn.weights(1))
   images = textured_images(3, 24, seed=6)
   maps = np.random.default_rng(7).random((3, 24, 24)).astype(np.float32)
@@ -164,8 +184,11 @@ def test_equals_pair_on_the_twin_cnn(saliency_pair, monkeypatch):
   options["min_pred_value"] = float(np.sort(first.probabilities[:, -1])[:2].mean())
   ours = pic(clf, images, maps, labels, random_mask=masks, **options)
   assert ours.sic_valid.any() and not ours.sic_valid.all()  # both branches are compared
-  assert_equals_pair(ours, pair_results(saliency_pair, monkeypatch, clf, images, maps, labels,
-                                        masks, **options))
+  # PAIR given the salijax classifier, and the torch twin (logits ~5e-7 from salijax's).
+  for scores in (salijax_scores(clf), torch_scores(torch, twin_cnn.torch_model(
+      torch, twin_cnn.weights(1)))):
+    assert_equals_pair(ours, pair_results(saliency_pair, monkeypatch, scores, images, maps,
+                                          labels, masks, **options))
 
 
 def test_map_on_the_classifiers_region_beats_the_inverted_map():
