@@ -42,6 +42,16 @@ def quantus():
   return pytest.importorskip("quantus")
 
 
+
+@pytest.fixture(scope="session")
+def saliency_pair():
+  """PAIR's `saliency` package (0.2.1), the PIC metrics' anchor: its `saliency.metrics.pic`
+  module; skipped locally if absent, required in CI."""
+  if os.environ.get("CI"):
+    import saliency.metrics.pic as pic_module  # noqa: PLC0415 - CI must have it: fail, not skip.
+    return pic_module
+  return pytest.importorskip("saliency.metrics.pic")
+
 def pytest_configure(config):
   """Shares compiled XLA programs between test processes and runs (a persistent cache)."""
   del config

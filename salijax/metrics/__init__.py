@@ -76,6 +76,7 @@ from salijax.metrics.perturbation_curves import (
     region_perturbation,
     selectivity,
 )
+from salijax.metrics.pic import Pic, pic
 from salijax.metrics.pointing_game import (
     EnergyPointingGame,
     PointingAccuracy,
@@ -85,21 +86,22 @@ from salijax.metrics.pointing_game import (
     pointing_game,
 )
 from salijax.metrics.relative_stability import RelativeStability, relative_stability
+from salijax.metrics.road import Road, road
 from salijax.metrics.sanity_check import SanityCheck, sanity_check
 from salijax.metrics.sensitivity import Sensitivity, sensitivity
 
 __all__ = [
     "Complexity", "ConfidenceChange", "EnergyPointingGame", "ExplanationRobustness",
     "FaithfulnessCorrelation", "FaithfulnessEstimate", "Infidelity", "InsertionDeletion", "Irof",
-    "LocalLipschitzEstimate", "Localisation", "Monotonicity", "MonotonicityCorrelation",
+    "LocalLipschitzEstimate", "Localisation", "Monotonicity", "MonotonicityCorrelation", "Pic",
     "PixelFlipping", "PointingAccuracy", "PointingGame", "RegionPerturbation", "RelativeStability",
-    "SIMILARITIES", "SanityCheck", "Selectivity", "Sensitivity", "cascading_randomization",
+    "Road", "SIMILARITIES", "SanityCheck", "Selectivity", "Sensitivity", "cascading_randomization",
     "complexity", "confidence_change", "energy_pointing_game", "explanation_robustness",
     "faithfulness_correlation", "faithfulness_estimate", "hog_features", "hog_similarity",
     "independent_randomization", "infidelity", "info", "insertion_deletion", "irof",
     "largest_valid_rectangle", "local_lipschitz_estimate", "localisation", "monotonicity",
-    "monotonicity_correlation", "names", "pixel_flipping", "pointing_accuracy", "pointing_game",
-    "predicted_labels", "randomization_blocks", "region_perturbation", "relative_stability",
-    "sanity_check", "selectivity", "sensitivity", "spearman", "spearman_abs", "ssim",
-    "summarize_confidence_change",
+    "monotonicity_correlation", "names", "pic", "pixel_flipping", "pointing_accuracy",
+    "pointing_game", "predicted_labels", "randomization_blocks", "region_perturbation",
+    "relative_stability", "road", "sanity_check", "selectivity", "sensitivity", "spearman",
+    "spearman_abs", "ssim", "summarize_confidence_change",
 ]

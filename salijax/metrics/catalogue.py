@@ -167,6 +167,25 @@ _METRICS: dict[str, MetricInfo] = {info.name: info for info in (
         "infidelity": Field(_PER_IMAGE, LOWER)}, needs_model=True),
     MetricInfo("sensitivity_n", {
         "correlation": Field("f32[B, N]", HIGHER)}, needs_model=True),
+    MetricInfo("road", {
+        "morf_accuracy": Field("f32[B, P]", LOWER),
+        "lerf_accuracy": Field("f32[B, P]", HIGHER),
+        "morf_probability": Field("f32[B, P]", LOWER),
+        "lerf_probability": Field("f32[B, P]", HIGHER),
+        "morf_accuracy_auc": Field(_PER_IMAGE, LOWER),
+        "lerf_accuracy_auc": Field(_PER_IMAGE, HIGHER),
+        "morf_probability_auc": Field(_PER_IMAGE, LOWER),
+        "lerf_probability_auc": Field(_PER_IMAGE, HIGHER)}, needs_model=True),
+    MetricInfo("pic", {
+        "sic_curve": Field("f32[B, N + 1]", HIGHER),
+        "aic_curve": Field("f32[B, N + 1]", HIGHER),
+        "sic_auc": Field(_PER_IMAGE, HIGHER),
+        "aic_auc": Field(_PER_IMAGE, HIGHER),
+        "sic_valid": Field("bool[B]", None),
+        "aic_valid": Field("bool[B]", None),
+        "probabilities": Field("f32[B, T + 2]", None),
+        "correct": Field("bool[B, T + 2]", None),
+        "information": Field("i32[B, T + 2]", None)}, needs_model=True),
 )}
 
 
