@@ -16,7 +16,13 @@
 """
 
 from salijax.metrics.catalogue import info, names
-from salijax.metrics.complexity import Complexity, complexity
+from salijax.metrics.completeness import Completeness, completeness
+from salijax.metrics.complexity import (
+    Complexity,
+    EffectiveComplexity,
+    complexity,
+    effective_complexity,
+)
 from salijax.metrics.confidence_change import (
     ConfidenceChange,
     confidence_change,
@@ -41,6 +47,7 @@ from salijax.metrics.map_similarity import (
     spearman_abs,
     ssim,
 )
+from salijax.metrics.non_sensitivity import NonSensitivity, non_sensitivity
 from salijax.metrics.parameter_randomization import (
     cascading_randomization,
     independent_randomization,
@@ -54,17 +61,17 @@ from salijax.metrics.pointing_game import (
     pointing_accuracy,
     pointing_game,
 )
+from salijax.metrics.random_logit import RandomLogit, flat_ssim, random_logit
 from salijax.metrics.sanity_check import SanityCheck, sanity_check
 
 __all__ = [
-    "SIMILARITIES", "Complexity", "ConfidenceChange", "EnergyPointingGame",
-    "ExplanationRobustness", "InsertionDeletion", "Localisation", "PointingAccuracy",
-    "PointingGame", "SanityCheck",
-    "cascading_randomization", "complexity", "confidence_change",
-    "energy_pointing_game", "explanation_robustness", "hog_features", "hog_similarity",
-    "independent_randomization", "info", "insertion_deletion", "largest_valid_rectangle",
-    "localisation", "names",
-    "pointing_accuracy", "pointing_game", "predicted_labels",
-    "randomization_blocks", "sanity_check", "spearman", "spearman_abs", "ssim",
-    "summarize_confidence_change",
+    "Completeness", "Complexity", "ConfidenceChange", "EffectiveComplexity", "EnergyPointingGame",
+    "ExplanationRobustness", "InsertionDeletion", "Localisation", "NonSensitivity",
+    "PointingAccuracy", "PointingGame", "RandomLogit", "SIMILARITIES", "SanityCheck",
+    "cascading_randomization", "completeness", "complexity", "confidence_change",
+    "effective_complexity", "energy_pointing_game", "explanation_robustness", "flat_ssim",
+    "hog_features", "hog_similarity", "independent_randomization", "info", "insertion_deletion",
+    "largest_valid_rectangle", "localisation", "names", "non_sensitivity", "pointing_accuracy",
+    "pointing_game", "predicted_labels", "random_logit", "randomization_blocks", "sanity_check",
+    "spearman", "spearman_abs", "ssim", "summarize_confidence_change",
 ]

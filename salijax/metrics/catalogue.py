@@ -90,6 +90,22 @@ _METRICS: dict[str, MetricInfo] = {info.name: info for info in (
     MetricInfo("explanation_robustness", {
         "spearman": Field(_PER_IMAGE, HIGHER),
         "ssim": Field(_PER_IMAGE, HIGHER)}),
+    MetricInfo("effective_complexity", {
+        "count": Field("i32[B]", LOWER),
+        "fraction": Field(_PER_IMAGE, LOWER)}),
+    MetricInfo("completeness", {
+        "attribution_sum": Field(_PER_IMAGE, None),
+        "output_difference": Field(_PER_IMAGE, None),
+        "gap": Field(_PER_IMAGE, None),
+        "relative_gap": Field(_PER_IMAGE, LOWER),
+        "complete": Field("bool[B]", HIGHER)}, needs_model=True),
+    MetricInfo("non_sensitivity", {
+        "zero_but_sensitive": Field("i32[B]", LOWER),
+        "nonzero_but_insensitive": Field("i32[B]", LOWER),
+        "violations": Field("i32[B]", LOWER)}, needs_model=True),
+    MetricInfo("random_logit", {
+        "similarity": Field(_PER_IMAGE, LOWER),
+        "other_labels": Field("i32[B]", None)}, needs_model=True, needs_method=True),
 )}
 
 
