@@ -47,6 +47,12 @@ from salijax.metrics.map_similarity import (
     spearman_abs,
     ssim,
 )
+from salijax.metrics.mprt_variants import (
+    EfficientMPRT,
+    SmoothMPRT,
+    efficient_mprt,
+    smooth_mprt,
+)
 from salijax.metrics.non_sensitivity import NonSensitivity, non_sensitivity
 from salijax.metrics.parameter_randomization import (
     cascading_randomization,
@@ -65,13 +71,14 @@ from salijax.metrics.random_logit import RandomLogit, flat_ssim, random_logit
 from salijax.metrics.sanity_check import SanityCheck, sanity_check
 
 __all__ = [
-    "Completeness", "Complexity", "ConfidenceChange", "EffectiveComplexity", "EnergyPointingGame",
-    "ExplanationRobustness", "InsertionDeletion", "Localisation", "NonSensitivity",
-    "PointingAccuracy", "PointingGame", "RandomLogit", "SIMILARITIES", "SanityCheck",
-    "cascading_randomization", "completeness", "complexity", "confidence_change",
-    "effective_complexity", "energy_pointing_game", "explanation_robustness", "flat_ssim",
-    "hog_features", "hog_similarity", "independent_randomization", "info", "insertion_deletion",
-    "largest_valid_rectangle", "localisation", "names", "non_sensitivity", "pointing_accuracy",
-    "pointing_game", "predicted_labels", "random_logit", "randomization_blocks", "sanity_check",
+    "Completeness", "Complexity", "ConfidenceChange", "EffectiveComplexity", "EfficientMPRT",
+    "EnergyPointingGame", "ExplanationRobustness", "InsertionDeletion", "Localisation",
+    "NonSensitivity", "PointingAccuracy", "PointingGame", "RandomLogit", "SIMILARITIES",
+    "SanityCheck", "SmoothMPRT", "cascading_randomization", "completeness", "complexity",
+    "confidence_change", "effective_complexity", "efficient_mprt", "energy_pointing_game",
+    "explanation_robustness", "flat_ssim", "hog_features", "hog_similarity",
+    "independent_randomization", "info", "insertion_deletion", "largest_valid_rectangle",
+    "localisation", "names", "non_sensitivity", "pointing_accuracy", "pointing_game",
+    "predicted_labels", "random_logit", "randomization_blocks", "sanity_check", "smooth_mprt",
     "spearman", "spearman_abs", "ssim", "summarize_confidence_change",
 ]

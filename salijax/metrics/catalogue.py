@@ -106,6 +106,15 @@ _METRICS: dict[str, MetricInfo] = {info.name: info for info in (
     MetricInfo("random_logit", {
         "similarity": Field(_PER_IMAGE, LOWER),
         "other_labels": Field("i32[B]", None)}, needs_model=True, needs_method=True),
+    MetricInfo("smooth_mprt", {
+        "block_names": Field("str[num_blocks]", None),
+        "similarity": Field("{measure: f32[num_blocks, B]}", LOWER),
+        "mean_similarity": Field("{measure: f32[B]}", LOWER)}, needs_model=True,
+        needs_method=True),
+    MetricInfo("efficient_mprt", {
+        "original_complexity": Field(_PER_IMAGE, None),
+        "randomized_complexity": Field(_PER_IMAGE, None),
+        "relative_change": Field(_PER_IMAGE, HIGHER)}, needs_model=True, needs_method=True),
 )}
 
 

@@ -87,6 +87,10 @@ def test_per_image_fields_have_the_declared_dtype_and_batch():
       "non_sensitivity": metrics.non_sensitivity(clf, images, maps, labels),
       "random_logit": metrics.random_logit(methods.gradient, clf, images, labels,
                                            key=jax.random.key(4)),
+      "smooth_mprt": metrics.smooth_mprt(methods.gradient, clf, images, labels,
+                                         key=jax.random.key(5), num_samples=2),
+      "efficient_mprt": metrics.efficient_mprt(methods.gradient, clf, images, labels,
+                                               key=jax.random.key(6)),
   }
   assert set(results) == set(catalogue.names())
   dtypes = {"f32": np.float32, "bool": np.bool_, "i32": np.int32}
