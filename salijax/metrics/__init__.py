@@ -33,6 +33,11 @@ from salijax.metrics.explanation_robustness import (
     explanation_robustness,
     largest_valid_rectangle,
 )
+from salijax.metrics.input_invariance import (
+    InputInvariance,
+    input_invariance,
+    shifted_classifier,
+)
 from salijax.metrics.insertion_deletion import (
     InsertionDeletion,
     insertion_deletion,
@@ -72,13 +77,14 @@ from salijax.metrics.sanity_check import SanityCheck, sanity_check
 
 __all__ = [
     "Completeness", "Complexity", "ConfidenceChange", "EffectiveComplexity", "EfficientMPRT",
-    "EnergyPointingGame", "ExplanationRobustness", "InsertionDeletion", "Localisation",
-    "NonSensitivity", "PointingAccuracy", "PointingGame", "RandomLogit", "SIMILARITIES",
-    "SanityCheck", "SmoothMPRT", "cascading_randomization", "completeness", "complexity",
-    "confidence_change", "effective_complexity", "efficient_mprt", "energy_pointing_game",
-    "explanation_robustness", "flat_ssim", "hog_features", "hog_similarity",
-    "independent_randomization", "info", "insertion_deletion", "largest_valid_rectangle",
-    "localisation", "names", "non_sensitivity", "pointing_accuracy", "pointing_game",
-    "predicted_labels", "random_logit", "randomization_blocks", "sanity_check", "smooth_mprt",
-    "spearman", "spearman_abs", "ssim", "summarize_confidence_change",
+    "EnergyPointingGame", "ExplanationRobustness", "InputInvariance", "InsertionDeletion",
+    "Localisation", "NonSensitivity", "PointingAccuracy", "PointingGame", "RandomLogit",
+    "SIMILARITIES", "SanityCheck", "SmoothMPRT", "cascading_randomization", "completeness",
+    "complexity", "confidence_change", "effective_complexity", "efficient_mprt",
+    "energy_pointing_game", "explanation_robustness", "flat_ssim", "hog_features",
+    "hog_similarity", "independent_randomization", "info", "input_invariance",
+    "insertion_deletion", "largest_valid_rectangle", "localisation", "names", "non_sensitivity",
+    "pointing_accuracy", "pointing_game", "predicted_labels", "random_logit",
+    "randomization_blocks", "sanity_check", "shifted_classifier", "smooth_mprt", "spearman",
+    "spearman_abs", "ssim", "summarize_confidence_change",
 ]

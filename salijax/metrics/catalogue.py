@@ -115,6 +115,10 @@ _METRICS: dict[str, MetricInfo] = {info.name: info for info in (
         "original_complexity": Field(_PER_IMAGE, None),
         "randomized_complexity": Field(_PER_IMAGE, None),
         "relative_change": Field(_PER_IMAGE, HIGHER)}, needs_model=True, needs_method=True),
+    MetricInfo("input_invariance", {
+        "difference": Field(_PER_IMAGE, LOWER),
+        "invariant": Field("bool[B]", HIGHER),
+        "logit_difference": Field(_PER_IMAGE, None)}, needs_model=True, needs_method=True),
 )}
 
 

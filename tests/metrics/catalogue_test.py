@@ -91,6 +91,8 @@ def test_per_image_fields_have_the_declared_dtype_and_batch():
                                          key=jax.random.key(5), num_samples=2),
       "efficient_mprt": metrics.efficient_mprt(methods.gradient, clf, images, labels,
                                                key=jax.random.key(6)),
+      "input_invariance": metrics.input_invariance(methods.gradient, clf, images, labels,
+                                                   key=jax.random.key(7)),
   }
   assert set(results) == set(catalogue.names())
   dtypes = {"f32": np.float32, "bool": np.bool_, "i32": np.int32}
