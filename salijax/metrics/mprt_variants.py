@@ -30,7 +30,8 @@ randomised model (every group re-drawn) relative to the trained model's:
   H(L) = -sum_k p_k log p_k,  p = the histogram of the map's values in n_bins
          equal bins over [min L, max L] (numpy's `histogram`: the last bin
          includes max L; a constant map: [L - 0.5, L + 0.5]), normalised
-  relative_change = (H(L_random) - H(L_trained)) / H(L_trained)   (higher is better)
+  relative_change = (H(L_random) - H(L_trained)) / H(L_trained)   (higher is better;
+                    inf or NaN where the trained map is constant, H = 0, as in Quantus)
 
 A method that explains the model produces noisier, more complex maps of a
 random model. Default n_bins = 100 (Quantus's default when no binning rule is

@@ -232,9 +232,14 @@ def test_equal_to_quantus(quantus):
   atol = 2 * complexity_atol(n)
   plain = {"disable_warnings": True, "abs": True}
   ours = complexity(jnp.asarray(maps), sparseness_offset=1e-7)
+  paper = complexity(jnp.asarray(maps)).sparseness
+  # The paper's Gini (no offset) moves by G n c max / (sum + n c max) <= n c max / sum.
+  magnitudes = np.abs(maps).reshape(len(maps), -1)
+  offset_bound = n * 1e-7 * magnitudes.max(1) / magnitudes.sum(1)
   for normalise in (False, True):
     sparseness = run_quantus(quantus.Sparseness(normalise=normalise, **plain), maps)
     np.testing.assert_allclose(ours.sparseness, sparseness, rtol=0, atol=atol)
+    assert (np.abs(np.asarray(paper) - sparseness) <= atol + offset_bound).all()
     entropy = run_quantus(quantus.Complexity(normalise=normalise, **plain), maps)
     np.testing.assert_allclose(ours.entropy, entropy, rtol=0, atol=atol + n * 1e-12)
     for eps in (1e-5, 0.3):
