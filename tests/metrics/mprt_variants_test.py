@@ -121,6 +121,11 @@ def test_smooth_mprt_known_answer_and_jit(twin):
   jitted = jax.jit(lambda x, k: efficient_mprt(methods.gradient, clf, x, labels, key=k))(
       images, jax.random.key(3))
   np.testing.assert_allclose(eager.relative_change, jitted.relative_change, rtol=1e-4)
+  # Under jit only the arrays can leave (block_names are strings).
+  smooth = lambda x, k: smooth_mprt(methods.gradient, clf, x, labels, key=k,  # noqa: E731
+                                    num_samples=2, blocks=("fc",)).similarity
+  eager, jitted = smooth(images, jax.random.key(4)), jax.jit(smooth)(images, jax.random.key(4))
+  np.testing.assert_allclose(eager["spearman"], jitted["spearman"], rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("function, change, error, pattern", [
