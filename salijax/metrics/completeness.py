@@ -22,7 +22,7 @@ Baselines (`baseline_images`), in pixel space:
 
 Quantus 0.6.0's Completeness returns `sum a == f(I) - f(I')`, exact float
 equality (rtol = atol = 0 here), with the logits and the baseline "black", the
-image's minimum. It replaces the first sum(a.shape[1:]) of the flattened
+image's minimum. It replaces the first prod(a.shape[1:]) of the flattened
 C H W values: with a one-channel map f32[B,1,H,W] only the first colour
 channel, with a map of every channel f32[B,3,H,W] the whole image.
 
