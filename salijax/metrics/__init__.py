@@ -22,7 +22,13 @@
 """
 
 from salijax.metrics.catalogue import info, names
-from salijax.metrics.complexity import Complexity, complexity
+from salijax.metrics.completeness import Completeness, completeness
+from salijax.metrics.complexity import (
+    Complexity,
+    EffectiveComplexity,
+    complexity,
+    effective_complexity,
+)
 from salijax.metrics.confidence_change import (
     ConfidenceChange,
     confidence_change,
@@ -40,6 +46,11 @@ from salijax.metrics.faithfulness_correlation import (
     faithfulness_estimate,
 )
 from salijax.metrics.infidelity import Infidelity, infidelity
+from salijax.metrics.input_invariance import (
+    InputInvariance,
+    input_invariance,
+    shifted_classifier,
+)
 from salijax.metrics.insertion_deletion import (
     InsertionDeletion,
     insertion_deletion,
@@ -61,6 +72,13 @@ from salijax.metrics.monotonicity import (
     monotonicity,
     monotonicity_correlation,
 )
+from salijax.metrics.mprt_variants import (
+    EfficientMPRT,
+    SmoothMPRT,
+    efficient_mprt,
+    smooth_mprt,
+)
+from salijax.metrics.non_sensitivity import NonSensitivity, non_sensitivity
 from salijax.metrics.parameter_randomization import (
     cascading_randomization,
     independent_randomization,
@@ -85,23 +103,28 @@ from salijax.metrics.pointing_game import (
     pointing_accuracy,
     pointing_game,
 )
+from salijax.metrics.random_logit import RandomLogit, flat_ssim, random_logit
 from salijax.metrics.relative_stability import RelativeStability, relative_stability
 from salijax.metrics.road import Road, road
 from salijax.metrics.sanity_check import SanityCheck, sanity_check
 from salijax.metrics.sensitivity import Sensitivity, sensitivity
 
 __all__ = [
-    "Complexity", "ConfidenceChange", "EnergyPointingGame", "ExplanationRobustness",
-    "FaithfulnessCorrelation", "FaithfulnessEstimate", "Infidelity", "InsertionDeletion", "Irof",
-    "LocalLipschitzEstimate", "Localisation", "Monotonicity", "MonotonicityCorrelation", "Pic",
-    "PixelFlipping", "PointingAccuracy", "PointingGame", "RegionPerturbation", "RelativeStability",
-    "Road", "SIMILARITIES", "SanityCheck", "Selectivity", "Sensitivity", "cascading_randomization",
-    "complexity", "confidence_change", "energy_pointing_game", "explanation_robustness",
-    "faithfulness_correlation", "faithfulness_estimate", "hog_features", "hog_similarity",
-    "independent_randomization", "infidelity", "info", "insertion_deletion", "irof",
-    "largest_valid_rectangle", "local_lipschitz_estimate", "localisation", "monotonicity",
-    "monotonicity_correlation", "names", "pic", "pixel_flipping", "pointing_accuracy",
-    "pointing_game", "predicted_labels", "randomization_blocks", "region_perturbation",
-    "relative_stability", "road", "sanity_check", "selectivity", "sensitivity", "spearman",
-    "spearman_abs", "ssim", "summarize_confidence_change",
+    "Completeness", "Complexity", "ConfidenceChange", "EffectiveComplexity", "EfficientMPRT",
+    "EnergyPointingGame", "ExplanationRobustness", "FaithfulnessCorrelation",
+    "FaithfulnessEstimate", "Infidelity", "InputInvariance", "InsertionDeletion", "Irof",
+    "LocalLipschitzEstimate", "Localisation", "Monotonicity", "MonotonicityCorrelation",
+    "NonSensitivity", "Pic", "PixelFlipping", "PointingAccuracy", "PointingGame", "RandomLogit",
+    "RegionPerturbation", "RelativeStability", "Road", "SIMILARITIES", "SanityCheck",
+    "Selectivity", "Sensitivity", "SmoothMPRT", "cascading_randomization", "completeness",
+    "complexity", "confidence_change", "effective_complexity", "efficient_mprt",
+    "energy_pointing_game", "explanation_robustness", "faithfulness_correlation",
+    "faithfulness_estimate", "flat_ssim", "hog_features", "hog_similarity",
+    "independent_randomization", "infidelity", "info", "input_invariance", "insertion_deletion",
+    "irof", "largest_valid_rectangle", "local_lipschitz_estimate", "localisation", "monotonicity",
+    "monotonicity_correlation", "names", "non_sensitivity", "pic", "pixel_flipping",
+    "pointing_accuracy", "pointing_game", "predicted_labels", "random_logit",
+    "randomization_blocks", "region_perturbation", "relative_stability", "road", "sanity_check",
+    "selectivity", "sensitivity", "shifted_classifier", "smooth_mprt", "spearman", "spearman_abs",
+    "ssim", "summarize_confidence_change",
 ]

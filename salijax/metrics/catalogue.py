@@ -186,6 +186,35 @@ _METRICS: dict[str, MetricInfo] = {info.name: info for info in (
         "probabilities": Field("f32[B, T + 2]", None),
         "correct": Field("bool[B, T + 2]", None),
         "information": Field("i32[B, T + 2]", None)}, needs_model=True),
+    MetricInfo("effective_complexity", {
+        "count": Field("i32[B]", LOWER),
+        "fraction": Field(_PER_IMAGE, LOWER)}),
+    MetricInfo("completeness", {
+        "attribution_sum": Field(_PER_IMAGE, None),
+        "output_difference": Field(_PER_IMAGE, None),
+        "gap": Field(_PER_IMAGE, None),
+        "relative_gap": Field(_PER_IMAGE, LOWER),
+        "complete": Field("bool[B]", HIGHER)}, needs_model=True),
+    MetricInfo("non_sensitivity", {
+        "zero_but_sensitive": Field("i32[B]", LOWER),
+        "nonzero_but_insensitive": Field("i32[B]", LOWER),
+        "violations": Field("i32[B]", LOWER)}, needs_model=True),
+    MetricInfo("random_logit", {
+        "similarity": Field(_PER_IMAGE, LOWER),
+        "other_labels": Field("i32[B]", None)}, needs_model=True, needs_method=True),
+    MetricInfo("smooth_mprt", {
+        "block_names": Field("str[num_blocks]", None),
+        "similarity": Field("{measure: f32[num_blocks, B]}", LOWER),
+        "mean_similarity": Field("{measure: f32[B]}", LOWER)}, needs_model=True,
+        needs_method=True),
+    MetricInfo("efficient_mprt", {
+        "original_complexity": Field(_PER_IMAGE, None),
+        "randomized_complexity": Field(_PER_IMAGE, None),
+        "relative_change": Field(_PER_IMAGE, HIGHER)}, needs_model=True, needs_method=True),
+    MetricInfo("input_invariance", {
+        "difference": Field(_PER_IMAGE, LOWER),
+        "invariant": Field("bool[B]", HIGHER),
+        "logit_difference": Field(_PER_IMAGE, None)}, needs_model=True, needs_method=True),
 )}
 
 

@@ -1,4 +1,5 @@
-"""Complexity of saliency maps: sparseness, entropy and the pixels holding 90 % of the mass.
+"""Complexity of saliency maps: sparseness, entropy, the pixels holding 90 % of the mass, and
+the effective complexity (the pixels above a threshold).
 
 Each is computed from the magnitudes x = |L| f32[n], n = H W pixels, of one map:
 
@@ -20,13 +21,31 @@ entropy log n, mass fraction ceil(0.9 n) / n), as a constant non-zero map
 would. Sparser maps have a larger Gini index, a smaller entropy and a smaller
 mass fraction.
 
+`sparseness_offset` c (default 0) adds c max_i x_i to every x_i before the
+Gini index: G_c = sum_i (2 i - n - 1) x_(i) / (n (sum_i x_i + n c max_i x_i))
+(the numerator does not change, as sum_i (2 i - n - 1) = 0). Quantus 0.6.0's
+Sparseness adds 1e-7 to its max-normalised |L|: c = 1e-7 is its reading (it
+normalises by the maximum over the whole batch, salijax by each map's own).
+Quantus's Complexity is `entropy` (up to its 1e-12 inside the logarithm).
+
+Effective complexity (Nguyen and Martinez, "On quantitative aspects of model
+interpretability", arXiv:2007.07584, 2020; as Quantus's EffectiveComplexity):
+the number of pixels with |L| > eps (default 1e-5), and that number over n;
+with `normalise=True`, |L| / max |L| > eps (Quantus's default normalisation,
+which divides by the maximum over the whole batch instead of each map's).
+Fewer pixels above the threshold = a simpler explanation.
+
     result = complexity(maps)    # .sparseness, .entropy, .mass_fraction_90: f32[B]
+    simple = effective_complexity(maps, eps=1e-5)    # .count i32[B], .fraction f32[B]
 """
 
+import functools
+import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from salijax import validation
 
@@ -42,9 +61,16 @@ class Complexity(NamedTuple):
   mass_fraction_90: jax.Array  # f32[B], share of the pixels holding 90 % of |L|
 
 
+class EffectiveComplexity(NamedTuple):
+  """Per-image effective complexity (see the module doc)."""
+
+  count: jax.Array  # i32[B], pixels with |L| > eps (relative to max |L| with normalise=True)
+  fraction: jax.Array  # f32[B], count / (H W)
+
+
 @jax.jit
-def _complexity(maps: jax.Array) -> Complexity:
-  """The jitted metric: f32[B,H,W] -> Complexity (module doc)."""
+def _complexity(maps: jax.Array, sparseness_offset: jax.Array) -> Complexity:
+  """The jitted metric: f32[B,H,W], f32[] -> Complexity (module doc)."""
   batch = maps.shape[0]
   magnitudes = jnp.abs(maps.reshape(batch, -1))
   n = magnitudes.shape[1]
@@ -54,7 +80,8 @@ def _complexity(maps: jax.Array) -> Complexity:
   total = jnp.where(total > 0, total, float(n))
   ascending = jnp.sort(magnitudes, axis=1)
   weights = 2.0 * jnp.arange(1, n + 1, dtype=jnp.float32) - n - 1.0
-  gini = (ascending * weights).sum(axis=1) / (n * total[:, 0])  # not a matmul: full f32 on GPU/TPU
+  offset = n * sparseness_offset * ascending[:, -1]  # n c max x (module doc)
+  gini = (ascending * weights).sum(axis=1) / (n * (total[:, 0] + offset))  # not a matmul
   p = magnitudes / total
   entropy = -jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0).sum(axis=1)
   held = jnp.cumsum(ascending[:, ::-1], axis=1)  # mass of the k largest, k = 1..n
@@ -63,18 +90,65 @@ def _complexity(maps: jax.Array) -> Complexity:
                     mass_fraction_90=jnp.minimum(needed, n).astype(jnp.float32) / n)
 
 
-def complexity(maps: Any) -> Complexity:
+def _check_non_negative(value: Any, name: str) -> float:
+  number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+  if not number or not 0 <= value < math.inf:
+    raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+  return float(value)
+
+
+def complexity(maps: Any, *, sparseness_offset: float = 0.0) -> Complexity:
   """Sparseness, entropy and 90 % mass fraction of each map's magnitudes (module doc).
 
   Args:
     maps: f32[B,H,W], any real values (their absolute values are used).
+    sparseness_offset: c >= 0, added (times each map's max |L|) to every
+      magnitude before the Gini index; 1e-7 is Quantus's reading (module doc).
 
   Returns:
     Complexity of f32[B].
 
   Raises:
-    ValueError: maps not [B,H,W] or non-finite.
+    ValueError: maps not [B,H,W] or non-finite; a negative or non-finite offset.
     TypeError: non-array or non-floating maps.
   """
   validation.check_map_batch(maps)
-  return _complexity(jnp.asarray(maps, jnp.float32))
+  offset = _check_non_negative(sparseness_offset, "sparseness_offset")
+  return _complexity(jnp.asarray(maps, jnp.float32), jnp.float32(offset))
+
+
+@functools.partial(jax.jit, static_argnames=("normalise",))
+def _effective_complexity(maps: jax.Array, eps: jax.Array, normalise: bool
+                          ) -> EffectiveComplexity:
+  batch = maps.shape[0]
+  magnitudes = jnp.abs(maps.reshape(batch, -1))
+  if normalise:  # an all-zero map stays zero (no pixel above any eps >= 0)
+    top = magnitudes.max(axis=1, keepdims=True)
+    magnitudes = magnitudes / jnp.where(top > 0, top, 1.0)
+  count = (magnitudes > eps).sum(axis=1).astype(jnp.int32)
+  return EffectiveComplexity(count=count,
+                             fraction=count.astype(jnp.float32) / magnitudes.shape[1])
+
+
+def effective_complexity(maps: Any, *, eps: float = 1e-5,
+                         normalise: bool = False) -> EffectiveComplexity:
+  """The pixels of each map with |L| > eps (module doc).
+
+  Args:
+    maps: f32[B,H,W], any real values (their absolute values are used).
+    eps: the threshold >= 0 (Quantus's default 1e-5).
+    normalise: compare |L| / max |L| (each map's maximum) with eps instead of |L|.
+
+  Returns:
+    EffectiveComplexity: count i32[B] and fraction f32[B] (lower = simpler).
+
+  Raises:
+    ValueError: maps not [B,H,W] or non-finite; a negative or non-finite eps.
+    TypeError: non-array or non-floating maps, a non-bool `normalise`.
+  """
+  validation.check_map_batch(maps)
+  eps = _check_non_negative(eps, "eps")
+  if not isinstance(normalise, bool):
+    raise TypeError(f"normalise must be a bool, got {normalise!r}")
+  return _effective_complexity(jnp.asarray(maps, jnp.float32), jnp.float32(eps),
+                               normalise=normalise)

@@ -45,7 +45,7 @@ def test_needs_follow_the_signatures():
     parameters = list(inspect.signature(getattr(metrics, name)).parameters)
     assert info.needs_model == ("clf" in parameters), name
     assert info.needs_region == ("region" in parameters), name
-    assert info.needs_method == ("method_fn" in parameters), name
+    assert info.needs_method == ("method_fn" in parameters or "method" in parameters), name
 
 
 def test_every_catalogued_metric_has_its_section_in_the_docs():
@@ -82,6 +82,17 @@ def test_per_image_fields_have_the_declared_dtype_and_batch():
                                            key=jax.random.key(3), measures=("spearman",)),
       "explanation_robustness": metrics.explanation_robustness(
           maps, maps[::-1], np.ones((16, 16), bool)),
+      "effective_complexity": metrics.effective_complexity(maps),
+      "completeness": metrics.completeness(clf, images, maps, labels),
+      "non_sensitivity": metrics.non_sensitivity(clf, images, maps, labels),
+      "random_logit": metrics.random_logit(methods.gradient, clf, images, labels,
+                                           key=jax.random.key(4)),
+      "smooth_mprt": metrics.smooth_mprt(methods.gradient, clf, images, labels,
+                                         key=jax.random.key(5), num_samples=2),
+      "efficient_mprt": metrics.efficient_mprt(methods.gradient, clf, images, labels,
+                                               key=jax.random.key(6)),
+      "input_invariance": metrics.input_invariance(methods.gradient, clf, images, labels,
+                                                   key=jax.random.key(7)),
   }
   assert set(results) == set(catalogue.names())
   dtypes = {"f32": np.float32, "bool": np.bool_, "i32": np.int32}
@@ -97,5 +108,5 @@ def test_per_image_fields_have_the_declared_dtype_and_batch():
 
 
 def test_unknown_metric():
-  with pytest.raises(ValueError, match="unknown metric 'auc'; catalogued: complexity"):
+  with pytest.raises(ValueError, match="unknown metric 'auc'; catalogued: completeness"):
     catalogue.info("auc")

@@ -1,6 +1,7 @@
 """Tests of salijax.metrics.complexity."""
 
 import math
+import warnings
 
 import float_tolerance
 import jax
@@ -8,7 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from salijax.metrics.complexity import Complexity, complexity
+from salijax.metrics.complexity import (
+    Complexity,
+    EffectiveComplexity,
+    complexity,
+    effective_complexity,
+)
 
 
 def reference(maps):
@@ -115,3 +121,129 @@ def test_jit_vmap_and_batch_invariance():
 def test_bad_inputs_are_rejected(maps, error, pattern):
   with pytest.raises(error, match=pattern):
     complexity(maps)
+
+
+def gini_with_offset(maps, offset):
+  """Gini of |L| + offset max |L| per map, by the pairwise definition in float64."""
+  out = []
+  for saliency in np.asarray(maps, np.float64):
+    x = np.abs(saliency.ravel())
+    x = x + offset * x.max()
+    out.append(np.abs(x[:, None] - x[None, :]).sum() / (2 * x.size * x.sum()))
+  return np.array(out)
+
+
+def test_sparseness_offset_matches_the_pairwise_reference():
+  rng = np.random.default_rng(4)
+  maps = rng.normal(size=(4, 6, 9)).astype(np.float32)
+  maps[1] *= rng.uniform(size=(6, 9)) < 0.1  # sparse: the offset matters most
+  for offset in (0.0, 1e-7, 0.01):
+    got = complexity(jnp.asarray(maps), sparseness_offset=offset)
+    np.testing.assert_allclose(got.sparseness, gini_with_offset(maps, offset), rtol=0,
+                               atol=complexity_atol(6 * 9))
+  base = complexity(jnp.asarray(maps))
+  offset = complexity(jnp.asarray(maps), sparseness_offset=0.01)
+  np.testing.assert_array_equal(base.entropy, offset.entropy)  # only the Gini index changes
+  assert (offset.sparseness < base.sparseness).all()
+
+
+def effective_reference(maps, eps, normalise):
+  counts = []
+  for saliency in np.asarray(maps, np.float64):
+    x = [abs(v) for v in saliency.ravel()]
+    top = max(x)
+    counts.append(sum(1 for v in x if (v / top if normalise and top > 0 else v) > eps))
+  return np.array(counts)
+
+
+def test_effective_complexity_matches_the_reference_and_known_answers():
+  rng = np.random.default_rng(5)
+  # Values on a grid of 1/64: none lies within float32 rounding of a threshold.
+  maps = (rng.integers(-64, 65, (4, 7, 9)) / 64.0).astype(np.float32)
+  maps[2] = 0.0
+  for eps, normalise in ((1e-5, False), (0.5, False), (0.26, True), (0.0, True)):
+    got = effective_complexity(jnp.asarray(maps), eps=eps, normalise=normalise)
+    assert isinstance(got, EffectiveComplexity)
+    assert got.count.dtype == jnp.int32 and got.fraction.dtype == jnp.float32
+    want = effective_reference(maps, eps, normalise)
+    np.testing.assert_array_equal(got.count, want)
+    np.testing.assert_allclose(got.fraction, want / 63, rtol=float_tolerance.EPS, atol=0)
+  one = np.zeros((1, 5, 5), np.float32)
+  one[0, 2, 3] = -3.0
+  one[0, 0, 0] = 1e-6  # below the default eps
+  assert int(effective_complexity(jnp.asarray(one)).count[0]) == 1
+  # Relative to the maximum: 1e-6 / 3 < 1e-5 still; 1.0 of 3.0 is above 0.3, not above 0.4.
+  one[0, 1, 1] = 1.0
+  assert int(effective_complexity(jnp.asarray(one), eps=0.3, normalise=True).count[0]) == 2
+  assert int(effective_complexity(jnp.asarray(one), eps=0.4, normalise=True).count[0]) == 1
+  # Scale: absolute thresholds see it, normalised ones do not.
+  scaled = effective_complexity(jnp.asarray(maps) * 1e-6, eps=1e-5)
+  assert int(scaled.count.max()) == 0
+  np.testing.assert_array_equal(
+      effective_complexity(jnp.asarray(maps) * 1e-6, eps=0.26, normalise=True).count,
+      effective_complexity(jnp.asarray(maps), eps=0.26, normalise=True).count)
+
+
+def test_effective_complexity_under_jit():
+  maps = jnp.asarray(np.random.default_rng(6).normal(size=(3, 5, 8)), jnp.float32)
+  eager = effective_complexity(maps, eps=0.5)
+  jitted = jax.jit(lambda m: effective_complexity(m, eps=0.5))(maps)
+  np.testing.assert_array_equal(eager.count, jitted.count)
+  jitted_offset = jax.jit(lambda m: complexity(m, sparseness_offset=1e-3))(maps)
+  np.testing.assert_allclose(jitted_offset.sparseness, gini_with_offset(maps, 1e-3), rtol=0,
+                             atol=complexity_atol(40))
+
+
+@pytest.mark.parametrize("call, error, pattern", [
+    (lambda m: complexity(m, sparseness_offset=-1.0), ValueError, "sparseness_offset"),
+    (lambda m: complexity(m, sparseness_offset=math.nan), ValueError, "sparseness_offset"),
+    (lambda m: effective_complexity(m, eps=-1e-5), ValueError, "eps"),
+    (lambda m: effective_complexity(m, eps="small"), ValueError, "eps"),
+    (lambda m: effective_complexity(m, normalise=1), TypeError, "normalise"),
+    (lambda m: effective_complexity(m[0]), ValueError, r"\[B, H, W\]"),
+    (lambda m: effective_complexity(m.at[0, 0, 0].set(jnp.nan)), ValueError, "finite"),
+])
+def test_bad_options_are_rejected(call, error, pattern):
+  with pytest.raises(error, match=pattern):
+    call(jnp.ones((2, 4, 4), jnp.float32))
+
+
+def run_quantus(metric, maps):
+  """A Quantus complexity metric on a_batch (B,1,H,W); x_batch only gives the shape."""
+  x_batch = np.zeros((len(maps), 3) + maps.shape[1:], np.float32)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    return np.asarray(metric(model=None, x_batch=x_batch, y_batch=np.zeros(len(maps), int),
+                             a_batch=maps[:, None].copy(), batch_size=len(maps)), np.float64)
+
+
+def test_equal_to_quantus(quantus):
+  """Sparseness = sparseness with offset 1e-7, Complexity = entropy, EffectiveComplexity =
+  count, on maps whose max |L| is 1 (so Quantus's batch-wide max normalisation is each map's).
+
+  Tolerances: the float32 bound of the Gini index and entropy (`complexity_atol`) on either
+  side; Quantus's 1e-12 in the logarithm moves the entropy by at most n 1e-12. Counts exact
+  (values on a grid of 1/64, none near a threshold)."""
+  rng = np.random.default_rng(7)
+  maps = (rng.integers(-64, 65, (4, 12, 10)) / 64.0).astype(np.float32)
+  maps[1] *= rng.uniform(size=(12, 10)) < 0.1
+  maps[:, 0, 0] = 1.0
+  n = 12 * 10
+  atol = 2 * complexity_atol(n)
+  plain = {"disable_warnings": True, "abs": True}
+  ours = complexity(jnp.asarray(maps), sparseness_offset=1e-7)
+  paper = complexity(jnp.asarray(maps)).sparseness
+  # The paper's Gini (no offset) moves by G n c max / (sum + n c max) <= n c max / sum.
+  magnitudes = np.abs(maps).reshape(len(maps), -1)
+  offset_bound = n * 1e-7 * magnitudes.max(1) / magnitudes.sum(1)
+  for normalise in (False, True):
+    sparseness = run_quantus(quantus.Sparseness(normalise=normalise, **plain), maps)
+    np.testing.assert_allclose(ours.sparseness, sparseness, rtol=0, atol=atol)
+    assert (np.abs(np.asarray(paper) - sparseness) <= atol + offset_bound).all()
+    entropy = run_quantus(quantus.Complexity(normalise=normalise, **plain), maps)
+    np.testing.assert_allclose(ours.entropy, entropy, rtol=0, atol=atol + n * 1e-12)
+    for eps in (1e-5, 0.3):
+      count = run_quantus(quantus.EffectiveComplexity(eps=eps, normalise=normalise, **plain),
+                          maps)
+      np.testing.assert_array_equal(
+          effective_complexity(jnp.asarray(maps), eps=eps, normalise=normalise).count, count)
