@@ -108,6 +108,7 @@ from salijax.metrics.relative_stability import RelativeStability, relative_stabi
 from salijax.metrics.road import Road, road
 from salijax.metrics.sanity_check import SanityCheck, sanity_check
 from salijax.metrics.sensitivity import Sensitivity, sensitivity
+from salijax.metrics.sensitivity_n import SensitivityN, sensitivity_n
 
 __all__ = [
     "Completeness", "Complexity", "ConfidenceChange", "EffectiveComplexity", "EfficientMPRT",
@@ -116,8 +117,8 @@ __all__ = [
     "LocalLipschitzEstimate", "Localisation", "Monotonicity", "MonotonicityCorrelation",
     "NonSensitivity", "Pic", "PixelFlipping", "PointingAccuracy", "PointingGame", "RandomLogit",
     "RegionPerturbation", "RelativeStability", "Road", "SIMILARITIES", "SanityCheck",
-    "Selectivity", "Sensitivity", "SmoothMPRT", "cascading_randomization", "completeness",
-    "complexity", "confidence_change", "effective_complexity", "efficient_mprt",
+    "Selectivity", "Sensitivity", "SensitivityN", "SmoothMPRT", "cascading_randomization",
+    "completeness", "complexity", "confidence_change", "effective_complexity", "efficient_mprt",
     "energy_pointing_game", "explanation_robustness", "faithfulness_correlation",
     "faithfulness_estimate", "flat_ssim", "hog_features", "hog_similarity",
     "independent_randomization", "infidelity", "info", "input_invariance", "insertion_deletion",
@@ -125,6 +126,6 @@ __all__ = [
     "monotonicity_correlation", "names", "non_sensitivity", "pic", "pixel_flipping",
     "pointing_accuracy", "pointing_game", "predicted_labels", "random_logit",
     "randomization_blocks", "region_perturbation", "relative_stability", "road", "sanity_check",
-    "selectivity", "sensitivity", "shifted_classifier", "smooth_mprt", "spearman", "spearman_abs",
-    "ssim", "summarize_confidence_change",
+    "selectivity", "sensitivity", "sensitivity_n", "shifted_classifier", "smooth_mprt", "spearman",
+    "spearman_abs", "ssim", "summarize_confidence_change",
 ]

@@ -5,7 +5,7 @@ what it needs.
     info.fields["deletion_auc"]         # Field(shape="f32[B]", better="lower")
     info.higher_is_better("insertion_auc")   # True
     info.needs_model, info.needs_region      # True, False
-    info.kind, info.needs_key                 # "model", False: how to call it (below)
+    info.kind                                 # "model": how to call it (below)
     catalogue.names()                         # every metric, sorted
 
 A metric is a function of `salijax.metrics` returning a NamedTuple of results
@@ -15,13 +15,13 @@ the value; None, not a score of the map (a reference value such as the
 baseline or the region's area, a tie count, the model's own confidence).
 Needs: `needs_model`, it runs the classifier (`clf` first); `needs_region`,
 it takes the object's region (masks or boxes); `needs_method`, it takes a
-saliency method and explains the images itself; `needs_key`, it is random and
-takes a PRNG key `key`. The needs give the metric's `kind`, how any caller
+saliency method and explains the images itself. A random metric takes a
+PRNG key `key` (its signature says so). The needs give the metric's `kind`, how any caller
 (the benchmark's evaluation stage) calls it, with `POSITIONAL` arguments
 first and its options as keywords:
 
   "method"  fn(method, clf, images, labels, *, key, method_options=..., **options)
-  "model"   fn(clf, images, maps, labels, *, key=... (needs_key), **options)
+  "model"   fn(clf, images, maps, labels, *, key=... (if random), **options)
   "region"  fn(maps, region, **options)            (localisation, pointing games)
   "maps"    fn(maps, **options)                    (complexity)
 
@@ -62,7 +62,6 @@ class MetricInfo:
   needs_model: bool = False
   needs_region: bool = False
   needs_method: bool = False
-  needs_key: bool = False  # random: takes a PRNG key `key`
 
   @property
   def kind(self) -> str | None:

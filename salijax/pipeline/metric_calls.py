@@ -18,7 +18,7 @@ them and config.metric_options does not set them): allow_constant_maps=True,
 so that constant maps (the Fake-CAM control) are scored with the metric's
 tie rule, as the fixed insertion/deletion is.
 
-A metric with a `key` parameter (`needs_key` in the catalogue) gets
+A metric with a `key` parameter (a random one) gets
 `metric_key(seed, run, method, batch, metric)`: the same for every label mode
 and perturbation of a batch (as the explain stage's method keys), and
 independent of the unit order and the number of processes.
@@ -84,9 +84,6 @@ def check_metric(name: str) -> None:
     raise ValueError(
         f"{name}: a {info.kind!r} metric is called as {name}({', '.join(positional)}, **options)"
         f" with every option optional, but its signature is {signature_text(name)}")
-  if info.needs_key and not _has_key(name):
-    raise ValueError(f"{name}: catalogued with needs_key=True but has no `key` parameter "
-                     f"({signature_text(name)})")
 
 
 def _has_key(name: str) -> bool:

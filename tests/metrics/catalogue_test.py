@@ -93,6 +93,32 @@ def test_per_image_fields_have_the_declared_dtype_and_batch():
                                                key=jax.random.key(6)),
       "input_invariance": metrics.input_invariance(methods.gradient, clf, images, labels,
                                                    key=jax.random.key(7)),
+      "sensitivity": metrics.sensitivity(methods.gradient, clf, images, labels,
+                                         key=jax.random.key(8), num_samples=2),
+      "local_lipschitz_estimate": metrics.local_lipschitz_estimate(
+          methods.gradient, clf, images, labels, key=jax.random.key(8), num_samples=2),
+      "relative_stability": metrics.relative_stability(
+          methods.gradient, clf, images, labels, key=jax.random.key(8), num_samples=2),
+      "pixel_flipping": metrics.pixel_flipping(clf, images, maps, labels, features_in_step=64),
+      "region_perturbation": metrics.region_perturbation(clf, images, maps, labels,
+                                                         patch_size=8),
+      "selectivity": metrics.selectivity(clf, images, maps, labels, patch_size=8),
+      "irof": metrics.irof(clf, images, maps, labels, segments=np.repeat(
+          np.arange(2, dtype=np.int32), 128).reshape(1, 16, 16).repeat(2, 0)),
+      "faithfulness_correlation": metrics.faithfulness_correlation(
+          clf, images, maps, labels, key=jax.random.key(4), num_runs=5, subset_size=20),
+      "faithfulness_estimate": metrics.faithfulness_estimate(clf, images, maps, labels,
+                                                             step_pixels=64),
+      "monotonicity": metrics.monotonicity(clf, images, maps, labels, step_pixels=64),
+      "monotonicity_correlation": metrics.monotonicity_correlation(
+          clf, images, maps, labels, key=jax.random.key(4), num_samples=2, step_pixels=64),
+      "infidelity": metrics.infidelity(clf, images, maps, labels, key=jax.random.key(4),
+                                       num_samples=4),
+      "sensitivity_n": metrics.sensitivity_n(clf, images, maps, labels, key=jax.random.key(4),
+                                             subset_sizes=(1, 20), num_samples=4),
+      "road": metrics.road(clf, images, maps, labels, key=jax.random.key(3),
+                           percentages=(10, 50)),
+      "pic": metrics.pic(clf, images, maps, labels, key=jax.random.key(4), num_data_points=20),
   }
   assert set(results) == set(catalogue.names())
   dtypes = {"f32": np.float32, "bool": np.bool_, "i32": np.int32}

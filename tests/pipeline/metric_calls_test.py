@@ -1,6 +1,5 @@
 """salijax.pipeline.metric_calls: which catalogued metrics the benchmark calls, and how."""
 
-import inspect
 import pathlib
 import sys
 from typing import NamedTuple
@@ -17,8 +16,10 @@ from salijax.pipeline import metric_calls
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "methods"))
 import tiny_classifiers  # noqa: E402
 
-# Catalogued metrics the benchmark computes in its own way (evaluation and sanity stages).
-CALLED_ELSEWHERE = {"explanation_robustness", "sanity_check"}
+# Catalogued metrics that are no config.metrics entry: the benchmark computes the first two
+# in its own way (evaluation and sanity stages); smooth MPRT's results are per block, as the
+# sanity check's.
+CALLED_ELSEWHERE = {"explanation_robustness", "sanity_check", "smooth_mprt"}
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +40,6 @@ def test_every_catalogued_metric_follows_a_calling_convention():
       metric_calls.check_metric(name)  # raises, naming the metric and what is wrong
 
 
-def test_metrics_with_a_key_parameter_are_catalogued_as_random():
-  for name in catalogue.names():
-    params = inspect.signature(getattr(metrics, name)).parameters
-    if name not in CALLED_ELSEWHERE and "key" in params:
-      assert catalogue.info(name).needs_key, f"{name} takes a key: catalogue needs_key=True"
-
-
 @pytest.mark.parametrize("name, message", [
     ("nonexistent", "unknown metric 'nonexistent'; catalogued: .*localisation"),
     ("explanation_robustness", r"called as explanation_robustness\(maps, \*\*options\).*"
@@ -60,7 +54,7 @@ def test_metrics_the_benchmark_cannot_call_are_refused(name, message):
 def test_options_are_the_keyword_parameters_after_the_positional_ones():
   assert metric_calls.accepted_options("localisation") == (
       "k", "ties", "attribution", "weighted", "concept_influence", "absolute")
-  assert metric_calls.accepted_options("complexity") == ()
+  assert metric_calls.accepted_options("complexity") == ("sparseness_offset",)
   options = metric_calls.accepted_options("insertion_deletion")
   assert "step_pixels" in options and "labels" not in options and "key" not in options
 
@@ -124,7 +118,7 @@ def test_method_metrics_get_the_method_its_options_and_the_key(batch, monkeypatc
   monkeypatch.setattr(metrics, "method_mean", _method_metric, raising=False)
   monkeypatch.setitem(catalogue._METRICS, "method_mean", catalogue.MetricInfo(
       "method_mean", {"value": catalogue.Field("f32[B]", None)}, needs_model=True,
-      needs_method=True, needs_key=True))
+      needs_method=True))
   metric_calls.check_metric("method_mean")
   assert metric_calls.accepted_options("method_mean") == ("scale",)
   with pytest.raises(ValueError, match="method_options.*config.method_options gives them"):
@@ -135,10 +129,3 @@ def test_method_metrics_get_the_method_its_options_and_the_key(batch, monkeypatc
                           options={"scale": 2.0})
   maps = methods.get("rise")(clf, images, labels, key=key, num_masks=8, chunk=8)
   np.testing.assert_allclose(got.value, 2.0 * maps.mean(axis=(1, 2)), rtol=1e-5)
-
-
-def test_a_random_metric_without_a_key_parameter_is_refused(monkeypatch):
-  monkeypatch.setitem(catalogue._METRICS, "complexity", catalogue.MetricInfo(
-      "complexity", catalogue.info("complexity").fields, needs_key=True))
-  with pytest.raises(ValueError, match="needs_key=True but has no `key` parameter"):
-    metric_calls.check_metric("complexity")
