@@ -158,7 +158,7 @@ def interleaved_medians(calls: Sequence[Callable[[], Any]], *, warmup: int,
   return [statistics.median(times) for times in timings]
 
 
-def _pass_functions(clf: Classifier) -> dict[str, Callable[[jax.Array, jax.Array], Any]]:
+def pass_functions(clf: Classifier) -> dict[str, Callable[[jax.Array, jax.Array], Any]]:
   """{kind: jitted (images f32[n,H,W,3], labels i32[n]) -> the pass's result}."""
   def target_logits(variables: Any, images: jax.Array, labels: jax.Array) -> jax.Array:
     logits = clf.apply(variables, images)
@@ -268,7 +268,7 @@ def method_benchmark(models: Sequence[str], image_size: int, batch_size: int, *,
     images = jax.random.uniform(jax.random.key(1), (batch_size, image_size, image_size, 3))
     labels = jax.random.randint(jax.random.key(2), (batch_size,), 0, num_classes)
     shapes = Shapes(batch_size, image_size, image_size, _layer_channels(clf, images))
-    passes = _pass_functions(clf)
+    passes = pass_functions(clf)
     for name in methods:
       cost_of_map = cost(name, resolve_options(name, given[name]), shapes)
       call = timed_call(name, clf, images, labels, given[name])

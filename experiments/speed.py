@@ -20,6 +20,12 @@ method's options (those that set the cost: masks, samples, steps, chunks):
 
 --benchmark=rise_memory gives the peak RSS of RISE with 1000 and 8000 masks.
 
+--benchmark=quantus times salijax's model-based metrics beside Quantus 0.6 (the
+test extra) on one ResNet18 in torch and in salijax, with the same images and
+maps, and each metric against its pass-count floor (experiments/quantus_speed.py):
+
+  python -m experiments.speed --benchmark=quantus --image_size=112,224 --batch_size=8
+
 A benchmark is a function `() -> list[dict]` (one row per measurement, read
 from its flags) registered in BENCHMARKS.
 """
@@ -29,11 +35,11 @@ from collections.abc import Callable
 import jax
 from absl import app, flags, logging
 
-from experiments import method_speed
+from experiments import method_speed, quantus_speed
 from salijax import atomic_files
 from salijax.train import throughput
 
-_BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train", "methods", "rise_memory"],
+_BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train", "methods", "rise_memory", "quantus"],
                                 "What to time.")
 _MODELS = flags.DEFINE_list("models", ["resnet18"], "Architectures (salijax.models).")
 _IMAGE_SIZES = flags.DEFINE_list("image_size", ["80"], "Square image sizes in pixels "
@@ -54,6 +60,8 @@ _STEP_PIXELS = flags.DEFINE_integer("step_pixels", None, "Insertion/deletion pix
                                     "(default: the metric's).")
 _CHUNK = flags.DEFINE_integer("chunk", None, "Every method's `chunk` option (default: each "
                               "method's); --benchmark=rise_memory: masks per forward (256).")
+_METRICS = flags.DEFINE_list("metrics", None, "--benchmark=quantus: the metrics timed "
+                             "(default: every pair of experiments/quantus_speed.py).")
 _OUTPUT = flags.DEFINE_string("output", None, "Optional path of a JSON file of the rows.")
 
 
@@ -95,8 +103,17 @@ def rise_memory_benchmark() -> list[dict]:
               model, int(size), chunk=_CHUNK.value or 256, num_classes=_NUM_CLASSES.value)]
 
 
+def quantus_benchmark() -> list[dict]:
+  """Rows of (metric, image size, seconds per image in salijax and Quantus, floor ratio)."""
+  return quantus_speed.quantus_benchmark(
+      _METRICS.value, image_sizes=[int(s) for s in _IMAGE_SIZES.value],
+      batch_size=_BATCH_SIZE.value, warmup=_WARMUP.value, repeats=_REPEATS.value,
+      num_classes=_NUM_CLASSES.value)
+
+
 BENCHMARKS: dict[str, Callable[[], list[dict]]] = {
-    "train": train_benchmark, "methods": methods_benchmark, "rise_memory": rise_memory_benchmark}
+    "train": train_benchmark, "methods": methods_benchmark, "rise_memory": rise_memory_benchmark,
+    "quantus": quantus_benchmark}
 
 
 def main(argv):
