@@ -24,6 +24,7 @@ definitions differ. Quantus runs torch on all cores (`torch.set_num_threads`).
 """
 
 import dataclasses
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ import numpy as np
 from experiments import method_speed
 from salijax import methods, metrics, models
 from salijax.classifier import Classifier
+from salijax.gaussian_blur import gaussian_blur
 from salijax.models.normalization import IMAGENET_MEAN, IMAGENET_STD
 from salijax.porting import torchvision_to_flax
 
@@ -199,7 +201,7 @@ def _pixel_model(torch: Any, model: Any) -> Any:
 
 
 def inputs(image_size: int, batch_size: int, num_classes: int = 10, seed: int = 0) -> Inputs:
-  """A random-weight ResNet18 in both libraries, random images, their gradient maps."""
+  """A random-weight ResNet18 in both libraries, smooth random images, their gradient maps."""
   import torch  # noqa: PLC0415 - only this benchmark needs torch
 
   from experiments import torch_models  # noqa: PLC0415 - imports torch
@@ -209,7 +211,11 @@ def inputs(image_size: int, batch_size: int, num_classes: int = 10, seed: int = 
                                                model.state_dict().items()})
   clf = models.classifier(models.create("resnet18", num_classes=num_classes), variables,
                           "layer4")
-  images = jax.random.uniform(jax.random.key(seed), (batch_size, image_size, image_size, 3))
+  noise = jax.random.uniform(jax.random.key(seed), (batch_size, image_size, image_size, 3))
+  blurred = gaussian_blur(noise, 2 * (image_size // 16) + 1, image_size / 32)
+  low, high = blurred.min(axis=(1, 2, 3), keepdims=True), blurred.max(axis=(1, 2, 3),
+                                                                       keepdims=True)
+  images = (blurred - low) / (high - low)  # smooth blobs over [0, 1]: segments for SLIC
   labels = metrics.predicted_labels(clf, images)
   maps = methods.gradient(clf, images, labels)
   return Inputs(clf, _pixel_model(torch, model), images, maps, labels)
@@ -261,7 +267,10 @@ def quantus_benchmark(names: Sequence[str] | None = None, *, image_sizes: Sequen
            lambda x=x, y=y, run=runs[pair.kind]: run(x, y),
            lambda x=x, y=y, run=runs["forward"]: run(x, y)], warmup=max(warmup - 1, 0),
           repeats=repeats)
-      quantus_sec = _quantus_seconds(pair, quantus, batch)
+      try:
+        quantus_sec, quantus_error = _quantus_seconds(pair, quantus, batch), None
+      except Exception as error:  # noqa: BLE001 - the row reports Quantus's failure
+        quantus_sec, quantus_error = math.nan, f"{type(error).__name__}: {error}"
       floor_sec = (passes * pass_sec + pair.forwards * forward_sec) * batch_size / pass_batch
       row = {"benchmark": "quantus", "metric": name, "model": "resnet18", "image_size": size,
              "batch_size": batch_size, "device": jax.devices()[0].device_kind,
@@ -271,7 +280,7 @@ def quantus_benchmark(names: Sequence[str] | None = None, *, image_sizes: Sequen
              "quantus_sec": round(quantus_sec / batch_size, 4),
              "speedup": round(quantus_sec / metric_sec, 1),
              "floor_sec": round(floor_sec / batch_size, 4),
-             "floor_ratio": round(metric_sec / floor_sec, 3)}
+             "floor_ratio": round(metric_sec / floor_sec, 3), "quantus_error": quantus_error}
       print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
       rows.append(row)
   return rows
