@@ -7,8 +7,6 @@
 - `random_ranks`: a uniformly random order of the pixels of every image for
   job j, drawn from (key, j) alone; the first n pixels of it are a random
   n-subset (exactly n, also when the uniform draws tie: a stable sort).
-- `baseline_colours`: what removed pixels become: "black" (0), "min" or
-  "mean" of each image's values (Quantus's "black" and "mean").
 - `pearson`, `spearman`: correlations of the rows of two f32[B, N] arrays,
   0 where a row has no variance (Spearman: average ranks for ties, as scipy).
 """
@@ -20,8 +18,6 @@ from salijax import validation
 from salijax.metrics.map_similarity import _average_ranks, _pearson
 from salijax.metrics.perturbed_scores import SCORES
 from salijax.metrics.saliency_order import pixel_ranks
-
-BASELINES = ("black", "min", "mean")
 
 
 def pearson(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -71,22 +67,12 @@ def random_ranks(key: jax.Array, job: jax.Array, shape: tuple[int, int, int]) ->
   return ranks.reshape(shape)
 
 
-def baseline_colours(images: jax.Array, baseline: str) -> jax.Array:
-  """f32[B,H,W,3] -> f32[B,1,1,1]: the value removed pixels take in each image (module doc)."""
-  if baseline == "black":
-    return jnp.zeros((images.shape[0], 1, 1, 1), jnp.float32)
-  reduce = jnp.min if baseline == "min" else jnp.mean
-  return reduce(images, axis=(1, 2, 3), keepdims=True).astype(jnp.float32)
-
-
-def check_inputs(clf, images, maps, labels, *, baseline: str | None, score: str,
-                 chunk: int, allow_constant_maps: bool = True):
+def check_inputs(clf, images, maps, labels, *, score: str, chunk: int,
+                 allow_constant_maps: bool = True):
   """The host checks every metric here runs; returns the labels i32[B] (None: predicted)."""
   labels = validation.checked_labels(clf, images, labels)
   validation.check_maps(maps, images, allow_constant=allow_constant_maps)
   validation.check_positive_int(chunk, "chunk")
-  if baseline is not None and baseline not in BASELINES:
-    raise ValueError(f"baseline must be one of {list(BASELINES)}, got {baseline!r}")
   if score not in SCORES:
     raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
   return labels

@@ -13,12 +13,10 @@ paper's rule for the number of steps of integrated gradients ("within 5 %").
 the difference is). Maps f32[B,H,W] hold each pixel's total over its colour
 channels (integrated gradients with reduce="sum").
 
-Baselines (`baseline_images`), in pixel space:
-  "black" (default, the paper's): every value 0;
-  "min", "mean", "max": every value the image's minimum, mean or maximum over
-    its pixels and channels (Quantus's "black", "mean" and "white");
-  a number in [0, 1]: every value that number;
-  an array f32[B,H,W,3] in [0, 1]: that image.
+Baselines (`salijax.metrics.baselines`), in pixel space: "black" (default,
+the paper's: every value 0), "white", "min", "mean", "max" (the image's own
+minimum, mean or maximum: Quantus's "black", "mean" and "white"), "blur", a
+value or 3 channel values in [0, 1], or an image batch f32[B,H,W,3].
 
 Quantus 0.6.0's Completeness returns `sum a == f(I) - f(I')`, exact float
 equality (rtol = atol = 0 here), with the logits and the baseline "black", the
@@ -40,9 +38,8 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.metrics import baselines
 from salijax.metrics.perturbed_scores import SCORES, class_scores
-
-BASELINES = ("black", "min", "mean", "max")
 
 
 class Completeness(NamedTuple):
@@ -55,41 +52,6 @@ class Completeness(NamedTuple):
   complete: jax.Array  # bool[B], |gap| <= atol + rtol |output_difference|
 
 
-def baseline_images(images: jax.Array, baseline: Any) -> jax.Array:
-  """f32[B,H,W,3] images -> f32[B,H,W,3] baseline images (module doc; no checks)."""
-  if isinstance(baseline, str):
-    axes = (1, 2, 3)
-    value = {"black": lambda: jnp.zeros(images.shape[:1], images.dtype),
-             "min": lambda: images.min(axis=axes), "mean": lambda: images.mean(axis=axes),
-             "max": lambda: images.max(axis=axes)}[baseline]()
-    return jnp.broadcast_to(value[:, None, None, None], images.shape)
-  return jnp.broadcast_to(jnp.asarray(baseline, images.dtype), images.shape)
-
-
-def check_baseline(baseline: Any, images: Any, name: str = "baseline") -> Any:
-  """A baseline name, a number in [0, 1] or an array like the images in [0, 1]; returns it
-  as a str, float or f32 array. ValueError/TypeError naming `name` otherwise."""
-  if isinstance(baseline, str):
-    if baseline not in BASELINES:
-      raise ValueError(f"{name} must be one of {list(BASELINES)}, a number or an image"
-                       f" batch in [0, 1], got {baseline!r}")
-    return baseline
-  if isinstance(baseline, (int, float, np.integer, np.floating)) and not isinstance(baseline,
-                                                                                  bool):
-    if not 0.0 <= baseline <= 1.0:
-      raise ValueError(f"{name} must be a pixel value in [0, 1], got {baseline!r}")
-    return float(baseline)
-  shape = getattr(baseline, "shape", None)
-  if shape is None or isinstance(baseline, bool):
-    raise TypeError(f"{name} must be a name, a number or an array f32[B,H,W,3], got"
-                    f" {type(baseline).__name__}")
-  if tuple(shape) != tuple(images.shape):
-    raise ValueError(f"{name} must have the images' shape {tuple(images.shape)}, got"
-                     f" {tuple(shape)}")
-  validation.check_images(baseline, name)
-  return jnp.asarray(baseline, jnp.float32)
-
-
 def check_non_negative(value: Any, name: str) -> float:
   """A finite number >= 0 as a float, else ValueError naming `name`."""
   number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
@@ -98,12 +60,12 @@ def check_non_negative(value: Any, name: str) -> float:
   return float(value)
 
 
-@functools.partial(jax.jit, static_argnames=("baseline_name", "score"))
+@functools.partial(jax.jit, static_argnames=("baseline_spec", "score"))
 def _completeness(clf: Classifier, images: jax.Array, maps: jax.Array, labels: jax.Array,
                   baseline: jax.Array | None, rtol: jax.Array, atol: jax.Array, *,
-                  baseline_name: str | None, score: str) -> Completeness:
+                  baseline_spec: Any, score: str) -> Completeness:
   """The jitted metric: f32[B,H,W,3], f32[B,H,W], i32[B] -> Completeness (module doc)."""
-  start = baseline_images(images, baseline_name if baseline is None else baseline)
+  start = baselines.baseline_images(images, baseline_spec if baseline is None else baseline)
   scores = class_scores(clf, jnp.stack([images, start], axis=1), labels, score)  # f32[B,2]
   difference = scores[:, 0] - scores[:, 1]
   total = maps.reshape(maps.shape[0], -1).sum(axis=1)
@@ -125,8 +87,8 @@ def completeness(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
     images: f32[B,H,W,3] in [0, 1].
     maps: f32[B,H,W], signed attributions (each pixel's total over its channels).
     labels: i32[B], the class explained; None = the predicted class.
-    baseline: "black", "min", "mean", "max", a number in [0, 1] or an array
-      f32[B,H,W,3] in [0, 1] (module doc).
+    baseline: a name, a value, 3 channel values or an image batch
+      (`salijax.metrics.baselines`; module doc).
     score: "logit" (default) or "softmax".
     rtol, atol: the tolerance of `complete` (>= 0).
 
@@ -139,12 +101,11 @@ def completeness(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
   """
   labels = validation.checked_labels(clf, images, labels)
   validation.check_maps(maps, images)
-  baseline = check_baseline(baseline, images)
+  spec, array = baselines.split(baselines.check_baseline(
+      baseline, images, names=baselines.DETERMINISTIC))
   if score not in SCORES:
     raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
   rtol, atol = check_non_negative(rtol, "rtol"), check_non_negative(atol, "atol")
-  named = isinstance(baseline, str)
   return _completeness(clf, jnp.asarray(images, jnp.float32), jnp.asarray(maps, jnp.float32),
-                       jnp.asarray(labels, jnp.int32), None if named else baseline,
-                       jnp.float32(rtol), jnp.float32(atol),
-                       baseline_name=baseline if named else None, score=score)
+                       jnp.asarray(labels, jnp.int32), array, jnp.float32(rtol),
+                       jnp.float32(atol), baseline_spec=spec, score=score)

@@ -48,6 +48,7 @@ import jax.numpy as jnp
 from salijax import validation
 from salijax.classifier import Classifier
 from salijax.metrics import attribution_groups as groups_lib
+from salijax.metrics import baselines
 from salijax.metrics.perturbed_scores import class_scores, per_forward, perturbed_scores
 
 FEATURES = ("pixels", "values")
@@ -70,11 +71,11 @@ class FaithfulnessEstimate(NamedTuple):
 
 
 def _removal_drops(clf: Classifier, images: jax.Array, labels: jax.Array,
-                   removed, num_jobs: int, baseline: str, score: str,
+                   removed, num_jobs: int, baseline: Any, score: str,
                    copies_per_forward: int) -> jax.Array:
   """f32[B, J]: f_c(x) - f_c(x_j), x_j = x with the pixels removed(j) (bool[B,s,H,W]; or
   single values: bool[B,s,H,W,3]) at the baseline."""
-  colour = groups_lib.baseline_colours(images, baseline)[:, None]  # f32[B,1,1,1,1]
+  colour = baselines.baseline_images(images, baseline)[:, None]  # f32[B,1,H,W,3]
 
   def copies(jobs: jax.Array) -> jax.Array:
     mask = removed(jobs)
@@ -89,7 +90,7 @@ def _removal_drops(clf: Classifier, images: jax.Array, labels: jax.Array,
     "num_runs", "subset_size", "features", "baseline", "score", "copies_per_forward"))
 def _faithfulness_correlation(clf: Classifier, images: jax.Array, maps: jax.Array,
                               labels: jax.Array, key: jax.Array, *, num_runs: int,
-                              subset_size: int, features: str, baseline: str, score: str,
+                              subset_size: int, features: str, baseline: Any, score: str,
                               copies_per_forward: int) -> FaithfulnessCorrelation:
   batch, height, width = maps.shape
   values = features == "values"
@@ -114,7 +115,7 @@ def _faithfulness_correlation(clf: Classifier, images: jax.Array, maps: jax.Arra
 @functools.partial(jax.jit, static_argnames=(
     "step_pixels", "baseline", "score", "copies_per_forward"))
 def _faithfulness_estimate(clf: Classifier, images: jax.Array, maps: jax.Array,
-                           labels: jax.Array, *, step_pixels: int, baseline: str, score: str,
+                           labels: jax.Array, *, step_pixels: int, baseline: Any, score: str,
                            copies_per_forward: int) -> FaithfulnessEstimate:
   _, height, width = maps.shape
   count = groups_lib.num_groups(height, width, step_pixels)
@@ -128,7 +129,7 @@ def _faithfulness_estimate(clf: Classifier, images: jax.Array, maps: jax.Array,
 
 def faithfulness_correlation(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                              key: Any = None, num_runs: int = 100, subset_size: int = 224,
-                             features: str = "pixels", baseline: str = "black",
+                             features: str = "pixels", baseline: Any = "black",
                              score: str = "logit",
                              chunk: int = 256) -> FaithfulnessCorrelation:
   """Faithfulness correlation of saliency maps (Bhatt et al. 2020; module doc).
@@ -143,15 +144,17 @@ def faithfulness_correlation(clf: Classifier, images: Any, maps: Any, labels: An
     subset_size: the pixels (values with features="values") per subset, at most H W (3 H W).
     features: "pixels" (all channels of a pixel together) or "values" (single channel
       values, Quantus's features).
-    baseline: "black" (0), "min" or "mean" of each image (`attribution_groups`).
+    baseline: "black" (0), "min" (Quantus's "black"), or any other name, value or 3
+      channel values of `salijax.metrics.baselines`.
     score: "logit" or "softmax".
     chunk: perturbed images per forward; changes memory and speed, not the result.
 
   Returns:
     FaithfulnessCorrelation: correlation f32[B]; attribution_sums, score_drops f32[B, R].
   """
-  labels = groups_lib.check_inputs(clf, images, maps, labels, baseline=baseline, score=score,
-                                   chunk=chunk)
+  labels = groups_lib.check_inputs(clf, images, maps, labels, score=score, chunk=chunk)
+  baseline = baselines.check_baseline(baseline, images, names=baselines.DETERMINISTIC,
+                                      arrays=False)
   validation.check_key(key)
   validation.check_positive_int(num_runs, "num_runs")
   if features not in FEATURES:
@@ -170,7 +173,7 @@ def faithfulness_correlation(clf: Classifier, images: Any, maps: Any, labels: An
 
 
 def faithfulness_estimate(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
-                          step_pixels: int = 1, baseline: str = "black", score: str = "logit",
+                          step_pixels: int = 1, baseline: Any = "black", score: str = "logit",
                           chunk: int = 256) -> FaithfulnessEstimate:
   """Faithfulness estimate of saliency maps (Alvarez-Melis and Jaakkola 2018; module doc).
 
@@ -180,15 +183,16 @@ def faithfulness_estimate(clf: Classifier, images: Any, maps: Any, labels: Any =
     maps: f32[B,H,W] attributions.
     labels: i32[B] classes scored; None = the predicted classes.
     step_pixels: k, the pixels per group (at most H W); n = ceil(H W / k) forwards per image.
-    baseline: "black" (0), "min" or "mean" of each image.
+    baseline: as faithfulness_correlation's.
     score: "logit" or "softmax".
     chunk: perturbed images per forward; changes memory and speed, not the result.
 
   Returns:
     FaithfulnessEstimate: correlation f32[B]; attribution_sums, score_drops f32[B, n].
   """
-  labels = groups_lib.check_inputs(clf, images, maps, labels, baseline=baseline, score=score,
-                                   chunk=chunk)
+  labels = groups_lib.check_inputs(clf, images, maps, labels, score=score, chunk=chunk)
+  baseline = baselines.check_baseline(baseline, images, names=baselines.DETERMINISTIC,
+                                      arrays=False)
   batch, height, width = maps.shape
   groups_lib.check_at_most(step_pixels, height * width, "step_pixels", "the pixels H W")
   return _faithfulness_estimate(

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 from salijax import validation
 from salijax.classifier import Classifier
 from salijax.metrics import attribution_groups as groups_lib
+from salijax.metrics import baselines
 from salijax.metrics.perturbed_scores import class_scores, per_forward, perturbed_scores
 
 PERTURBATIONS = ("gaussian", "patches")
@@ -66,7 +67,7 @@ def patch_index(height: int, width: int, patch_size: int) -> jax.Array:
     "copies_per_forward"))
 def _infidelity(clf: Classifier, images: jax.Array, maps: jax.Array, labels: jax.Array,
                 key: jax.Array | None, *, perturbation: str, num_samples: int, noise_std: float,
-                patch_size: int, baseline: str, score: str,
+                patch_size: int, baseline: Any, score: str,
                 copies_per_forward: int) -> Infidelity:
   batch, height, width, _ = images.shape
   original = class_scores(clf, images[:, None], labels, score)  # f32[B,1]
@@ -85,7 +86,7 @@ def _infidelity(clf: Classifier, images: jax.Array, maps: jax.Array, labels: jax
   else:
     count = math.ceil(height / patch_size) * math.ceil(width / patch_size)
     patches = patch_index(height, width, patch_size)
-    colour = groups_lib.baseline_colours(images, baseline)  # f32[B,1,1,1]
+    colour = baselines.baseline_images(images, baseline)  # f32[B,H,W,3]
 
     def copies(jobs: jax.Array) -> jax.Array:  # copy j: patches 0..j at the baseline
       removed = patches[None, None, :, :, None] <= jobs[None, :, None, None, None]
@@ -103,7 +104,7 @@ def _infidelity(clf: Classifier, images: jax.Array, maps: jax.Array, labels: jax
 
 def infidelity(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                key: Any = None, perturbation: str = "gaussian", num_samples: int = 100,
-               noise_std: float = 0.2, patch_size: int = 4, baseline: str = "min",
+               noise_std: float = 0.2, patch_size: int = 4, baseline: Any = "min",
                score: str = "logit", chunk: int = 256) -> Infidelity:
   """Infidelity of saliency maps (Yeh et al. 2019; module doc).
 
@@ -117,7 +118,8 @@ def infidelity(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
     num_samples: J, the noise draws (gaussian).
     noise_std: the noise's standard deviation in pixel units (gaussian).
     patch_size: the side of the squares (patches); ceil(H / p) ceil(W / p) forwards.
-    baseline: what removed patches become: "min" (Quantus's "black"), "black" (0) or "mean".
+    baseline: what removed patches become: "min" (Quantus's "black"), "black" (0), or any
+      other name, value or 3 channel values of `salijax.metrics.baselines`.
     score: "logit" or "softmax".
     chunk: perturbed images per forward; changes memory and speed, not the result.
 
@@ -126,8 +128,9 @@ def infidelity(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
   """
   if perturbation not in PERTURBATIONS:
     raise ValueError(f"perturbation must be one of {list(PERTURBATIONS)}, got {perturbation!r}")
-  labels = groups_lib.check_inputs(clf, images, maps, labels, baseline=baseline, score=score,
-                                   chunk=chunk)
+  labels = groups_lib.check_inputs(clf, images, maps, labels, score=score, chunk=chunk)
+  baseline = baselines.check_baseline(baseline, images, names=baselines.DETERMINISTIC,
+                                      arrays=False)
   batch, height, width = maps.shape
   if perturbation == "gaussian":
     validation.check_key(key)

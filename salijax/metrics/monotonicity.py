@@ -45,6 +45,7 @@ import jax.numpy as jnp
 from salijax import validation
 from salijax.classifier import Classifier
 from salijax.metrics import attribution_groups as groups_lib
+from salijax.metrics import baselines
 from salijax.metrics.perturbed_scores import class_scores, per_forward, perturbed_scores
 
 
@@ -72,12 +73,12 @@ def uniform_values(key: jax.Array, job: jax.Array, batch: int) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=(
     "step_pixels", "baseline", "score", "copies_per_forward"))
 def _monotonicity(clf: Classifier, images: jax.Array, maps: jax.Array, labels: jax.Array, *,
-                  step_pixels: int, baseline: str, score: str,
+                  step_pixels: int, baseline: Any, score: str,
                   copies_per_forward: int) -> Monotonicity:
   _, height, width = maps.shape
   count = groups_lib.num_groups(height, width, step_pixels)
   group = groups_lib.pixel_groups(maps, step_pixels, ascending=True)[:, None, ..., None]
-  colour = groups_lib.baseline_colours(images, baseline)[:, None]
+  colour = baselines.baseline_images(images, baseline)[:, None]
 
   def copies(jobs: jax.Array) -> jax.Array:
     added = group <= jobs[None, :, None, None, None]
@@ -116,7 +117,7 @@ def _monotonicity_correlation(clf: Classifier, images: jax.Array, maps: jax.Arra
 
 
 def monotonicity(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
-                 step_pixels: int = 1, baseline: str = "black", score: str = "softmax",
+                 step_pixels: int = 1, baseline: Any = "black", score: str = "softmax",
                  chunk: int = 256) -> Monotonicity:
   """Monotonicity of saliency maps (Arya et al. 2019; module doc).
 
@@ -126,15 +127,17 @@ def monotonicity(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
     maps: f32[B,H,W] attributions; only their order counts.
     labels: i32[B] classes scored; None = the predicted classes.
     step_pixels: k, the pixels per group; n = ceil(H W / k) forwards per image.
-    baseline: the image the groups are added to: "black" (0), "min" or "mean".
+    baseline: the image the groups are added to: "black" (0), "min" (Quantus's "black"), or
+      any other name, value or 3 channel values of `salijax.metrics.baselines`.
     score: "softmax" (the class probability) or "logit".
     chunk: perturbed images per forward; changes memory and speed, not the result.
 
   Returns:
     Monotonicity: monotonic bool[B], increasing_fraction f32[B], curve f32[B, n].
   """
-  labels = groups_lib.check_inputs(clf, images, maps, labels, baseline=baseline, score=score,
-                                   chunk=chunk)
+  labels = groups_lib.check_inputs(clf, images, maps, labels, score=score, chunk=chunk)
+  baseline = baselines.check_baseline(baseline, images, names=baselines.DETERMINISTIC,
+                                      arrays=False)
   batch, height, width = maps.shape
   groups_lib.check_at_most(step_pixels, height * width, "step_pixels", "the pixels H W")
   return _monotonicity(
@@ -164,8 +167,7 @@ def monotonicity_correlation(clf: Classifier, images: Any, maps: Any, labels: An
   Returns:
     MonotonicityCorrelation: correlation f32[B]; attribution_sums, variances f32[B, n].
   """
-  labels = groups_lib.check_inputs(clf, images, maps, labels, baseline=None, score=score,
-                                   chunk=chunk)
+  labels = groups_lib.check_inputs(clf, images, maps, labels, score=score, chunk=chunk)
   validation.check_key(key)
   validation.check_positive_int(num_samples, "num_samples")
   if not isinstance(absolute, bool):

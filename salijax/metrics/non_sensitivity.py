@@ -3,7 +3,7 @@ arXiv:2007.07584, 2020): zero attribution exactly where the model does not react
 
 Each feature i (a pixel, all its colour channels; or, with unit="channel", one
 colour value of one pixel) is replaced by the baseline (`salijax.metrics.
-completeness.baseline_images`, "black" = 0 by default), one at a time, and the
+baselines`, "black" = 0 by default), one at a time, and the
 class score f_c (the softmax probability by default) is compared with the image's:
 
   zero_i      = |L_i| < eps            (|L_i| / max |L| < eps with normalise=True)
@@ -39,7 +39,8 @@ import jax.numpy as jnp
 
 from salijax import validation
 from salijax.classifier import Classifier
-from salijax.metrics.completeness import baseline_images, check_baseline, check_non_negative
+from salijax.metrics import baselines
+from salijax.metrics.completeness import check_non_negative
 from salijax.metrics.perturbed_scores import SCORES, class_scores, per_forward, perturbed_scores
 
 UNITS = ("pixel", "channel")
@@ -53,16 +54,16 @@ class NonSensitivity(NamedTuple):
   violations: jax.Array  # i32[B], the sum of both
 
 
-@functools.partial(jax.jit, static_argnames=("baseline_name", "unit", "normalise", "score",
+@functools.partial(jax.jit, static_argnames=("baseline_spec", "unit", "normalise", "score",
                                              "copies_per_forward"))
 def _non_sensitivity(clf: Classifier, images: jax.Array, maps: jax.Array, labels: jax.Array,
                      baseline: jax.Array | None, eps: jax.Array, output_eps: jax.Array, *,
-                     baseline_name: str | None, unit: str, normalise: bool, score: str,
+                     baseline_spec: Any, unit: str, normalise: bool, score: str,
                      copies_per_forward: int) -> NonSensitivity:
   """The jitted metric: f32[B,H,W,3], f32[B,H,W], i32[B] -> NonSensitivity (module doc)."""
   batch, height, width, _ = images.shape
   pixels = height * width
-  replaced = baseline_images(images, baseline_name if baseline is None else baseline)
+  replaced = baselines.baseline_images(images, baseline_spec if baseline is None else baseline)
   image, start = images[:, None], replaced[:, None]  # f32[B,1,H,W,3]
   channels = jnp.arange(3)
 
@@ -108,7 +109,7 @@ def non_sensitivity(clf: Classifier, images: Any, maps: Any, labels: Any = None,
     output_eps: the output threshold (>= 0); None = eps.
     normalise: compare |L| / max |L| (each map's maximum) with eps.
     baseline: what a replaced feature becomes: "black", "min", "mean", "max",
-      a number in [0, 1] or an array f32[B,H,W,3] (`completeness.baseline_images`).
+      a number in [0, 1] or an array f32[B,H,W,3] (`salijax.metrics.baselines`).
     unit: "pixel" (all channels of a pixel at once) or "channel" (Quantus's).
     score: "softmax" (default) or "logit".
     chunk: copies per forward (max(1, chunk // B) of each image); changes
@@ -127,16 +128,16 @@ def non_sensitivity(clf: Classifier, images: Any, maps: Any, labels: Any = None,
   output_eps = eps if output_eps is None else check_non_negative(output_eps, "output_eps")
   if not isinstance(normalise, bool):
     raise TypeError(f"normalise must be a bool, got {normalise!r}")
-  baseline = check_baseline(baseline, images)
+  spec, array = baselines.split(baselines.check_baseline(
+      baseline, images, names=baselines.DETERMINISTIC))
   if unit not in UNITS:
     raise ValueError(f"unit must be one of {list(UNITS)}, got {unit!r}")
   if score not in SCORES:
     raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
   validation.check_positive_int(chunk, "chunk")
-  named = isinstance(baseline, str)
   return _non_sensitivity(
       clf, jnp.asarray(images, jnp.float32), jnp.asarray(maps, jnp.float32),
-      jnp.asarray(labels, jnp.int32), None if named else baseline, jnp.float32(eps),
-      jnp.float32(output_eps), baseline_name=baseline if named else None, unit=unit,
+      jnp.asarray(labels, jnp.int32), array, jnp.float32(eps),
+      jnp.float32(output_eps), baseline_spec=spec, unit=unit,
       normalise=normalise, score=score,
       copies_per_forward=per_forward(int(chunk), images.shape[0]))

@@ -38,12 +38,11 @@ scored by `salijax.metrics.perturbed_scores`, so memory does not grow with n.
   flat after t = n_b); aoc = 1 - (sum_{t<=n_b} r_t - (r_0 + r_{n_b}) / 2) / n_b,
   the area over the normalised curve on [0, 1] (higher is better).
 
-Baselines b (`baseline`): "black" (0), "white" (1), "min" / "max" / "mean"
-(one value per image: the min, max or mean over its pixels and channels, what
-Quantus's "black", "white" and "mean" give at the first step), "blur" (the
-Gaussian blur of `salijax.metrics.substrates`, 11 taps, sigma 5, mirrored
-borders), "uniform" (i.i.d. U[0, 1) per pixel and channel, drawn once per
-image from `key`), "quantus_mean" (Quantus's "mean": each step's units get
+Baselines b (`baseline`, `salijax.metrics.baselines`): "black" (0), "white"
+(1), "min" / "max" / "mean" (one value per image: the min, max or mean over
+its pixels and channels, what Quantus's "black", "white" and "mean" give at
+the first step), "blur", "uniform" (i.i.d. U[0, 1) per pixel and channel,
+drawn once per image from `key`), "quantus_mean" (Quantus's "mean": each step's units get
 the mean over all values of the image as perturbed by the earlier steps, for
 patches of the image edge-padded to whole patches; `drifting_mean_baseline`),
 a number in [0, 1] or 3 channel values in [0, 1].
@@ -62,12 +61,12 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
-from salijax.metrics import substrates
+from salijax.metrics import baselines
 from salijax.metrics.perturbed_scores import SCORES, perturbed_scores
 from salijax.metrics.perturbed_scores import per_forward as _per_forward
 from salijax.metrics.saliency_order import pixel_ranks
 
-BASELINES = ("black", "white", "min", "max", "mean", "blur", "uniform", "quantus_mean")
+BASELINES = baselines.NAMES + ("quantus_mean",)
 ORDERS = ("morf", "lerf")
 AUCS = ("normalised", "quantus")
 
@@ -101,25 +100,6 @@ def unit_sums(values: jax.Array, units: jax.Array, num_units: int) -> jax.Array:
   """f32[B,H,W] values, i32[B,H,W] units in [0, U) -> f32[B,U], the sum over each unit."""
   return jax.vmap(lambda v, u: jax.ops.segment_sum(v.reshape(-1), u.reshape(-1),
                                                    num_segments=num_units))(values, units)
-
-
-def baseline_images(images: jax.Array, baseline: Any, key: jax.Array | None) -> jax.Array:
-  """f32[B,H,W,3] images -> f32[B,H,W,3], the baseline b of each (module doc).
-
-  `baseline`: a name of BASELINES, or 3 channel values (a checked tuple).
-  """
-  if isinstance(baseline, tuple):
-    return jnp.broadcast_to(jnp.asarray(baseline, jnp.float32), images.shape)
-  per_image = {"black": lambda x: jnp.zeros(x.shape[:1]), "white": lambda x: jnp.ones(x.shape[:1]),
-               "min": lambda x: x.min(axis=(1, 2, 3)), "max": lambda x: x.max(axis=(1, 2, 3)),
-               "mean": lambda x: x.mean(axis=(1, 2, 3))}
-  if baseline in per_image:
-    values = per_image[baseline](images).astype(jnp.float32)
-    return jnp.broadcast_to(values[:, None, None, None], images.shape)
-  if baseline == "blur":
-    return substrates.substrate(images, "blur", space="pixel", mean=(0.0, 0.0, 0.0),
-                                blur_size=11, blur_sigma=5.0, blur_padding="reflect")
-  return jax.random.uniform(key, images.shape, jnp.float32)  # "uniform"
 
 
 def drifting_mean_baseline(images: jax.Array, steps: jax.Array, num_steps: int,
@@ -212,34 +192,14 @@ def _check_choice(value: Any, name: str, choices: Sequence[str]) -> None:
     raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
-def _checked_baseline(baseline: Any, key: Any) -> Any:
-  """A name of BASELINES or a hashable 3-tuple of floats in [0, 1]; checks the key for
-  "uniform"."""
-  if isinstance(baseline, str):
-    _check_choice(baseline, "baseline", BASELINES)
-    if baseline == "uniform":
-      validation.check_key(key, "key")
-    return baseline
-  if isinstance(baseline, bool):
-    raise ValueError(f"baseline must be a name of {list(BASELINES)}, a number in [0, 1] or 3"
-                     f" channel values in [0, 1], got {baseline!r}")
-  values = np.asarray(baseline, np.float64) if np.ndim(baseline) in (0, 1) else None
-  if values is not None and values.ndim == 0:
-    values = np.repeat(values, 3)
-  if (values is None or values.shape != (3,) or not np.isfinite(values).all()
-      or not ((values >= 0) & (values <= 1)).all()):
-    raise ValueError(f"baseline must be a name of {list(BASELINES)}, a number in [0, 1] or 3"
-                     f" channel values in [0, 1], got {baseline!r}")
-  return tuple(float(v) for v in values)
-
-
 def _check_common(clf, images, maps, labels, *, baseline, key, score, chunk,
                   allow_constant_maps):
   labels = validation.checked_labels(clf, images, labels)
   validation.check_maps(maps, images, allow_constant=allow_constant_maps)
   validation.check_positive_int(chunk, "chunk")
   _check_choice(score, "score", SCORES)
-  return labels, _checked_baseline(baseline, key)
+  return labels, baselines.check_baseline(baseline, images, key=key, names=BASELINES,
+                                          arrays=False)
 
 
 def _key(key: Any) -> jax.Array:
@@ -267,7 +227,7 @@ def _pixel_flipping(clf, images, maps, labels, key, *, features_in_step, baselin
   if baseline == "quantus_mean":
     base = drifting_mean_baseline(images, ranks // features_in_step, steps)
   else:
-    base = baseline_images(images, baseline, key)
+    base = baselines.baseline_images(images, baseline, key)
   curve = removal_scores(clf, images, base, ranks, labels, num_points=steps + 1,
                          units_per_step=features_in_step, per_forward=per_forward, score=score)
   area = trapezoid(curve, steps) if auc == "normalised" else _quantus_trapezoid(curve, steps)
@@ -347,7 +307,7 @@ def _patch_curve(clf, images, maps, labels, key, *, patch_size, descending, num_
     padded_rank = jax.vmap(lambda r: r[padded_units])(ranks)
     base = drifting_mean_baseline(images, pixel_rank, count, padded, padded_rank)
   else:
-    base = baseline_images(images, baseline, key)
+    base = baselines.baseline_images(images, baseline, key)
   return removal_scores(clf, images, base, pixel_rank, labels,
                         num_points=num_points, units_per_step=1, per_forward=per_forward,
                         score=score)
@@ -477,7 +437,7 @@ def _irof(clf, images, maps, labels, key, segments, *, num_units, num_slic, comp
   if baseline == "quantus_mean":
     base = drifting_mean_baseline(images, pixel_rank, num_units)
   else:
-    base = baseline_images(images, baseline, key)
+    base = baselines.baseline_images(images, baseline, key)
   scores = removal_scores(clf, images, base, pixel_rank, labels,
                           num_points=num_units + 1, units_per_step=1, per_forward=per_forward,
                           score=score)

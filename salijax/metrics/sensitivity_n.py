@@ -40,6 +40,7 @@ import numpy as np
 from salijax import validation
 from salijax.classifier import Classifier
 from salijax.metrics import attribution_groups as groups_lib
+from salijax.metrics import baselines
 from salijax.metrics.perturbed_scores import class_scores, per_forward, perturbed_scores
 
 N_MAX_FRACTION = 0.8
@@ -62,12 +63,12 @@ def default_subset_sizes(num_pixels: int) -> tuple[int, ...]:
     "subset_sizes", "num_samples", "baseline", "score", "copies_per_forward"))
 def _sensitivity_n(clf: Classifier, images: jax.Array, maps: jax.Array, labels: jax.Array,
                    key: jax.Array, *, subset_sizes: tuple[int, ...], num_samples: int,
-                   baseline: str, score: str, copies_per_forward: int) -> SensitivityN:
+                   baseline: Any, score: str, copies_per_forward: int) -> SensitivityN:
   batch = maps.shape[0]
   shape = maps.shape
   sizes = jnp.asarray(subset_sizes, jnp.int32)
   count = len(subset_sizes) * num_samples
-  colour = groups_lib.baseline_colours(images, baseline)[:, None]
+  colour = baselines.baseline_images(images, baseline)[:, None]
 
   def removed(jobs: jax.Array) -> jax.Array:  # i32[s] -> bool[B,s,H,W]
     ranks = jax.vmap(lambda j: groups_lib.random_ranks(key, j, shape), out_axes=1)(jobs)
@@ -86,7 +87,7 @@ def _sensitivity_n(clf: Classifier, images: jax.Array, maps: jax.Array, labels: 
 
 def sensitivity_n(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                   key: Any = None, subset_sizes: Sequence[int] | None = None,
-                  num_samples: int = 100, baseline: str = "black", score: str = "softmax",
+                  num_samples: int = 100, baseline: Any = "black", score: str = "softmax",
                   chunk: int = 256) -> SensitivityN:
   """Sensitivity-n of saliency maps (Ancona et al. 2018; module doc).
 
@@ -98,15 +99,17 @@ def sensitivity_n(clf: Classifier, images: Any, maps: Any, labels: Any = None, *
     key: a PRNG key drawing the subsets.
     subset_sizes: the grid of n (distinct, in [1, H W]); None = `default_subset_sizes`.
     num_samples: S, the random subsets per n; N S forwards per image.
-    baseline: "black" (0), "min" or "mean" of each image.
+    baseline: "black" (0), "min" (Quantus's "black"), or any other name, value or 3
+      channel values of `salijax.metrics.baselines`.
     score: "softmax" or "logit".
     chunk: perturbed images per forward; changes memory and speed, not the result.
 
   Returns:
     SensitivityN: correlation f32[B, N], column i for n = subset_sizes[i].
   """
-  labels = groups_lib.check_inputs(clf, images, maps, labels, baseline=baseline, score=score,
-                                   chunk=chunk)
+  labels = groups_lib.check_inputs(clf, images, maps, labels, score=score, chunk=chunk)
+  baseline = baselines.check_baseline(baseline, images, names=baselines.DETERMINISTIC,
+                                      arrays=False)
   validation.check_key(key)
   validation.check_positive_int(num_samples, "num_samples")
   batch, height, width = maps.shape

@@ -48,6 +48,12 @@ def test_needs_follow_the_signatures():
     assert info.needs_method == ("method_fn" in parameters or "method" in parameters), name
 
 
+def test_every_catalogued_metric_is_in_the_families_table():
+  families = DOCS.read_text().partition("## Families")[2].partition("\n## ")[0]
+  listed = re.findall(r"^\| \w+ \| \[`(\w+)`\]", families, flags=re.MULTILINE)
+  assert sorted(listed) == sorted(catalogue.names())
+
+
 def test_every_catalogued_metric_has_its_section_in_the_docs():
   sections = re.findall(r"^## `(\w+)`$", DOCS.read_text(), flags=re.MULTILINE)
   assert sorted(sections) == list(catalogue.names())

@@ -213,7 +213,7 @@ def test_invariant_to_chunk_and_works_inside_jit(twin):
     (dict(subset_size=577), ValueError, "subset_size must be at most the pixels"),
     (dict(subset_size=3 * 576 + 1, features="values"), ValueError, "at most the values"),
     (dict(features="channels"), ValueError, "features must be one of"),
-    (dict(baseline="white"), ValueError, "baseline must be one of"),
+    (dict(baseline="sepia"), ValueError, "baseline must be one of"),
     (dict(score="prob"), ValueError, "score must be one of"),
     (dict(chunk=0), ValueError, "chunk"),
     (dict(key=None), TypeError, "key is required"),

@@ -164,7 +164,7 @@ def test_invariant_to_chunk_and_works_inside_jit(twin):
     (dict(noise_std=0.0), ValueError, "noise_std"),
     (dict(perturbation="blur"), ValueError, "perturbation must be one of"),
     (dict(perturbation="patches", patch_size=17), ValueError, "patch_size must be at most"),
-    (dict(baseline="white"), ValueError, "baseline must be one of"),
+    (dict(baseline="sepia"), ValueError, "baseline must be one of"),
     (dict(score="prob"), ValueError, "score must be one of"),
     (dict(chunk=0), ValueError, "chunk"),
     (dict(maps=np.full((B, H, W), np.nan, np.float32)), ValueError, "finite"),

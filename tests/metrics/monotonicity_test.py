@@ -198,7 +198,7 @@ def test_invariant_to_chunk_and_works_inside_jit(twin):
 @pytest.mark.parametrize("function,options,error,match", [
     (monotonicity, dict(step_pixels=0), ValueError, "step_pixels"),
     (monotonicity, dict(step_pixels=H * W + 1), ValueError, "step_pixels must be at most"),
-    (monotonicity, dict(baseline="white"), ValueError, "baseline must be one of"),
+    (monotonicity, dict(baseline="sepia"), ValueError, "baseline must be one of"),
     (monotonicity, dict(score="prob"), ValueError, "score must be one of"),
     (monotonicity, dict(chunk=0), ValueError, "chunk"),
     (monotonicity, dict(maps=np.full((B, H, W), np.inf, np.float32)), ValueError, "finite"),

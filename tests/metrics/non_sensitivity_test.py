@@ -121,7 +121,7 @@ def test_under_jit(setup):
     ({"eps": -1.0}, ValueError, "eps"),
     ({"output_eps": float("inf")}, ValueError, "output_eps"),
     ({"normalise": "yes"}, TypeError, "normalise"),
-    ({"baseline": "blur"}, ValueError, "baseline"),
+    ({"baseline": "sepia"}, ValueError, "baseline must be one of"),
     ({"unit": "patch"}, ValueError, "unit"),
     ({"score": "prob"}, ValueError, "score"),
     ({"chunk": 0}, ValueError, "chunk"),

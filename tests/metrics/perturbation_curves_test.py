@@ -14,6 +14,7 @@ import tiny_classifiers
 import twin_cnn
 from random_inputs import random_images
 
+from salijax.metrics import baselines
 from salijax.metrics import perturbation_curves as pc
 
 EPS = float_tolerance.EPS
@@ -514,7 +515,7 @@ def test_the_last_step_is_the_baseline_image(baseline):
   labels = jnp.array([2, 0])
   got = pc.pixel_flipping(clf, images, maps, labels, features_in_step=256, baseline=baseline)
   checked = baseline if isinstance(baseline, str) else tuple(baseline)
-  b = pc.baseline_images(images, checked, None)
+  b = baselines.baseline_images(images, checked)
   if baseline == "mean":
     np.testing.assert_allclose(b[:, 0, 0], np.broadcast_to(
         np.asarray(images).mean(axis=(1, 2, 3))[:, None], (2, 3)), rtol=float_tolerance.sum_rtol(

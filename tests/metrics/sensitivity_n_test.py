@@ -153,7 +153,7 @@ def test_invariant_to_chunk_and_works_inside_jit(twin):
     (dict(subset_sizes=(1, 0)), ValueError, "subset_sizes must be a positive"),
     (dict(subset_sizes=(1, 257)), ValueError, "subset_sizes must be at most"),
     (dict(subset_sizes=(4, 4)), ValueError, "distinct"),
-    (dict(baseline="white"), ValueError, "baseline must be one of"),
+    (dict(baseline="sepia"), ValueError, "baseline must be one of"),
     (dict(score="prob"), ValueError, "score must be one of"),
     (dict(chunk=0), ValueError, "chunk"),
     (dict(maps=np.full((B, H, W), np.nan, np.float32)), ValueError, "finite"),
