@@ -42,6 +42,19 @@ def quantus():
   return pytest.importorskip("quantus")
 
 
+@pytest.fixture(scope="session")
+def lime_package():
+  """The `lime` package (0.2.0.1), LIME's anchor: its `lime_image` and `lime_base` modules as
+  attributes; skipped locally if absent, required in CI."""
+  if os.environ.get("CI"):
+    import lime as lime_module  # noqa: PLC0415 - CI must have it: fail, not skip.
+  else:
+    lime_module = pytest.importorskip("lime")
+  import lime.lime_base  # noqa: PLC0415, F401 - the submodules, as attributes of lime_module
+  import lime.lime_image  # noqa: PLC0415, F401
+  return lime_module
+
+
 
 @pytest.fixture(scope="session")
 def saliency_pair():
