@@ -39,9 +39,9 @@ Captum on them (tests/methods/deeplift_test.py).
                  or an array f32[N,H,W,3] of baselines (the key is then
                  unused). Its sum is y_c(I) - mean_n y_c(I0_n).
 
-Cost: one forward of the baseline and one forward and backward of the image,
-counted as one gradient pass of the pair (2 images) per baseline; DeepLIFT-SHAP
-runs `chunk` baselines per loop step (memory and speed, not the result).
+Cost: one forward and backward pass of the image and its baseline together
+(2 images) per baseline; DeepLIFT-SHAP runs `chunk` baselines per loop step
+(memory and speed, not the result).
 
     maps = deeplift(clf, images, labels)                                 # f32[B,H,W]
     attributions = deeplift(clf, images, labels, baseline="blur", reduce="none")

@@ -9,13 +9,15 @@ multiplier
   m = (f(x) - f(x0)) / (x - x0)      (f'(x) where |x - x0| < 1e-10, Captum's eps)
 
 with x0 the same unit's input when the function runs on the baseline. The
-function's jaxpr is evaluated twice in lockstep, on the images and on the
-baselines (the reference stream, not differentiated): every equation is bound
-on both streams (once where its inputs are the same on both, as for the
-variables), and each nonlinearity of the image stream becomes a
-`jax.custom_vjp` of (x, x0, f(x0)) whose backward pass is g -> g * m. No
-equation needs to be per-sample or to keep the batch on one axis: the
-reference stream is the whole function on the baselines.
+function's jaxpr is evaluated on both streams at once: the images and the
+baselines stacked on a new leading "stream" axis, every equation with a
+stacked input `jax.vmap`ped over that axis (its batching rule merges it into
+the batch: a convolution runs once on 2B images), every equation of the
+variables alone bound once. Each nonlinearity becomes a `jax.custom_vjp` of
+the stacked [x, x0] whose backward pass multiplies both streams' incoming
+gradients by m (as Captum does for its 2B batch). No equation needs to be
+per-sample or to keep the batch on one axis: the reference stream is the
+whole function on the baselines.
 
 Nonlinearities rewritten (`NONLINEARITIES`): the ReLU (a `max` with a literal
 0 operand, as found by `salijax.wrapping.guide_relus`: `jax.nn.relu`, Flax's,
@@ -59,28 +61,26 @@ NONLINEARITIES: dict[str, tuple[Callable[[jax.Array], jax.Array],
 }
 
 
-def _make_rescaled(kind: str) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
+def _make_rescaled(kind: str) -> Callable[[jax.Array], jax.Array]:
   f, derivative = NONLINEARITIES[kind]
 
   @jax.custom_vjp
-  def rescaled(x: jax.Array, x0: jax.Array, y0: jax.Array) -> jax.Array:
-    del x0, y0
-    return f(x)
+  def rescaled_pair(pair: jax.Array) -> jax.Array:
+    return f(pair)
 
-  def forward(x, x0, y0):
-    y = f(x)
-    return y, (x, x0, y, y0)
+  def forward(pair):
+    y = f(pair)
+    return y, (pair, y)
 
   def backward(residuals, g):
-    x, x0, y, y0 = residuals
-    delta_in = x - x0
+    pair, y = residuals  # [2, ...]: the image stream, the reference stream
+    delta_in = pair[0] - pair[1]
     small = jnp.abs(delta_in) < EPS
-    multiplied = g * (y - y0) / jnp.where(small, jnp.ones_like(delta_in), delta_in)
-    return (jnp.where(small, g * derivative(x, y), multiplied), jnp.zeros_like(x0),
-            jnp.zeros_like(y0))
+    multiplied = g * (y[0] - y[1]) / jnp.where(small, jnp.ones_like(delta_in), delta_in)
+    return (jnp.where(small, g * derivative(pair, y), multiplied),)
 
-  rescaled.defvjp(forward, backward)
-  return rescaled
+  rescaled_pair.defvjp(forward, backward)
+  return rescaled_pair
 
 
 _RESCALED = {kind: _make_rescaled(kind) for kind in NONLINEARITIES}
@@ -112,30 +112,33 @@ def _bind(eqn: core.JaxprEqn, args: Sequence[Any]) -> list[Any]:
   return list(outs) if eqn.primitive.multiple_results else [outs]
 
 
-def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any],
-              ref_args: Sequence[Any], count: list[int]) -> tuple[list[Any], list[Any]]:
-  """Evaluates `jaxpr` on both streams; count[0] counts the nonlinearities rewritten."""
-  env: dict[Any, Any] = {}
-  ref_env: dict[Any, Any] = {}
+def _bind_paired(eqn: core.JaxprEqn, args: Sequence[Any], paired: Sequence[bool]) -> list[Any]:
+  """`eqn` on both streams at once: vmapped over the stream axis of the paired arguments."""
+  axes = [0 if p else None for p in paired]
+  return jax.vmap(lambda *a: _bind(eqn, a), in_axes=axes)(*args)
 
-  def read(atom: Any, where: dict[Any, Any]) -> Any:
-    return atom.val if isinstance(atom, core.Literal) else where[atom]
+
+def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any],
+              paired: Sequence[bool], count: list[int]) -> tuple[list[Any], list[bool]]:
+  """Evaluates `jaxpr` on both streams: a value is either paired ([2, ...]: its value on the
+  images, then on the baselines) or shared by both; count[0] counts the nonlinearities."""
+  env: dict[Any, tuple[Any, bool]] = {}
+
+  def read(atom: Any) -> tuple[Any, bool]:
+    return (atom.val, False) if isinstance(atom, core.Literal) else env[atom]
 
   for var, value in zip(jaxpr.constvars, consts, strict=True):
-    env[var] = ref_env[var] = value
-  env.update(zip(jaxpr.invars, args, strict=True))
-  ref_env.update(zip(jaxpr.invars, ref_args, strict=True))
+    env[var] = (value, False)
+  env.update(zip(jaxpr.invars, zip(args, paired, strict=True), strict=True))
   for eqn in jaxpr.eqns:
-    ins = [read(a, env) for a in eqn.invars]
-    ref_ins = [read(a, ref_env) for a in eqn.invars]
+    read_ins = [read(a) for a in eqn.invars]
+    ins = [value for value, _ in read_ins]
+    ins_paired = [is_paired for _, is_paired in read_ins]
     found = _nonlinearity(eqn)
-    if all(a is b for a, b in zip(ins, ref_ins, strict=True)):  # equal on both streams
-      outs = ref_outs = _bind(eqn, ins)
+    if not any(ins_paired):  # the same on both streams
+      outs, outs_paired = _bind(eqn, ins), [False] * len(eqn.outvars)
     elif found is not None:
-      kind, operand = found
-      x, x0 = read(operand, env), read(operand, ref_env)
-      y0 = jax.lax.stop_gradient(NONLINEARITIES[kind][0](x0))
-      outs, ref_outs = [_RESCALED[kind](x, x0, y0)], [y0]
+      outs, outs_paired = [_RESCALED[found[0]](read(found[1])[0])], [True]
       count[0] += 1
     elif any(_has_nonlinearity(s) for s in _sub_jaxprs(eqn)):
       if eqn.primitive.name not in _INLINED:
@@ -143,13 +146,14 @@ def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any],
             f"DeepLIFT: nonlinearities inside `{eqn.primitive.name}` (a loop or branch) are"
             " not supported")
       body, body_consts = _inlined_body(eqn)
-      outs, ref_outs = _evaluate(body, body_consts, ins, ref_ins, count)
+      outs, outs_paired = _evaluate(body, body_consts, ins, ins_paired, count)
     else:
-      outs, ref_outs = _bind(eqn, ins), _bind(eqn, ref_ins)
-    for var, value, ref_value in zip(eqn.outvars, outs, ref_outs, strict=True):
+      outs, outs_paired = _bind_paired(eqn, ins, ins_paired), [True] * len(eqn.outvars)
+    for var, value, is_paired in zip(eqn.outvars, outs, outs_paired, strict=True):
       if not isinstance(var, core.DropVar):
-        env[var], ref_env[var] = value, ref_value
-  return ([read(a, env) for a in jaxpr.outvars], [read(a, ref_env) for a in jaxpr.outvars])
+        env[var] = (value, is_paired)
+  results = [read(a) for a in jaxpr.outvars]
+  return [value for value, _ in results], [is_paired for _, is_paired in results]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,9 +166,11 @@ class Rescaled:
   def __call__(self, variables: Any, images: jax.Array, baselines: jax.Array) -> Any:
     closed, out_shapes = jax.make_jaxpr(self.fn, return_shape=True)(variables, images)
     leaves = jax.tree.leaves(variables)
-    baselines = jax.lax.stop_gradient(baselines)
-    outs, _ = _evaluate(closed.jaxpr, closed.consts, [*leaves, images], [*leaves, baselines],
-                        [0])
+    pair = jnp.stack([images, jax.lax.stop_gradient(baselines).astype(images.dtype)])
+    outs, outs_paired = _evaluate(closed.jaxpr, closed.consts, [*leaves, pair],
+                                  [False] * len(leaves) + [True], [0])
+    outs = [value[0] if is_paired else value
+            for value, is_paired in zip(outs, outs_paired, strict=True)]
     return jax.tree.unflatten(jax.tree.structure(out_shapes), outs)
 
 
