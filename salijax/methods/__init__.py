@@ -30,3 +30,7 @@ __all__ = ["Method", "MethodInfo", "Option", "ablation_cam", "eigencam", "fake_c
            "iba", "iba_feature_stats", "info", "integrated_gradients", "layercam", "lime",
            "mask_search", "names", "random_map", "register", "rise", "score_cam", "sidu",
            "sidu_feature_space", "smoothgrad", "xgradcam"]
+
+from salijax.methods.deeplift import deeplift, deeplift_shap  # noqa: E402
+
+__all__ += ["deeplift", "deeplift_shap"]
