@@ -11,9 +11,12 @@ docs/methods.md each method's definition, defaults and paper.
 """
 
 from salijax.methods.ablation_cam import ablation_cam
+from salijax.methods.blur_ig import blur_ig
 from salijax.methods.controls import fake_cam, random_map
+from salijax.methods.deeplift import deeplift, deeplift_shap
 from salijax.methods.eigencam import eigencam
 from salijax.methods.gradient_cams import gradcam, gradcam_plus_plus, layercam, xgradcam
+from salijax.methods.guided_ig import guided_ig
 from salijax.methods.iba import iba, iba_feature_stats
 from salijax.methods.input_gradients import gradient, guided_backprop, guided_gradcam
 from salijax.methods.integrated_gradients import integrated_gradients
@@ -24,13 +27,11 @@ from salijax.methods.rise import rise
 from salijax.methods.score_cam import score_cam
 from salijax.methods.sidu import sidu, sidu_feature_space
 from salijax.methods.smoothgrad import smoothgrad
+from salijax.methods.xrai import xrai
 
-__all__ = ["Method", "MethodInfo", "Option", "ablation_cam", "eigencam", "fake_cam", "get",
-           "gradcam", "gradcam_plus_plus", "gradient", "guided_backprop", "guided_gradcam",
-           "iba", "iba_feature_stats", "info", "integrated_gradients", "layercam", "lime",
-           "mask_search", "names", "random_map", "register", "rise", "score_cam", "sidu",
-           "sidu_feature_space", "smoothgrad", "xgradcam"]
-
-from salijax.methods.deeplift import deeplift, deeplift_shap  # noqa: E402
-
-__all__ += ["deeplift", "deeplift_shap"]
+__all__ = ["Method", "MethodInfo", "Option", "ablation_cam", "blur_ig", "deeplift",
+           "deeplift_shap", "eigencam", "fake_cam", "get", "gradcam", "gradcam_plus_plus",
+           "gradient", "guided_backprop", "guided_gradcam", "guided_ig", "iba",
+           "iba_feature_stats", "info", "integrated_gradients", "layercam", "lime", "mask_search",
+           "names", "random_map", "register", "rise", "score_cam", "sidu", "sidu_feature_space",
+           "smoothgrad", "xgradcam", "xrai"]
