@@ -16,12 +16,16 @@ from salijax.methods.controls import fake_cam, random_map
 from salijax.methods.deeplift import deeplift, deeplift_shap
 from salijax.methods.eigencam import eigencam
 from salijax.methods.gradient_cams import gradcam, gradcam_plus_plus, layercam, xgradcam
+from salijax.methods.gradient_shap import gradient_shap
 from salijax.methods.guided_ig import guided_ig
 from salijax.methods.iba import iba, iba_feature_stats
 from salijax.methods.input_gradients import gradient, guided_backprop, guided_gradcam
+from salijax.methods.input_x_gradient import input_x_gradient
 from salijax.methods.integrated_gradients import integrated_gradients
+from salijax.methods.kernel_shap import kernel_shap
 from salijax.methods.lime import lime
 from salijax.methods.mask_search import mask_search
+from salijax.methods.occlusion import occlusion
 from salijax.methods.registry import Method, MethodInfo, Option, get, info, names, register
 from salijax.methods.rise import rise
 from salijax.methods.score_cam import score_cam
@@ -31,7 +35,7 @@ from salijax.methods.xrai import xrai
 
 __all__ = ["Method", "MethodInfo", "Option", "ablation_cam", "blur_ig", "deeplift",
            "deeplift_shap", "eigencam", "fake_cam", "get", "gradcam", "gradcam_plus_plus",
-           "gradient", "guided_backprop", "guided_gradcam", "guided_ig", "iba",
-           "iba_feature_stats", "info", "integrated_gradients", "layercam", "lime", "mask_search",
-           "names", "random_map", "register", "rise", "score_cam", "sidu", "sidu_feature_space",
-           "smoothgrad", "xgradcam", "xrai"]
+           "gradient", "gradient_shap", "guided_backprop", "guided_gradcam", "guided_ig", "iba",
+           "iba_feature_stats", "info", "input_x_gradient", "integrated_gradients", "kernel_shap",
+           "layercam", "lime", "mask_search", "names", "occlusion", "random_map", "register",
+           "rise", "score_cam", "sidu", "sidu_feature_space", "smoothgrad", "xgradcam", "xrai"]

@@ -25,7 +25,9 @@ EXPECTED_METHODS = {
     "rise": "rise", "score_cam": "score_cam", "sidu": "sidu",
     "sidu_feature_space": "sidu_feature_space", "smoothgrad": "smoothgrad",
     "xgradcam": "xgradcam", "deeplift": "deeplift", "deeplift_shap": "deeplift_shap",
-    "blur_ig": "blur_ig", "guided_ig": "guided_ig", "xrai": "xrai"}
+    "blur_ig": "blur_ig", "guided_ig": "guided_ig", "xrai": "xrai",
+    "input_x_gradient": "input_x_gradient", "gradient_shap": "gradient_shap",
+    "occlusion": "occlusion", "kernel_shap": "kernel_shap"}
 
 
 def test_names_lists_every_method():
@@ -75,7 +77,8 @@ SMALL = {"integrated_gradients": dict(steps=8), "iba": dict(steps=2, num_samples
          "lime": dict(num_samples=32), "mask_search": dict(num_steps=20),
          "rise": dict(num_masks=32), "smoothgrad": dict(num_samples=4),
          "blur_ig": dict(steps=4), "guided_ig": dict(steps=4), "xrai": dict(steps=4),
-         "deeplift_shap": dict(num_baselines=4)}
+         "deeplift_shap": dict(num_baselines=4), "kernel_shap": dict(num_samples=32),
+         "gradient_shap": dict(num_samples=4)}
 
 
 @pytest.mark.parametrize("name", methods.names())
@@ -97,7 +100,8 @@ FAST = {"integrated_gradients": dict(steps=4), "iba": dict(steps=2, num_samples=
         "rise": dict(num_masks=16), "smoothgrad": dict(num_samples=2),
         "score_cam": dict(chunk=4), "ablation_cam": dict(chunk=4), "sidu": dict(chunk=4),
         "sidu_feature_space": dict(chunk=4), "blur_ig": dict(steps=4), "guided_ig": dict(steps=4),
-        "xrai": dict(steps=4), "deeplift_shap": dict(num_baselines=2)}
+        "xrai": dict(steps=4), "deeplift_shap": dict(num_baselines=2),
+        "kernel_shap": dict(num_samples=16, num_segments=8), "gradient_shap": dict(num_samples=2)}
 # A bad value of each checked option, and the error it must raise.
 BAD_OPTION_VALUES = {"positive_int": (0, ValueError), "number": (float("nan"), ValueError),
                      "one_of": ("no such choice", ValueError)}
