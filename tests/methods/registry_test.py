@@ -3,6 +3,7 @@
 import functools
 import inspect
 import pathlib
+import re
 
 import jax
 import jax.numpy as jnp
@@ -252,3 +253,16 @@ def test_the_readmes_method_table_is_the_registrys():
   readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
   table = readme.split("<!-- methods table: begin -->\n")[1].split("\n<!-- methods table: end")[0]
   assert table == registry.markdown_table()
+
+
+def test_every_method_has_its_section_and_contents_entry_in_the_docs():
+  docs = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "methods.md").read_text()
+  sections = set(re.findall(r"^### `(\w+)`", docs, flags=re.MULTILINE))
+  contents = set(re.findall(r"\[`(\w+)`[^\]]*\]\(#", docs.partition("## Conventions")[0]))
+  for name in methods.names():
+    if name in ("fake_cam", "random"):  # the controls share one section, "Controls"
+      assert "## Controls" in docs and "(#controls)" in docs
+      continue
+    function = methods.get(name).__name__
+    assert name in sections or function in sections, name
+    assert name in contents or function in contents, name
