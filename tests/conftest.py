@@ -76,3 +76,17 @@ def pytest_configure(config):
                          os.path.join(tempfile.gettempdir(), "salijax_test_jax_cache"))
   jax.config.update("jax_compilation_cache_dir", cache)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def release_compiled_programs():
+  """Drops a test module's compiled programs from memory when it is done: a worker runs
+  hundreds of modules, and their in-memory executables would add up to gigabytes (the
+  persistent cache on disk still serves a later compilation)."""
+  yield
+  import gc  # noqa: PLC0415
+
+  import jax  # noqa: PLC0415
+
+  jax.clear_caches()
+  gc.collect()

@@ -44,10 +44,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.ndimage
-import skimage.morphology
-import skimage.segmentation
-import skimage.transform
 
 from salijax.classifier import Classifier
 from salijax.methods.integrated_gradients import _integrated_gradients
@@ -77,12 +73,20 @@ def _non_negative_int(value: Any, name: str) -> int:
 
 def candidate_regions(image: np.ndarray, dilation_radius: int = 5) -> np.ndarray:
   """bool[M,H,W], XRAI's candidate regions of one image f32[H,W,3] (module doc, step 2)."""
+  # scikit-image's segmentation and morphology import scipy: loaded when XRAI runs, not
+  # when salijax.methods is imported (the slim install imports nothing of the benchmark's).
+  import skimage.morphology  # noqa: PLC0415
+  import skimage.segmentation  # noqa: PLC0415
+  import skimage.transform  # noqa: PLC0415
+  from scipy import ndimage  # noqa: PLC0415
+
   image = np.asarray(image)
   low, high = image.min(), image.max()
   spread = high - low
   scaled = (image - low) / (spread if spread > 0 else 1) * 2 - 1  # [-1, 1]
   scaled = skimage.transform.resize(scaled, SEGMENTATION_SIZE, order=3, mode="constant",
                                     preserve_range=True, anti_aliasing=True)
+
   regions = []
   disk = skimage.morphology.disk(dilation_radius) if dilation_radius else None
   for scale in FELZENSZWALB_SCALES:
@@ -91,7 +95,7 @@ def candidate_regions(image: np.ndarray, dilation_radius: int = 5) -> np.ndarray
     labels = skimage.transform.resize(labels, image.shape[:2], order=0, preserve_range=True,
                                       mode="constant", anti_aliasing=False).astype(int)
     first = labels.min()
-    boxes = scipy.ndimage.find_objects(labels - first + 1)
+    boxes = ndimage.find_objects(labels - first + 1)
     for label in range(first, labels.max() + 1):
       region = labels == label
       box = boxes[label - first] if label - first < len(boxes) else None

@@ -37,7 +37,8 @@ def test_the_default_config_is_valid(config):
     ("pointing_tolerance", -1.0, "config.pointing_tolerance"),
     ("metrics", "localisation,localisation", "config.metrics: expected a comma list of distinct"),
     ("metrics", "localisation,nonexistent",
-     "config.metrics: unknown metric 'nonexistent'; catalogued: complexity, .*localisation"),
+     "config.metrics: unknown metric .nonexistent.; catalogued: completeness, complexity, "
+     ".*localisation"),
     ("metrics", "sanity_check", "config.metrics: sanity_check: none of its fields"),
 ])
 def test_invalid_fields_are_named(config, field, value, message):
