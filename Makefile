@@ -32,10 +32,10 @@ test: $(VENV)/.installed-test
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow" tests
 
-# The numerical tests of methods and metrics again, as XLA:CPU compiles them for an older
-# instruction set (other kernels, other float32 rounding): a tolerance that holds on one CPU
-# only fails here. Its own compilation cache, so no program compiled for another ISA is reused.
+# The numerical tests of methods and metrics again (those not marked slow), as XLA:CPU
+# compiles them for an older instruction set (other kernels, other float32 rounding): a
+# tolerance that holds on one CPU only fails here. Its own compilation cache, so no program compiled for another ISA is reused.
 ISA ?= SSE4_2
 test-other-isa: $(VENV)/.installed-test
 	XLA_FLAGS="--xla_cpu_max_isa=$(ISA)" SALIJAX_TEST_JAX_CACHE="$${TMPDIR:-/tmp}/salijax_test_jax_cache_$(ISA)" \
-	  $(BIN)/python -m pytest -n 2 --dist loadgroup tests/methods tests/metrics tests/wrapping
+	  $(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow" tests/methods tests/metrics tests/wrapping

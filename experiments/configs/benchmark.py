@@ -99,17 +99,15 @@ def get_config() -> ml_collections.ConfigDict:
   # warning). `metric_options.<metric>` holds its keyword options (those of its signature);
   # method metrics use the unit's method with its config.method_options. A finished workdir
   # accepts new metrics or options: only they are computed.
-  # The default adds one metric of each kind that costs little at 72 px: localisation (the
-  # region), region perturbation's AOPC (steps), faithfulness correlation (random subsets)
-  # and ROAD (imputation); the rest of docs/metrics.md#families is one entry away.
-  config.metrics = "localisation,region_perturbation,faithfulness_correlation,road"
+  # The default adds metrics that cost little at 72 px: localisation (the region), region
+  # perturbation's AOPC (steps) and ROAD (imputation); the rest of docs/metrics.md#families
+  # is one entry away.
+  config.metrics = "localisation,region_perturbation,road"
   config.metric_options = ml_collections.ConfigDict({
       # top_k_intersection's k: Quantus's 1000 pixels at 224 px (2 %), scaled to 72 px.
       "localisation": {"k": 100},
       # Quantus's 8 px patches (81 at 72 px), the first 20 of them removed.
       "region_perturbation": {"patch_size": 8, "regions_evaluation": 20},
-      # Quantus's 224 pixels per subset at 224 px (0.45 %), scaled to 72 px; 100 subsets.
-      "faithfulness_correlation": {"subset_size": 23},
       # MoRF and LeRF at 5 of the paper's percentages.
       "road": {"percentages": (10, 30, 50, 70, 90)},
   })
