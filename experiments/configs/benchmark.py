@@ -99,17 +99,16 @@ def get_config() -> ml_collections.ConfigDict:
   # warning). `metric_options.<metric>` holds its keyword options (those of its signature);
   # method metrics use the unit's method with its config.method_options. A finished workdir
   # accepts new metrics or options: only they are computed.
-  # The default adds metrics that cost little at 72 px: localisation (the region), region
-  # perturbation's AOPC (steps) and ROAD (imputation); the rest of docs/metrics.md#families
-  # is one entry away.
-  config.metrics = "localisation,region_perturbation,road"
+  # The default adds two metrics that cost little at 72 px: localisation (the region) and
+  # region perturbation's AOPC (21 forwards per image); the rest of
+  # docs/metrics.md#families is one entry away (ROAD's imputation added 30-50 s to the
+  # evaluate stage, which took the default run past 10 minutes: BENCHMARKS.md).
+  config.metrics = "localisation,region_perturbation"
   config.metric_options = ml_collections.ConfigDict({
       # top_k_intersection's k: Quantus's 1000 pixels at 224 px (2 %), scaled to 72 px.
       "localisation": {"k": 100},
       # Quantus's 8 px patches (81 at 72 px), the first 20 of them removed.
       "region_perturbation": {"patch_size": 8, "regions_evaluation": 20},
-      # MoRF and LeRF at 5 of the paper's percentages.
-      "road": {"percentages": (10, 30, 50, 70, 90)},
   })
   # The parameter-randomisation sanity check (cascading) on the first images.
   config.sanity = ml_collections.ConfigDict({
