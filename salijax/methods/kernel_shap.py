@@ -45,12 +45,12 @@ from salijax.classifier import Classifier
 from salijax.methods.lime import (
   _COLUMN_MULTIPLE,
   HIDE_MODES,
-  SEGMENTATIONS,
+  SEGMENT_OPTIONS,
   _host_segments,
   hidden_fill,
   perturb,
 )
-from salijax.methods.registry import Option, chunked, number, one_of, positive_int, register
+from salijax.methods.registry import Option, chunked, one_of, positive_int, register
 from salijax.methods.slic import slic, slic_grid
 from salijax.metrics.perturbed_scores import SCORES, perturbed_scores
 
@@ -151,15 +151,10 @@ def _kernel_shap(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax
           cost=lambda options, shapes: chunked("forward", options["num_samples"],
                                                options["chunk"]),
           needs_key=True, jitted=_kernel_shap,
-          options={"num_samples": Option(500, positive_int),
-                   "num_segments": Option(50, positive_int),
-                   "compactness": Option(10.0, number(0.0, low_open=True)),
-                   "slic_sigma": Option(1.0, number(0.0)),
+          options={"num_samples": Option(500, positive_int), **SEGMENT_OPTIONS,
                    "hide": Option("mean", one_of(*HIDE_MODES)),
                    "score": Option("softmax", one_of(*SCORES)),
-                   "segmentation": Option("jax", one_of(*SEGMENTATIONS)),
-                   "chunk": Option(128, positive_int),
-                   "slic_iterations": Option(10, positive_int)})
+                   "chunk": Option(128, positive_int)})
 def kernel_shap(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array, *,
                 num_samples: int, num_segments: int, compactness: float, slic_sigma: float,
                 hide: str, score: str, segmentation: str, chunk: int,

@@ -332,22 +332,25 @@ def _host_segments(images: Any, num_segments: int, compactness: float, sigma: fl
       for image in np.asarray(images, np.float32)]).astype(np.int32)
 
 
+# The superpixel options LIME shares with Kernel SHAP (`salijax.methods.kernel_shap`).
+SEGMENT_OPTIONS = {"num_segments": Option(50, positive_int),
+                   "compactness": Option(10.0, number(0.0, low_open=True)),
+                   "slic_sigma": Option(1.0, number(0.0)),
+                   "segmentation": Option("jax", one_of(*SEGMENTATIONS)),
+                   "slic_iterations": Option(10, positive_int)}
+
+
 @register("lime", title="LIME", summary="a weighted linear fit of the class score on "
           "superpixels shown or hidden",
           cost=lambda options, shapes: chunked("forward", options["num_samples"],
                                                options["chunk"]),
           needs_key=True, jitted=_lime,
-          options={"num_samples": Option(1000, positive_int),
-                   "num_segments": Option(50, positive_int),
-                   "compactness": Option(10.0, number(0.0, low_open=True)),
-                   "slic_sigma": Option(1.0, number(0.0)),
+          options={"num_samples": Option(1000, positive_int), **SEGMENT_OPTIONS,
                    "kernel_width": Option(0.25, number(0.0, low_open=True)),
                    "ridge_alpha": Option(1.0, number(0.0, low_open=True)),
                    "num_features": Option(100000, positive_int),
                    "hide": Option("mean", one_of(*HIDE_MODES)),
-                   "segmentation": Option("jax", one_of(*SEGMENTATIONS)),
-                   "chunk": Option(128, positive_int),
-                   "slic_iterations": Option(10, positive_int)})
+                   "chunk": Option(128, positive_int)})
 def lime(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.Array, *,
          num_samples: int, num_segments: int, compactness: float, slic_sigma: float,
          kernel_width: float, ridge_alpha: float, num_features: int, hide: str,
