@@ -83,11 +83,21 @@ def blurred(images: jax.Array) -> jax.Array:
 
 def deeplift_attributions(clf: Classifier, images: jax.Array, labels: jax.Array,
                           baselines: jax.Array) -> jax.Array:
-  """A = (I - I0) * m: f32[B,H,W,3], i32[B], f32[B,H,W,3] -> f32[B,H,W,3] (module doc)."""
+  """A = (I - I0) * m: f32[B,H,W,3], i32[B], f32[B,H,W,3] -> f32[B,H,W,3] (module doc).
+
+  Vmapped image by image, so that the convolutions run on the pairs image-major
+  ([I_1, I0_1, I_2, I0_2, ...]): a batch split over devices stays split (the
+  stream-major stack of the whole batch, [I; I0], is not a tile of it).
+  """
   apply = rescaled(clf.apply)
-  logits, apply_vjp = jax.vjp(lambda x: apply(clf.variables, x, baselines), images)
-  (multipliers,) = apply_vjp(jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype))
-  return (images - baselines) * multipliers
+
+  def one(image: jax.Array, baseline: jax.Array, label: jax.Array) -> jax.Array:
+    logits, apply_vjp = jax.vjp(lambda x: apply(clf.variables, x[None], baseline[None])[0],
+                                image)
+    (multipliers,) = apply_vjp(jax.nn.one_hot(label, logits.shape[-1], dtype=logits.dtype))
+    return (image - baseline) * multipliers
+
+  return jax.vmap(one)(images, baselines, labels)
 
 
 @functools.partial(jax.jit, static_argnames=("reduce",))

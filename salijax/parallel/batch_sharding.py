@@ -209,6 +209,9 @@ def run_sharded(fn: Callable[..., Any], clf: Any, *batch_args: Any, mesh: Mesh |
     if len(shape) == 0 or shape[0] != size:
       raise ValueError(f"fn must return arrays with the padded batch {size} on axis 0, got"
                        f" shape {tuple(shape)}")
+    if isinstance(leaf, jax.Array) and not isinstance(leaf.sharding, NamedSharding):
+      # A host callback's result sits whole on one device (xrai's); back onto the mesh.
+      leaf = jax.device_put(leaf, NamedSharding(mesh, PartitionSpec(BATCH_AXIS)))
     return leaf[:batch]
 
   return jax.tree.map(cut, result)

@@ -41,6 +41,9 @@ METHOD_OPTIONS = {
     "smoothgrad": dict(num_samples=4, sample_chunk=2),
     # threshold 0: subtracting 0.96 x the mean amplifies 1-ulp layout differences ~25x.
     "mask_search": dict(num_steps=8, threshold=0.0),
+    # fraction 1: every free feature moves at each step. A smaller fraction selects features
+    # by their sorted |gradient|, where a 1-ulp difference between layouts can swap two.
+    "guided_ig": dict(steps=8, fraction=1.0),
 }
 # (name, function, takes the classifier, batch argument names, keyword arguments)
 METRICS = (
