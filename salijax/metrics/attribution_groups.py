@@ -5,8 +5,9 @@
   ties keep raster order); all channels of a pixel move together.
 - `group_sums`: the attribution sum of each group, f32[B, n].
 - `random_ranks`: a uniformly random order of the pixels of every image for
-  job j, drawn from (key, j) alone; the first n pixels of it are a random
-  n-subset (exactly n, also when the uniform draws tie: a stable sort).
+  job j, drawn from (key, j) and the image's place in the batch alone
+  (`per_image_draws`); the first n pixels of it are a random n-subset
+  (exactly n, also when the uniform draws tie: a stable sort).
 - `pearson`, `spearman`: correlations of the rows of two f32[B, N] arrays,
   0 where a row has no variance (Spearman: average ranks for ties, as scipy).
 """
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 
 from salijax import validation
 from salijax.metrics.map_similarity import _average_ranks, _pearson
+from salijax.metrics.per_image_draws import per_image
 from salijax.metrics.perturbed_scores import SCORES
 from salijax.metrics.saliency_order import pixel_ranks
 
@@ -60,7 +62,8 @@ def random_ranks(key: jax.Array, job: jax.Array, shape: tuple[int, int, int]) ->
   rank < n selects a uniformly random subset of exactly n pixels of every image.
   """
   batch, height, width = shape
-  noise = jax.random.uniform(jax.random.fold_in(key, job), (batch, height * width))
+  noise = per_image(jax.random.fold_in(key, job), batch,
+                    lambda k: jax.random.uniform(k, (height * width,)))
   order = jnp.argsort(noise, axis=1, stable=True)
   positions = jnp.broadcast_to(jnp.arange(height * width, dtype=jnp.int32), order.shape)
   ranks = jax.vmap(lambda o, p: jnp.zeros_like(p).at[o].set(p))(order, positions)

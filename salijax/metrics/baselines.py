@@ -6,7 +6,8 @@ A baseline is given as one of
           maximum or mean over all its values (Quantus's "black", "white" and
           "mean"); "blur": the image blurred (11 x 11 Gaussian taps, sigma 5 px,
           mirrored borders: `salijax.metrics.substrates`); "uniform": uniform
-          noise in [0, 1), one value per pixel and channel, drawn from a key;
+          noise in [0, 1), one value per pixel and channel, drawn from a key
+          (image b from fold_in(key, b): `per_image_draws`);
   a value in [0, 1] (every channel) or 3 channel values in [0, 1];
   an image batch f32[B,H,W,3] in [0, 1] (where a metric takes arrays).
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from salijax import validation
 from salijax.metrics import substrates
+from salijax.metrics.per_image_draws import per_image
 
 NAMES = ("black", "white", "min", "max", "mean", "blur", "uniform")
 DETERMINISTIC = NAMES[:-1]  # the names of metrics without a key
@@ -89,9 +91,10 @@ def baseline_images(images: jax.Array, spec: Any, key: jax.Array | None = None) 
                                 blur_size=BLUR_SIZE, blur_sigma=BLUR_SIGMA,
                                 blur_padding="reflect")
   if spec == "uniform":
-    return jax.random.uniform(key, images.shape, jnp.float32)
-  per_image = {"black": lambda x: jnp.zeros(x.shape[:1]), "white": lambda x: jnp.ones(x.shape[:1]),
-               "min": lambda x: x.min(axis=(1, 2, 3)), "max": lambda x: x.max(axis=(1, 2, 3)),
-               "mean": lambda x: x.mean(axis=(1, 2, 3))}[spec]
-  values = per_image(images).astype(jnp.float32)
+    return per_image(key, images.shape[0],
+                     lambda k: jax.random.uniform(k, images.shape[1:], jnp.float32))
+  value_of = {"black": lambda x: jnp.zeros(x.shape[:1]), "white": lambda x: jnp.ones(x.shape[:1]),
+              "min": lambda x: x.min(axis=(1, 2, 3)), "max": lambda x: x.max(axis=(1, 2, 3)),
+              "mean": lambda x: x.mean(axis=(1, 2, 3))}[spec]
+  values = value_of(images).astype(jnp.float32)
   return jnp.broadcast_to(values[:, None, None, None], images.shape)

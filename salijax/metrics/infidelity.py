@@ -38,6 +38,7 @@ from salijax import validation
 from salijax.classifier import Classifier
 from salijax.metrics import attribution_groups as groups_lib
 from salijax.metrics import baselines
+from salijax.metrics.per_image_draws import per_image
 from salijax.metrics.perturbed_scores import class_scores, per_forward, perturbed_scores
 
 PERTURBATIONS = ("gaussian", "patches")
@@ -52,7 +53,8 @@ class Infidelity(NamedTuple):
 def gaussian_noise(key: jax.Array, job: jax.Array, shape: tuple[int, ...],
                    noise_std: float) -> jax.Array:
   """f32[B,H,W,3], the perturbation I_j of every image for job j (perturbation="gaussian")."""
-  return noise_std * jax.random.normal(jax.random.fold_in(key, job), shape)
+  return noise_std * per_image(jax.random.fold_in(key, job), shape[0],
+                               lambda k: jax.random.normal(k, shape[1:]))
 
 
 def patch_index(height: int, width: int, patch_size: int) -> jax.Array:

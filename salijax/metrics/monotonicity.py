@@ -46,6 +46,7 @@ from salijax import validation
 from salijax.classifier import Classifier
 from salijax.metrics import attribution_groups as groups_lib
 from salijax.metrics import baselines
+from salijax.metrics.per_image_draws import per_image
 from salijax.metrics.perturbed_scores import class_scores, per_forward, perturbed_scores
 
 
@@ -67,7 +68,7 @@ class MonotonicityCorrelation(NamedTuple):
 
 def uniform_values(key: jax.Array, job: jax.Array, batch: int) -> jax.Array:
   """f32[B]: the value u ~ U(0, 1) of job j = t S + s (group t, sample s) in every image."""
-  return jax.random.uniform(jax.random.fold_in(key, job), (batch,))
+  return per_image(jax.random.fold_in(key, job), batch, lambda k: jax.random.uniform(k, ()))
 
 
 @functools.partial(jax.jit, static_argnames=(

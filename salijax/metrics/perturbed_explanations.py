@@ -31,6 +31,7 @@ import numpy as np
 
 from salijax import methods, validation
 from salijax.classifier import Classifier
+from salijax.metrics.per_image_draws import per_image
 
 
 class Uniform(NamedTuple):
@@ -69,14 +70,12 @@ def draw_noise(key: jax.Array, shape: tuple[int, ...], jobs: jax.Array,
   """
   batch, rest = shape[0], tuple(shape[1:])
 
-  def one(job: jax.Array, image: jax.Array) -> jax.Array:
-    k = jax.random.fold_in(jax.random.fold_in(key, job), image)
+  def one(k: jax.Array) -> jax.Array:
     if isinstance(noise, Uniform):
       return jax.random.uniform(k, rest, jnp.float32, noise.low, noise.high)
     return noise.mean + noise.std * jax.random.normal(k, rest, jnp.float32)
 
-  images = jnp.arange(batch, dtype=jnp.int32)
-  per_job = jax.vmap(lambda job: jax.vmap(lambda b: one(job, b))(images))
+  per_job = jax.vmap(lambda job: per_image(jax.random.fold_in(key, job), batch, one))
   return jnp.moveaxis(per_job(jobs), 0, 1)
 
 

@@ -49,6 +49,7 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.metrics.per_image_draws import per_image
 from salijax.metrics.perturbed_scores import per_forward, perturbed_scores
 from salijax.metrics.road import signed_probabilities
 
@@ -74,10 +75,10 @@ class Pic(NamedTuple):
 def random_masks(key: jax.Array, batch: int, height: int, width: int,
                  fraction: float = 0.01) -> np.ndarray:
   """bool[B,H,W], exactly floor(H W fraction) random pixels True per image (without
-  replacement, as PAIR's generate_random_mask, from a JAX key)."""
+  replacement, as PAIR's generate_random_mask, from a JAX key; image b's from
+  fold_in(key, b): `per_image_draws`)."""
   count = int(height * width * fraction)
-  keys = jax.random.split(key, batch)
-  order = jax.vmap(lambda k: jax.random.permutation(k, height * width))(keys)
+  order = per_image(key, batch, lambda k: jax.random.permutation(k, height * width))
   masks = jnp.zeros((batch, height * width), bool).at[
       jnp.arange(batch)[:, None], order[:, :count]].set(True)
   return np.asarray(masks).reshape(batch, height, width)

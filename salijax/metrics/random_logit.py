@@ -36,6 +36,7 @@ from salijax import methods as methods_module
 from salijax import validation
 from salijax.classifier import Classifier
 from salijax.metrics import map_similarity
+from salijax.metrics.per_image_draws import per_image
 
 FLAT_SSIM_WINDOW = 7
 FLAT_SSIM_K1 = 0.01
@@ -117,8 +118,10 @@ def explain(method: Callable[..., Any], clf: Classifier, images: jax.Array, labe
 
 
 def draw_other_labels(key: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
-  """i32[B]: for each label c a class drawn uniformly from the num_classes - 1 others."""
-  drawn = jax.random.randint(key, labels.shape, 0, num_classes - 1, dtype=jnp.int32)
+  """i32[B]: for each label c a class drawn uniformly from the num_classes - 1 others
+  (image b's from fold_in(key, b): `per_image_draws`)."""
+  drawn = per_image(key, labels.shape[0],
+                    lambda k: jax.random.randint(k, (), 0, num_classes - 1, dtype=jnp.int32))
   return drawn + (drawn >= labels).astype(jnp.int32)
 
 

@@ -34,7 +34,10 @@ def test_black_white_values_blur_uniform_and_arrays():
   np.testing.assert_array_equal(make("blur"), np.asarray(blur))
   key = jax.random.key(3)
   noise = make(baselines.check_baseline("uniform", x, key=key), key)
-  np.testing.assert_array_equal(noise, np.asarray(jax.random.uniform(key, x.shape)))
+  # Image b's noise from fold_in(key, b) alone: the same in a batch of any size.
+  np.testing.assert_array_equal(noise, np.stack([
+      np.asarray(jax.random.uniform(jax.random.fold_in(key, b), x.shape[1:]))
+      for b in range(len(x))]))
   given = np.full(x.shape, 0.5, np.float32)
   spec = baselines.check_baseline(given, x)
   assert baselines.split(spec)[0] is None and (make(spec) == 0.5).all()

@@ -11,8 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tiny_classifiers
+from every_metric import every_metric
 
-from salijax import methods, metrics
+from salijax import metrics
 from salijax.metrics import catalogue
 
 DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -76,56 +77,7 @@ def test_per_image_fields_have_the_declared_dtype_and_batch():
   maps = jax.random.uniform(jax.random.key(2), (2, 16, 16))
   labels = jnp.array([0, 1], jnp.int32)
   region = jnp.zeros((2, 16, 16), bool).at[:, 4:9, 6:12].set(True)
-  results = {
-      "insertion_deletion": metrics.insertion_deletion(clf, images, maps, labels,
-                                                       step_pixels=64),
-      "confidence_change": metrics.confidence_change(clf, images, maps, labels),
-      "pointing_game": metrics.pointing_game(maps, region),
-      "energy_pointing_game": metrics.energy_pointing_game(maps, region),
-      "complexity": metrics.complexity(maps),
-      "localisation": metrics.localisation(maps, region, k=10),
-      "sanity_check": metrics.sanity_check(methods.gradcam, clf, images, labels,
-                                           key=jax.random.key(3), measures=("spearman",)),
-      "explanation_robustness": metrics.explanation_robustness(
-          maps, maps[::-1], np.ones((16, 16), bool)),
-      "effective_complexity": metrics.effective_complexity(maps),
-      "completeness": metrics.completeness(clf, images, maps, labels),
-      "non_sensitivity": metrics.non_sensitivity(clf, images, maps, labels),
-      "random_logit": metrics.random_logit(methods.gradient, clf, images, labels,
-                                           key=jax.random.key(4)),
-      "smooth_mprt": metrics.smooth_mprt(methods.gradient, clf, images, labels,
-                                         key=jax.random.key(5), num_samples=2),
-      "efficient_mprt": metrics.efficient_mprt(methods.gradient, clf, images, labels,
-                                               key=jax.random.key(6)),
-      "input_invariance": metrics.input_invariance(methods.gradient, clf, images, labels,
-                                                   key=jax.random.key(7)),
-      "sensitivity": metrics.sensitivity(methods.gradient, clf, images, labels,
-                                         key=jax.random.key(8), num_samples=2),
-      "local_lipschitz_estimate": metrics.local_lipschitz_estimate(
-          methods.gradient, clf, images, labels, key=jax.random.key(8), num_samples=2),
-      "relative_stability": metrics.relative_stability(
-          methods.gradient, clf, images, labels, key=jax.random.key(8), num_samples=2),
-      "pixel_flipping": metrics.pixel_flipping(clf, images, maps, labels, features_in_step=64),
-      "region_perturbation": metrics.region_perturbation(clf, images, maps, labels,
-                                                         patch_size=8),
-      "selectivity": metrics.selectivity(clf, images, maps, labels, patch_size=8),
-      "irof": metrics.irof(clf, images, maps, labels, segments=np.repeat(
-          np.arange(2, dtype=np.int32), 128).reshape(1, 16, 16).repeat(2, 0)),
-      "faithfulness_correlation": metrics.faithfulness_correlation(
-          clf, images, maps, labels, key=jax.random.key(4), num_runs=5, subset_size=20),
-      "faithfulness_estimate": metrics.faithfulness_estimate(clf, images, maps, labels,
-                                                             step_pixels=64),
-      "monotonicity": metrics.monotonicity(clf, images, maps, labels, step_pixels=64),
-      "monotonicity_correlation": metrics.monotonicity_correlation(
-          clf, images, maps, labels, key=jax.random.key(4), num_samples=2, step_pixels=64),
-      "infidelity": metrics.infidelity(clf, images, maps, labels, key=jax.random.key(4),
-                                       num_samples=4),
-      "sensitivity_n": metrics.sensitivity_n(clf, images, maps, labels, key=jax.random.key(4),
-                                             subset_sizes=(1, 20), num_samples=4),
-      "road": metrics.road(clf, images, maps, labels, key=jax.random.key(3),
-                           percentages=(10, 50)),
-      "pic": metrics.pic(clf, images, maps, labels, key=jax.random.key(4), num_data_points=20),
-  }
+  results = every_metric(clf, images, maps, labels, region)
   assert set(results) == set(catalogue.names())
   dtypes = {"f32": np.float32, "bool": np.bool_, "i32": np.int32}
   for name, result in results.items():
@@ -142,3 +94,28 @@ def test_per_image_fields_have_the_declared_dtype_and_batch():
 def test_unknown_metric():
   with pytest.raises(ValueError, match="unknown metric 'auc'; catalogued: completeness"):
     catalogue.info("auc")
+
+
+def test_every_metric_scores_an_image_the_same_in_any_batch():
+  """An image's values do not depend on the images scored beside it: the random draws are
+  the image's own (`per_image_draws`), so padding a batch for the devices or splitting a
+  dataset over processes changes nothing. Batches of 2 and 3 run different convolution
+  layouts: logits differ by a few float32 ulps, which differences of scores and
+  correlations over a few hundred values amplify at most ~1e3-fold."""
+  clf = tiny_classifiers.random_cnn(jax.random.key(0))
+  images = jax.random.uniform(jax.random.key(1), (3, 16, 16, 3))
+  maps = jax.random.uniform(jax.random.key(2), (3, 16, 16))
+  labels = jnp.array([0, 1, 3], jnp.int32)
+  region = jnp.zeros((3, 16, 16), bool).at[:, 4:9, 6:12].set(True).at[2, 0, 0].set(True)
+  three = every_metric(clf, images, maps, labels, region)
+  two = every_metric(clf, images[:2], maps[:2], labels[:2], region[:2])
+  for name in catalogue.names():
+    for field in catalogue.info(name).fields:
+      for got, expected in zip(jax.tree.leaves(getattr(three[name], field)),
+                               jax.tree.leaves(getattr(two[name], field)), strict=True):
+        expected = np.asarray(expected)
+        if expected.ndim == 0 or expected.shape[0] != 2:
+          continue
+        scale = float(np.abs(expected).max()) if expected.size else 0.0
+        np.testing.assert_allclose(np.asarray(got)[:2], expected, rtol=1e-4,
+                                   atol=1e-4 * scale + 1e-6, err_msg=f"{name}.{field}")

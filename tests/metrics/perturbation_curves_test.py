@@ -63,7 +63,8 @@ def reference_baseline(images, baseline, key=None):
   if isinstance(baseline, float):
     return np.full_like(images, baseline)
   if baseline == "uniform":
-    return np.asarray(jax.random.uniform(key, images.shape, jnp.float32), np.float64)
+    return np.stack([np.asarray(jax.random.uniform(jax.random.fold_in(key, b), images.shape[1:]),
+                                np.float64) for b in range(len(images))])
   value = {"black": lambda x: 0.0, "white": lambda x: 1.0, "min": np.min, "max": np.max,
            "mean": np.mean}[baseline]
   return np.stack([np.full_like(x, value(x)) for x in images])

@@ -25,6 +25,10 @@ def get_config(models: str = "resnet18,vgg11") -> ml_collections.ConfigDict:
   config.method_options = ml_collections.ConfigDict({
       "rise": {"num_masks": 8, "chunk": 8},
       "lime": {"num_samples": 8, "num_segments": 8, "chunk": 8}})
+  # A random metric beside the default ones: the two-process run must draw what one draws.
+  config.metrics = config.metrics + ",faithfulness_correlation"
+  config.metric_options.faithfulness_correlation = ml_collections.ConfigDict(
+      {"num_runs": 8, "subset_size": 32})
   config.insertion_deletion.step_pixels = 256
   config.insertion_deletion.chunk = 16
   config.sanity.num_images = 3
