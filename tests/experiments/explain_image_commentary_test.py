@@ -162,9 +162,7 @@ def test_show_commentary_prompt_prints_it_and_exits(run_main, tmp_path, no_model
      "--commentary_prompt: .*No such file"),
     (["--commentary=on", "--commentary_model= "], "model must be a non-empty model name"),
 ])
-def test_bad_commentary_flags_are_usage_errors(run_main, image, no_models, endpoint, args,
-                                               message):
-  endpoint([STUB_ANSWER])
+def test_bad_commentary_flags_are_usage_errors(run_main, image, no_models, args, message):
   with pytest.raises(app.UsageError, match=message):
     run_main(f"--image={image}", "--model=resnet18", *args)
 
