@@ -22,19 +22,29 @@ image that class's logit likes best) as an extra row of the panel, in 100 steps:
   python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 \
     --class_model --class_model_steps=100 --class_model_l2=0.001
 
+With a language model's commentary on each panel (OPENAI_API_KEY and, for another
+endpoint than OpenAI's, OPENAI_BASE_URL; the panels are sent there):
+
+  OPENAI_BASE_URL=http://localhost:8000/v1 OPENAI_API_KEY=unused \
+    python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 \
+    --commentary=on --commentary_model=qwen2.5-vl-7b-instruct
+
+  python -m experiments.explain_image --show_commentary_prompt  # the prompt sent
+
 Writes, per image, OUT_DIR/<stem>.png (the models side by side: the image and its
 top-k, [the class model,] then one row per method) and OUT_DIR/<stem>.npz (the model
-inputs, maps [and class models]), plus OUT_DIR/predictions.json (see
-salijax.pipeline.explain_image).
+inputs, maps [and class models]), [OUT_DIR/<stem>.commentary.md,] plus
+OUT_DIR/predictions.json (see salijax.pipeline.explain_image).
 """
 
 import os
+import sys
 
 from absl import app, flags
 
 from experiments import orbax_logging
 from salijax import models as models_lib
-from salijax.pipeline import explain_image, model_loading
+from salijax.pipeline import commentary, explain_image, model_loading
 
 _IMAGES = flags.DEFINE_multi_string("image", None, "An image file (repeat the flag for more).")
 _MODELS = flags.DEFINE_multi_string(
@@ -64,7 +74,39 @@ _CLASS_MODEL_STEPS = flags.DEFINE_integer(
 _CLASS_MODEL_L2 = flags.DEFINE_float(
     "class_model_l2", None, "With --class_model: weight of the penalty ||I - 0.5||^2, a sum "
     "over pixels (default 0.01, for 72 px; about 0.001 at 224 px).", lower_bound=0.0)
-flags.mark_flag_as_required("image")
+_COMMENTARY = flags.DEFINE_enum(
+    "commentary", "off", ["off", "on", "optional"],
+    "A language model's commentary on each panel, written to <stem>.commentary.md: 'on' "
+    "needs OPENAI_API_KEY (else stops before any model runs) and exits with an error if "
+    "an image's commentary failed (after writing everything); 'optional' goes on without "
+    "commentary when no key is set, and only warns about failures. Each panel and image "
+    "file name is sent to the endpoint (OPENAI_BASE_URL, default OpenAI's).")
+_COMMENTARY_MODEL = flags.DEFINE_string(
+    "commentary_model", commentary.DEFAULT_MODEL,
+    "With --commentary: the model named in each request (one that reads images).")
+_COMMENTARY_PROMPT = flags.DEFINE_string(
+    "commentary_prompt", None, "With --commentary (or --show_commentary_prompt): a text "
+    "file whose contents replace salijax's prompt.")
+_SHOW_COMMENTARY_PROMPT = flags.DEFINE_bool(
+    "show_commentary_prompt", False, "Print the commentary prompt (salijax's, or the "
+    "--commentary_prompt file) and exit without explaining anything.")
+_COMMENTARY_TIMEOUT = flags.DEFINE_float(
+    "commentary_timeout", commentary.DEFAULT_TIMEOUT_S,
+    "With --commentary: seconds one request may take (> 0).")
+flags.register_validator("commentary_timeout", lambda seconds: seconds > 0, "must be > 0")
+_COMMENTARY_RETRIES = flags.DEFINE_integer(
+    "commentary_retries", commentary.DEFAULT_RETRIES, "With --commentary: how many times a "
+    "request that timed out, could not connect or got HTTP 408/409/429/5xx is repeated.",
+    lower_bound=0)
+_COMMENTARY_BACKOFF = flags.DEFINE_float(
+    "commentary_backoff", commentary.DEFAULT_BACKOFF_S, "With --commentary: seconds before "
+    "the first retry; doubled before each further one.", lower_bound=0.0)
+_COMMENTARY_FLAGS = ("commentary_model", "commentary_prompt", "commentary_timeout",
+                    "commentary_retries", "commentary_backoff")
+flags.register_multi_flags_validator(
+    ["image", "show_commentary_prompt"],
+    lambda values: bool(values["image"]) or values["show_commentary_prompt"],
+    "--image is required (unless --show_commentary_prompt)")
 
 
 def _method_options(methods: list[str]) -> dict[str, dict[str, int]]:
@@ -74,9 +116,55 @@ def _method_options(methods: list[str]) -> dict[str, dict[str, int]]:
           for method, hyperparameters in options.items() if method in methods}
 
 
+def _prompt() -> str:
+  if _COMMENTARY_PROMPT.value is None:
+    return commentary.default_prompt()
+  try:
+    return commentary.read_prompt(_COMMENTARY_PROMPT.value)
+  except (OSError, ValueError) as err:
+    raise app.UsageError(f"--commentary_prompt: {err}") from None
+
+
+def _commentator() -> commentary.Commentator | None:
+  """The commentator of the --commentary flags (None: off or skipped), before any model runs."""
+  if _COMMENTARY.value == "off":
+    given = [f"--{name}" for name in _COMMENTARY_FLAGS if flags.FLAGS[name].present]
+    if given:
+      raise app.UsageError(f"{', '.join(given)} need --commentary=on or --commentary=optional")
+    return None
+  try:
+    return commentary.commentator(_COMMENTARY_MODEL.value, prompt=_prompt(),
+                                  timeout_s=_COMMENTARY_TIMEOUT.value,
+                                  retries=_COMMENTARY_RETRIES.value,
+                                  backoff_s=_COMMENTARY_BACKOFF.value)
+  except ValueError as err:
+    raise app.UsageError(str(err)) from None
+  except commentary.CommentaryUnavailable as err:
+    if _COMMENTARY.value == "on":
+      raise SystemExit(f"error: --commentary=on: {err}; --commentary=optional goes on"
+                       " without") from None
+    print(f"warning: commentary skipped: {err}", file=sys.stderr)
+    return None
+
+
+def _report_commentary_failures(records: list[dict]) -> None:
+  failed = [record for record in records if record["commentary_error"] is not None]
+  if not failed:
+    return
+  message = (f"commentary failed for {len(failed)} of the {len(records)} images (notes in"
+             " their .commentary.md):\n  " + "\n  ".join(
+                 f"{record['image']}: {record['commentary_error']}" for record in failed))
+  if _COMMENTARY.value == "on":
+    raise SystemExit(f"error: {message}")
+  print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if _SHOW_COMMENTARY_PROMPT.value:
+    print(_prompt(), end="")
+    return
   if not _MODELS.value and not _CHECKPOINTS.value:
     raise app.UsageError("give at least one --model or --checkpoint")
   unknown = [arch for arch in _MODELS.value if arch not in models_lib.ARCHITECTURES]
@@ -94,6 +182,7 @@ def main(argv):
                          if value is not None}
   if class_model_options and not _CLASS_MODEL.value:
     raise app.UsageError("--class_model_steps and --class_model_l2 need --class_model")
+  commentator = _commentator()
   orbax_logging.drop_orbax_info()
   try:
     explain_image.check_images(_IMAGES.value)
@@ -103,12 +192,16 @@ def main(argv):
                                            seed=_SEED.value, top_k=_TOP_K.value,
                                            method_options=options,
                                            class_model=_CLASS_MODEL.value,
-                                           class_model_options=class_model_options)
+                                           class_model_options=class_model_options,
+                                           commentary=commentator)
   except (OSError, ValueError) as err:
     raise SystemExit(f"error: {err}") from None
   for record in records:
     print(record["panel"])
+    if record["commentary"] is not None:
+      print(record["commentary"])
   print(os.path.join(_OUT_DIR.value, explain_image.PREDICTIONS_FILE))
+  _report_commentary_failures(records)
 
 
 if __name__ == "__main__":

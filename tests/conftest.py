@@ -65,6 +65,17 @@ def saliency_pair():
     return pic_module
   return pytest.importorskip("saliency.metrics.pic")
 
+
+@pytest.fixture(scope="session")
+def openai():
+  """The `openai` package, the client of explain_image's commentary (tests talk to a local
+  stub server): skipped locally if absent, required in CI."""
+  if os.environ.get("CI"):
+    import openai as openai_module  # noqa: PLC0415 - CI must have it: fail, not skip.
+    return openai_module
+  return pytest.importorskip("openai")
+
+
 def pytest_configure(config):
   """Shares compiled XLA programs between test processes and runs (a persistent cache)."""
   del config

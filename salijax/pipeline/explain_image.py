@@ -23,18 +23,28 @@ the model's input size, with `class_model_options`): a row of the panel under
 the image. It is computed once per (model, class) and call; it costs `steps`
 (default 200) forward and backward passes of the model per class.
 
+With a `commentary` (`salijax.pipeline.commentary.commentator`), each panel,
+as soon as it is written, is sent with its top-k and method names to a
+language model behind an OpenAI-compatible endpoint, and the answer is
+written to <stem>.commentary.md (an error note instead if the request failed
+after its retries; the other images go on). Without one, a <stem>.commentary.md
+left by an earlier run is removed with the panel it described.
+
 Files in out_dir, per image (<stem> = the file name without its suffix,
 "<stem>_2", "<stem>_3", ... for repeated stems):
 
   <stem>.png         the panel: models side by side, the image with its top-k,
                      then one row per method (`salijax.report.explanation_panel`)
+  <stem>.commentary.md
+                     with commentary: the language model's Markdown on the panel
   <stem>.npz         "<model name>/image" f32[S,S,3], the model's input, and
                      "<model name>/<method>" f32[S,S], the maps; with class_model,
                      "<model name>/class_model" f32[S,S,3] and
                      "<model name>/class_model_logit" f32[steps+1], the top-1
                      class's logit along the ascent (entry t after t steps)
   predictions.json   {"seed", "methods", "method_options", "class_model_options"
-                     (None without class models), "models", "images": the records}
+                     (None without class models), "commentary" ({"model",
+                     "endpoint"}, None without), "models", "images": the records}
 
 Every file is written atomically. Unreadable images are all reported, with
 their reasons, before any model runs.
@@ -55,6 +65,7 @@ from salijax import atomic_files, validation, visualisation
 from salijax import methods as methods_lib
 from salijax.classifier import Classifier
 from salijax.data import image_file, preprocessing
+from salijax.pipeline import commentary as commentary_lib
 from salijax.pipeline.model_loading import LoadedModel
 from salijax.report import plotting
 from salijax.report.explanation_panel import PanelColumn, explanation_panel
@@ -188,7 +199,8 @@ def check_class_model_options(class_model: bool,
   return dict(options or {})
 
 
-def _check_arguments(models: Sequence[LoadedModel], top_k: int, seed: int, cmap: str) -> None:
+def _check_arguments(models: Sequence[LoadedModel], top_k: int, seed: int, cmap: str,
+                     commentary: commentary_lib.Commentator | None) -> None:
   if isinstance(models, LoadedModel) or not models:
     raise ValueError(f"models must be a non-empty sequence of LoadedModel, got {models!r}")
   for index, model in enumerate(models):
@@ -200,13 +212,17 @@ def _check_arguments(models: Sequence[LoadedModel], top_k: int, seed: int, cmap:
     raise TypeError(f"seed must be an int, got {seed!r}")
   if cmap not in plotting.pyplot().colormaps():
     raise ValueError(f"cmap must be a matplotlib colormap name, got {cmap!r}")
+  if commentary is not None and not isinstance(commentary, commentary_lib.Commentator):
+    raise TypeError("commentary must be None or a Commentator (salijax.pipeline.commentary),"
+                    f" got {type(commentary).__name__}")
 
 
 def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedModel],
                    methods: Sequence[str], out_dir: str | os.PathLike, *, seed: int = 0,
                    top_k: int = 5, method_options: Mapping[str, Mapping[str, Any]] | None = None,
                    cmap: str = "jet", class_model: bool = False,
-                   class_model_options: Mapping[str, Any] | None = None
+                   class_model_options: Mapping[str, Any] | None = None,
+                   commentary: commentary_lib.Commentator | None = None
                    ) -> list[dict[str, Any]]:
   """Predicts and explains each image with each model and method; writes the files (module doc).
 
@@ -226,12 +242,15 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
     class_model_options: keyword arguments of
       `salijax.visualisation.class_model` ("steps", "learning_rate", "l2");
       only with class_model.
+    commentary: the language model that comments on each panel, or None
+      (module doc).
 
   Returns:
     One record per image, in the order of `paths`: {"image": the path, "stem",
     "panel": the .png path, "arrays": the .npz path, "predictions": {model
-    name: the top-k list of `top_k_classes`}}; the explained class is each
-    list's first entry.
+    name: the top-k list of `top_k_classes`}, "commentary": the
+    .commentary.md path (None without commentary), "commentary_error": None or
+    why the request failed}; the explained class is each list's first entry.
 
   Raises:
     ValueError: unreadable images (all listed, before any model runs); empty
@@ -239,10 +258,10 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
       or cmap; class names that do not match a model's logits; class model
       options without class_model, unknown or with bad values.
     TypeError: a model that is not a LoadedModel, a non-int seed, a non-bool
-      class_model.
+      class_model, a commentary that is not a Commentator.
   """
   check_methods(methods, method_options)
-  _check_arguments(models, top_k, seed, cmap)
+  _check_arguments(models, top_k, seed, cmap, commentary)
   class_model_options = check_class_model_options(class_model, class_model_options)
   method_options = {name: dict(options) for name, options in (method_options or {}).items()}
   names = _unique([model.name for model in models], " #")
@@ -295,14 +314,25 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
     panel, npz = out_dir / f"{stem}.png", out_dir / f"{stem}.npz"
     explanation_panel(panel, columns, title=pathlib.Path(path).name, cmap=cmap)
     atomic_files.write_bytes_atomic(npz, _npz_bytes(arrays))
+    commentary_file, commentary_error = commentary_lib.commentary_path(panel), None
+    if commentary is None:
+      commentary_file.unlink(missing_ok=True)  # an earlier run's, on the panel just replaced
+    else:
+      facts = commentary_lib.panel_facts(pathlib.Path(path).name, predictions, methods,
+                                         class_model_options is not None)
+      commentary_error = commentary_lib.write_commentary(commentary, panel, facts)
     records.append({"image": str(path), "stem": stem, "panel": str(panel), "arrays": str(npz),
-                    "predictions": predictions})
+                    "predictions": predictions,
+                    "commentary": None if commentary is None else str(commentary_file),
+                    "commentary_error": commentary_error})
   models_json = [{"name": name, "image_size": model.image_size,
                   "crop_fraction": model.crop_fraction}
                  for name, model in zip(names, models, strict=True)]
+  commentary_json = None if commentary is None else {"model": commentary.model,
+                                                      "endpoint": commentary.endpoint}
   summary = {"seed": seed, "methods": list(methods), "method_options": method_options,
-             "class_model_options": class_model_options, "models": models_json,
-             "images": records}
+             "class_model_options": class_model_options, "commentary": commentary_json,
+             "models": models_json, "images": records}
   atomic_files.write_bytes_atomic(out_dir / PREDICTIONS_FILE,
                                   (json.dumps(summary, indent=2, default=repr) + "\n").encode())
   return records
