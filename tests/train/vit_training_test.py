@@ -12,6 +12,7 @@ import pytest
 
 from salijax import models
 from salijax.data import synthetic_shapes
+from salijax.train import config as config_lib
 from salijax.train import optimizer, steps, train_state, training_setup
 
 TINY = models.ViTShape(patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64)
@@ -113,3 +114,17 @@ def test_vit_b_16_config_setup(tiny_config, mode, layers, trained):
     assert is_trainable == name.startswith(trained), name
   abstract = training_setup.abstract_state(setup, tiny_config)
   assert abstract.params["encoder"]["pos_embedding"].shape == (1, 1 + 2 * 2, 768)
+
+
+def test_config_image_size_must_fit_the_positional_embedding(tiny_config, tmp_path):
+  tiny_config.model = "vit_b_16"
+  tiny_config.image_size = 40
+  with pytest.raises(ValueError, match="image_size.*a multiple of vit_b_16's patch size 16"):
+    config_lib.validate_config(tiny_config)
+  tiny_config.image_size = 32
+  tiny_config.mode = "finetune"
+  tiny_config.pretrained = "torchvision"
+  with pytest.raises(ValueError, match="image_size.*224 for vit_b_16 with pretrained weights"):
+    config_lib.validate_config(tiny_config)
+  tiny_config.image_size = 224
+  config_lib.validate_config(tiny_config)
