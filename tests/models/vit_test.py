@@ -250,3 +250,14 @@ def test_vit_b_16_logits_match_torchvision(torch):
     actual = np.asarray(models.create("vit_b_16").apply(variables, jnp.asarray(images)))
   assert np.abs(expected).max() > 0.1
   np.testing.assert_allclose(actual, expected, rtol=0, atol=_atol(models.VIT_B_16, expected))
+
+
+def test_parameter_blocks_and_groups():
+  """Parameter randomisation's groups: the top-level modules, from the logits down."""
+  from salijax.metrics import parameter_groups  # noqa: PLC0415 - only here
+  module, variables, images = _tiny()
+  clf = models.classifier(module, variables)
+  assert models.parameter_blocks(clf) == {"class_token": "class_token", "conv_proj": "conv_proj",
+                                          "encoder": "encoder", "heads": "heads.head"}
+  groups = parameter_groups.parameter_groups(clf, images[:1])
+  assert groups.names == ("heads.head", "encoder", "class_token", "conv_proj")

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from experiments.configs import benchmark as benchmark_configs
 from salijax import methods, models
 from salijax.data.image_file import read_image
-from salijax.pipeline import explain_image, model_loading
+from salijax.pipeline import benchmark_config, explain_image, model_loading
 from salijax.pipeline.model_loading import LoadedModel
 
 METHODS = ("gradcam", "layercam", "score_cam")
@@ -60,3 +61,13 @@ def test_pretrained_vit_b_16_is_shown_torchvisions_eval_crop(monkeypatch, tmp_pa
   assert loaded.image_size == 224
   assert round(loaded.image_size / loaded.crop_fraction) == 256
   assert loaded.classifier.variables is shapes
+
+
+def test_benchmark_config_takes_vit_b_16_at_a_multiple_of_its_patch():
+  config = benchmark_configs.get_config()
+  config.models = "resnet18,vit_b_16"
+  with pytest.raises(ValueError, match="image_size.*multiple of vit_b_16's patch size 16"):
+    benchmark_config.validate_config(config)  # the default 72 px
+  config.image_size = config.synthetic.image_size = 80
+  benchmark_config.validate_config(config)
+  assert [run.model for run in benchmark_config.runs(config)] == ["resnet18", "vit_b_16"]
