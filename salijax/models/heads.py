@@ -91,7 +91,7 @@ class StandaloneHead(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    container = naming.flax_path(self.spec.prefix)[:-1]
-    if container:
-      return HeadContainer(self.spec, name="/".join(container))(x, train)
+    path = naming.flax_path(self.spec.prefix)
+    if len(path) == 2:  # "heads.head": one container module
+      return HeadContainer(self.spec, name=path[0])(x, train)
     return classification_head(x, self.spec, train)

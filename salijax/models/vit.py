@@ -285,14 +285,17 @@ class VisionTransformer(nn.Module):
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+    if not (isinstance(self.shape, ViTShape) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in self.shape)):
+      raise ValueError(f"shape: expected a ViTShape of positive ints, got {self.shape!r}")
+    if self.shape.hidden_dim % self.shape.num_heads:
+      raise ValueError(f"shape: hidden_dim {self.shape.hidden_dim} is not a multiple of "
+                       f"num_heads {self.shape.num_heads}")
     normalization.check_images(images, min_size=self.shape.patch_size)
     height, width = images.shape[1:3]
     if height != width or height % self.shape.patch_size:
       raise ValueError(f"images: expected square images whose side is a multiple of the "
                        f"patch size {self.shape.patch_size}, got {tuple(images.shape)}")
-    if self.shape.hidden_dim % self.shape.num_heads:
-      raise ValueError(f"shape: hidden_dim {self.shape.hidden_dim} is not a multiple of "
-                       f"num_heads {self.shape.num_heads}")
     x = normalization.normalize_images(images, self.mean, self.std) if self.normalize else images
     patch = self.shape.patch_size
     x = nn.Conv(self.shape.hidden_dim, (patch, patch), strides=(patch, patch), padding="VALID",

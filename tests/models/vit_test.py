@@ -261,3 +261,13 @@ def test_parameter_blocks_and_groups():
                                           "encoder": "encoder", "heads": "heads.head"}
   groups = parameter_groups.parameter_groups(clf, images[:1])
   assert groups.names == ("heads.head", "encoder", "class_token", "conv_proj")
+
+
+def test_bad_shapes_are_refused():
+  images = jnp.zeros((1, 32, 32, 3))
+  bad = models.VisionTransformer(shape=models.ViTShape(8, 2, 3, 32, 64))
+  with pytest.raises(ValueError, match="shape: hidden_dim 32 is not a multiple of num_heads 3"):
+    bad.init(jax.random.key(0), images)
+  with pytest.raises(ValueError, match="shape: expected a ViTShape of positive ints"):
+    models.VisionTransformer(shape=models.ViTShape(8, 0, 2, 32, 64)).init(jax.random.key(0),
+                                                                          images)
