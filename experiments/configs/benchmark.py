@@ -47,6 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
   # config (its data fields are replaced by the ones above), `run_overrides` are
   # applied on top, first those keyed by model, then by "<model>_<mode>".
   config.models = "resnet18,vgg11_bn"
+  # vit_b_16 needs image_size a multiple of 16 (e.g. 64 or 80; 224 with pretrained weights).
   config.modes = "scratch"  # comma list of "scratch", "feature_extraction", "finetune"
   # The weights the transfer modes start from: "none" | "torchvision" | a .pth path.
   config.pretrained = "none"

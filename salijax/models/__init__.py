@@ -1,4 +1,4 @@
-"""torchvision-exact Flax ResNet and VGG classifiers, with taps at every named layer.
+"""torchvision-exact Flax ResNet, VGG and ViT classifiers, with taps at every named layer.
 
     from salijax import models
     module = models.create("resnet18", num_classes=10, head="mlp")
@@ -22,6 +22,7 @@ from salijax.models.parameter_blocks import parameter_blocks
 from salijax.models.resnet import ResNet
 from salijax.models.trainable import trainable_mask
 from salijax.models.vgg import VGG
+from salijax.models.vit import VIT_B_16, VisionTransformer, ViTShape
 
 __all__ = [
     "ARCHITECTURES",
@@ -30,6 +31,9 @@ __all__ = [
     "IMAGENET_STD",
     "ResNet",
     "VGG",
+    "VIT_B_16",
+    "ViTShape",
+    "VisionTransformer",
     "classifier",
     "create",
     "default_tap",

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from salijax.classifier import Classifier
-from salijax.models import heads, naming, normalization, resnet, vgg
+from salijax.models import heads, naming, normalization, resnet, vgg, vit
 from salijax.wrapping.wrap import wrap
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
@@ -25,9 +25,11 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "vgg11": functools.partial(vgg.VGG, layers=vgg.VGG11_LAYERS, batch_norm=False),
     "vgg11_bn": functools.partial(vgg.VGG, layers=vgg.VGG11_LAYERS, batch_norm=True),
     "vgg16": functools.partial(vgg.VGG, layers=vgg.VGG16_LAYERS, batch_norm=False),
+    # Vision Transformer
+    "vit_b_16": functools.partial(vit.VisionTransformer, shape=vit.VIT_B_16),
 }
 ARCHITECTURES: tuple[str, ...] = tuple(_BUILDERS)
-Model = resnet.ResNet | vgg.VGG
+Model = resnet.ResNet | vgg.VGG | vit.VisionTransformer
 
 
 def _channel_constants(value: Any, name: str) -> tuple[float, float, float]:
@@ -62,6 +64,7 @@ def create(arch: str, *, num_classes: int = 1000, head: str = "linear",
       module prefixes (e.g. ("layer4", "fc"); "head" = the head's prefix) of the
       BatchNorms that use batch statistics and update their running statistics
       when `train=True`; all others always use their running statistics.
+      A ViT has no BatchNorm: its prefixes are checked and change nothing.
     classifier_width: VGG only: the width of its two hidden classifier layers
       (None = torchvision's 4096). A narrower one (e.g. 256) trains from
       scratch on a CPU in minutes; torchvision's weights need 4096.
@@ -114,6 +117,8 @@ def create(arch: str, *, num_classes: int = 1000, head: str = "linear",
     raise ValueError(
         f"bn_trainable: expected torchvision module prefixes of {arch} such as "
         f"{sorted(_top_level_names(module))}, got unknown {unknown!r}")
+  if isinstance(module, vit.VisionTransformer):
+    return module
   return module.clone(bn_trainable=prefixes)
 
 
@@ -125,9 +130,14 @@ def init(module: nn.Module, key: jax.Array, image_size: int = 224) -> dict[str, 
   """Fresh variables of `module`: {"params", "batch_stats" (models with BatchNorm)}.
 
   Deterministic in `key`; the initialisers are torchvision's (each model's doc).
-  The parameter shapes do not depend on `image_size` (>= 32 for VGG).
+  The parameter shapes do not depend on `image_size` (>= 32 for VGG), except
+  a ViT's positional embedding: its variables take image_size x image_size
+  images only (image_size a multiple of its patch size; 224 for vit_b_16's
+  torchvision weights).
   """
-  min_size = vgg.MIN_IMAGE_SIZE if isinstance(_check_model(module), vgg.VGG) else 1
+  if isinstance(_check_model(module), vit.VisionTransformer):
+    module.check_image_size(image_size)
+  min_size = vgg.MIN_IMAGE_SIZE if isinstance(module, vgg.VGG) else 1
   if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < min_size:
     raise ValueError(f"image_size: expected an int >= {min_size}, got {image_size!r}")
   # Not jitted: compiling the whole model costs more than running it once.
@@ -156,12 +166,13 @@ def tap_path(module: nn.Module, tap: str) -> str:
 
 
 def default_tap(module: nn.Module) -> str:
-  """The usual explained layer: "layer4" for a ResNet, the last ReLU of a VGG's features."""
+  """The usual explained layer: "layer4" for a ResNet, the last ReLU of a VGG's features,
+  the last block's "ln_1" for a ViT (`salijax.models.vit` says why)."""
   return _check_model(module).default_tap()
 
 
 def head_prefix(module: nn.Module) -> str:
-  """The torchvision name of the replaceable head: "fc" or "classifier.6"."""
+  """The torchvision name of the replaceable head: "fc", "classifier.6" or "heads.head"."""
   return _check_model(module).head_spec().prefix
 
 
@@ -174,10 +185,12 @@ def classifier(module: nn.Module, variables: Any, layer: str | None = None) -> C
     module: a model from `salijax.models.create`.
     variables: its variables ({"params", "batch_stats"}), the Classifier's leaves.
     layer: the tap (a torchvision module name) that `features` returns and
-      `head` starts from; None = `salijax.models.default_tap(module)`.
+      `head` starts from; None = `salijax.models.default_tap(module)`. A ViT's
+      token taps [B,N,C] are read as maps [B,h,w,C] without the class token.
 
   Raises:
     ValueError: `layer` is not a tap of `module`.
   """
   layer = default_tap(module) if layer is None else layer
-  return wrap(module, variables, layer=tap_path(module, layer))
+  prefix_tokens = vit.PREFIX_TOKENS if isinstance(module, vit.VisionTransformer) else None
+  return wrap(module, variables, layer=tap_path(module, layer), prefix_tokens=prefix_tokens)

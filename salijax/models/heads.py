@@ -5,9 +5,11 @@
   Linear(64, num_classes))` in its place; in torch its parameters are
   `<head>.1.*` and `<head>.4.*`, in Flax modules `<head>_1` and `<head>_4`.
 
-The head's torchvision name (its prefix) is "fc" in a ResNet and
-"classifier.6" in a VGG. Its Dense layers sit directly in the model (Flax
-paths "fc", "fc_1", "classifier_6", ...). Biases start at zero.
+The head's torchvision name (its prefix) is "fc" in a ResNet,
+"classifier.6" in a VGG and "heads.head" in a Vision Transformer. Its Dense
+layers sit directly in the model (Flax paths "fc", "fc_1", "classifier_6",
+...), or in the container module of a ViT (`HeadContainer`, "heads/head",
+"heads/head_1", ...). Biases start at zero.
 """
 
 import dataclasses
@@ -65,16 +67,31 @@ def classification_head(x: jax.Array, spec: HeadSpec, train: bool,
   return dense(spec.num_classes, name=names[1])(x)
 
 
+class HeadContainer(nn.Module):
+  """The head in a module of its own (a ViT's "heads" Sequential):
+  `__call__(x f32[B,D], train=False) -> f32[B,K]`."""
+
+  spec: HeadSpec
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    return classification_head(x, self.spec, train)
+
+
 class StandaloneHead(nn.Module):
   """A model's head on its own: `__call__(x f32[B,D], train=False) -> f32[B,K]`.
 
-  Its layers have the Flax names they have in the model, at the top level, and
-  Flax derives each layer's random key from its path, so `init(key, x)` draws
-  the same values as the head of the whole model's `init` with that key.
+  Its layers have the Flax paths they have in the model (in a `HeadContainer`
+  where the prefix has two levels, "heads.head"), and Flax derives each
+  layer's random key from its path, so `init(key, x)` draws the same values as
+  the head of the whole model's `init` with that key.
   """
 
   spec: HeadSpec
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    path = naming.flax_path(self.spec.prefix)
+    if len(path) == 2:  # "heads.head": one container module
+      return HeadContainer(self.spec, name=path[0])(x, train)
     return classification_head(x, self.spec, train)

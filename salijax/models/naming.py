@@ -11,9 +11,13 @@ component starts a new Flax module level:
   "features.16"                    ("features_16",)
   "classifier.6.4"                 ("classifier_6_4",)
 
-No salijax module name contains "_" otherwise, so the map is invertible: a
-Flax path gives back its torchvision name by joining the levels with "." and
-replacing "_" with ".".
+In ResNet and VGG no module name contains "_" otherwise, so there the map is
+invertible: a Flax path gives back its torchvision name by joining the levels
+with "." and replacing "_" with "." (`torch_name`). torchvision's ViT names
+contain "_" ("encoder.layers.encoder_layer_0.ln_1" -> ("encoder", "layers",
+"encoder_layer_0", "ln_1"); "...mlp.0" -> (..., "mlp_0")): `flax_path` is
+one-to-one on each model's names, and the way back is a lookup among them
+(`salijax.models.trainable_mask`).
 """
 
 from collections.abc import Iterable, Sequence
@@ -31,7 +35,7 @@ def flax_path(torch_name: str) -> tuple[str, ...]:
 
 
 def torch_name(path: Sequence[str]) -> str:
-  """The torchvision module name of a Flax module path (see module doc)."""
+  """The torchvision module name of a Flax module path of a ResNet or VGG (see module doc)."""
   return ".".join(path).replace("_", ".")
 
 

@@ -12,6 +12,12 @@ Kinds and their torch state_dict entries:
   LINEAR: `weight` f32[out,in], `bias` f32[out].
   FLAT_LINEAR: a LINEAR whose input is a flattened feature map (torch flattens
     it as C,H,W, salijax as H,W,C).
+  Vision Transformer (`salijax.models.vit`):
+  LAYER_NORM: `weight`, `bias` f32[C].
+  IN_PROJECTION: a MultiheadAttention's fused `in_proj_weight` f32[3C,C] and
+    `in_proj_bias` f32[3C].
+  PARAMETER: a loose parameter; the name is the state_dict key itself
+    ("class_token", "encoder.pos_embedding").
 """
 
 from typing import NamedTuple
@@ -21,6 +27,10 @@ CONV_BIAS = "conv_bias"
 BATCH_NORM = "batch_norm"
 LINEAR = "linear"
 FLAT_LINEAR = "flat_linear"
+# Vision Transformer
+LAYER_NORM = "layer_norm"
+IN_PROJECTION = "in_projection"
+PARAMETER = "parameter"
 
 
 class ParamLayer(NamedTuple):

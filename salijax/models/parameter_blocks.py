@@ -8,6 +8,8 @@ variables to its block, named as torchvision names modules:
   VGG: every conv of `features` by its index ("features.0", ...), with the
     BatchNorm after it in the `_bn` variants, then "classifier.0",
     "classifier.3" and the head ("classifier.6").
+  ViT: "class_token", "conv_proj", "encoder" (the positional embedding, every
+    block and encoder.ln: one top-level Flax module) and the head ("heads.head").
 
     parameter_blocks(models.classifier(module, variables))
     # {"conv1": "stem", "bn1": "stem", "layer1_0": "layer1.0", ..., "fc": "fc"}
@@ -16,7 +18,7 @@ variables to its block, named as torchvision names modules:
 from typing import Any
 
 from salijax.classifier import Classifier
-from salijax.models import architectures, naming, param_layers, resnet
+from salijax.models import architectures, naming, param_layers, resnet, vit
 from salijax.wrapping.linen_model import LinenModel
 from salijax.wrapping.wrapped_classifier import WrappedLogits
 
@@ -31,6 +33,8 @@ def _own_block(module: architectures.Model, layer: str) -> str:
   if isinstance(module, resnet.ResNet):
     parts = layer.split(".")
     return ".".join(parts[:2]) if parts[0].startswith("layer") else STEM
+  if isinstance(module, vit.VisionTransformer):
+    return layer.split(".")[0]
   return layer
 
 

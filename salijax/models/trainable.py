@@ -33,7 +33,8 @@ def trainable_mask(module: nn.Module, params: Any, trainable: Sequence[str]) -> 
                     "with a 'params' key (pass variables['params'])")
   head = architectures.head_prefix(module)
   prefixes = [head if p == HEAD else p for p in trainable]
-  leaf_names = [naming.torch_name([k.key for k in path[:-1]])
+  layers = {naming.flax_path(layer.name): layer.name for layer in module.param_layers()}
+  leaf_names = [_torch_name(layers, path)
                 for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
   known = naming.with_ancestors(leaf_names)
   unknown = [p for p, q in zip(trainable, prefixes, strict=True) if q not in known]
@@ -43,6 +44,12 @@ def trainable_mask(module: nn.Module, params: Any, trainable: Sequence[str]) -> 
         f"trainable: expected prefixes of this model's modules, e.g. {top_level} or "
         f"deeper names like {leaf_names[-1]!r}, got unknown {unknown!r}")
   return jax.tree_util.tree_map_with_path(
-      lambda path, _: any(naming.is_under(naming.torch_name([k.key for k in path[:-1]]), p)
-                          for p in prefixes),
+      lambda path, _: any(naming.is_under(_torch_name(layers, path), p) for p in prefixes),
       params)
+
+
+def _torch_name(layers: dict[tuple[str, ...], str], path: Sequence[Any]) -> str:
+  """The torchvision name of the leaf at `path`: its layer's (`layers`: Flax path -> name),
+  or its own for a loose parameter (a ViT's "class_token")."""
+  keys = tuple(k.key for k in path)
+  return layers.get(keys) or layers.get(keys[:-1]) or naming.torch_name(keys[:-1])

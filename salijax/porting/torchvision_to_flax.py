@@ -16,6 +16,12 @@ Flax collection, the Flax path (`salijax.models.naming`: "layer1.0.conv1" ->
   BatchNorm running_mean, running_var -> batch_stats .../mean, .../var
   BatchNorm num_batches_tracked      -> dropped (optional: torchvision's 2017
                                         checkpoints predate it)
+  ViT (`salijax.models.vit`):
+  LayerNorm weight, bias             -> params .../scale, .../bias
+  self_attention.in_proj_weight [3C, C] -> params .../self_attention/in_proj_kernel [C, 3C]
+                                        (kept fused: q, k, v columns in torch's order)
+  self_attention.in_proj_bias        -> params .../self_attention/in_proj_bias
+  class_token, encoder.pos_embedding -> params class_token, encoder/pos_embedding
 
 Before converting anything, the whole key set and every shape are checked
 against `jax.eval_shape` of the model's initialisation; all missing,
@@ -28,6 +34,7 @@ otherwise it is freshly initialised from `key` (exactly the head that
 ignored.
 """
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -36,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from salijax import models
-from salijax.models import heads, naming, param_layers
+from salijax.models import architectures, heads, naming, param_layers, vit
 
 
 class Transform(NamedTuple):
@@ -76,7 +83,7 @@ class Entry(NamedTuple):
 DROPPED = Entry(None, (), SAME)
 
 
-def key_table(module: models.ResNet | models.VGG) -> dict[str, Entry]:
+def key_table(module: models.ResNet | models.VGG | models.VisionTransformer) -> dict[str, Entry]:
   """Every torch state_dict key of `module`'s architecture -> its `Entry`."""
   table: dict[str, Entry] = {}
   for layer in module.param_layers():
@@ -98,6 +105,16 @@ def key_table(module: models.ResNet | models.VGG) -> dict[str, Entry]:
           f"{layer.name}.running_var": Entry("batch_stats", (*path, "var"), SAME),
           f"{layer.name}.num_batches_tracked": DROPPED,
       })
+    # Vision Transformer
+    if layer.kind == param_layers.LAYER_NORM:
+      table[f"{layer.name}.weight"] = Entry("params", (*path, "scale"), SAME)
+      table[f"{layer.name}.bias"] = Entry("params", (*path, "bias"), SAME)
+    elif layer.kind == param_layers.IN_PROJECTION:
+      table[f"{layer.name}.in_proj_weight"] = Entry("params", (*path, "in_proj_kernel"),
+                                                    TRANSPOSE)
+      table[f"{layer.name}.in_proj_bias"] = Entry("params", (*path, "in_proj_bias"), SAME)
+    elif layer.kind == param_layers.PARAMETER:
+      table[layer.name] = Entry("params", path, SAME)
   return table
 
 
@@ -111,7 +128,33 @@ def _checkpoint_head(arrays: Mapping[str, np.ndarray],
   return None, None
 
 
-_INIT_IMAGE_SIZE = 32  # the smallest every architecture takes; no shape depends on it
+_INIT_IMAGE_SIZE = 32  # the smallest every CNN takes; no CNN parameter shape depends on it
+
+
+def _init_image_size(module: architectures.Model, arrays: Mapping[str, np.ndarray]) -> int:
+  """The image size to make `module`'s shapes at: a ViT's is that of the checkpoint's
+  positional embedding (its patch size times the grid side of vit_b_16 without one)."""
+  if not isinstance(module, models.VisionTransformer):
+    return _INIT_IMAGE_SIZE
+  patch = module.shape.patch_size
+  position = arrays.get("encoder.pos_embedding")
+  if position is not None and position.ndim == 3:
+    side = math.isqrt(max(position.shape[1] - vit.PREFIX_TOKENS, 0))
+    if side > 0 and side * side == position.shape[1] - vit.PREFIX_TOKENS:
+      return side * patch
+  return vit.VIT_B_16_GRID * patch
+
+
+def _model(arch: str | architectures.Model, num_classes: int, head: str) -> architectures.Model:
+  """`models.create(arch, ...)`, or the given model with that class count and head."""
+  if isinstance(arch, str):
+    return models.create(arch, num_classes=num_classes, head=head)
+  if not isinstance(arch, architectures.Model):
+    raise TypeError(f"arch: expected an architecture name or a salijax model, "
+                    f"got {type(arch).__name__}")
+  if head not in heads.HEADS:
+    raise ValueError(f"head: expected one of {heads.HEADS}, got {head!r}")
+  return arch.clone(num_classes=num_classes, head=head)
 
 
 def _module_of(key: str) -> str:
@@ -148,13 +191,15 @@ def _mismatches(table: Mapping[str, Entry], arrays: Mapping[str, np.ndarray],
                               ("shape mismatches", mismatched)) if items]
 
 
-def torchvision_to_flax(arch: str, state_dict: Mapping[str, Any], *,
+def torchvision_to_flax(arch: str | architectures.Model, state_dict: Mapping[str, Any], *,
                         num_classes: int | None = None, head: str = "linear",
                         key: jax.Array | None = None) -> dict[str, Any]:
   """Flax variables of `salijax.models.create(arch, ...)` from a torchvision state_dict.
 
   Args:
-    arch: one of `salijax.models.ARCHITECTURES`.
+    arch: one of `salijax.models.ARCHITECTURES`, or a salijax model (e.g. a
+      small `salijax.models.VisionTransformer`) whose num_classes and head
+      this call sets.
     state_dict: torch key -> array (numpy, or anything `np.asarray` takes),
       as torchvision's `model.state_dict()` (e.g. from `read_pth`).
     num_classes: the model's class count; None = the checkpoint's.
@@ -163,7 +208,9 @@ def torchvision_to_flax(arch: str, state_dict: Mapping[str, Any], *,
       None = `jax.random.key(0)`.
 
   Returns:
-    {"params": ..., "batch_stats": ...} (no "batch_stats" for vgg11, vgg16), f32.
+    {"params": ..., "batch_stats": ...} (no "batch_stats" for vgg11, vgg16 and
+    ViTs), f32. A ViT's are for the image size of the checkpoint's positional
+    embedding (224 for vit_b_16's).
 
   Raises:
     ValueError: an unknown `arch` or `head`, or a state_dict that does not fit
@@ -172,8 +219,8 @@ def torchvision_to_flax(arch: str, state_dict: Mapping[str, Any], *,
   if not isinstance(state_dict, Mapping):
     raise TypeError(f"state_dict: expected a mapping of names to arrays, "
                     f"got {type(state_dict).__name__}")
-  prefix = models.head_prefix(models.create(arch, head=head))
-  specs = {kind: models.create(arch, head=kind).head_spec() for kind in heads.HEADS}
+  prefix = models.head_prefix(_model(arch, 1000, head))
+  specs = {kind: _model(arch, 1000, kind).head_spec() for kind in heads.HEADS}
   arrays = {str(k): np.asarray(v) for k, v in state_dict.items()}
   checkpoint_head, checkpoint_classes = _checkpoint_head(arrays, specs)
   if checkpoint_head is None:
@@ -184,9 +231,10 @@ def torchvision_to_flax(arch: str, state_dict: Mapping[str, Any], *,
   else:
     num_classes = checkpoint_classes if num_classes is None else num_classes
     port_head = checkpoint_head == head and num_classes == checkpoint_classes
-  module = models.create(arch, num_classes=num_classes, head=head)
+  module = _model(arch, num_classes, head)
   key = jax.random.key(0) if key is None else key
-  shapes = jax.eval_shape(lambda: models.init(module, key, _INIT_IMAGE_SIZE))
+  image_size = _init_image_size(module, arrays)
+  shapes = jax.eval_shape(lambda: models.init(module, key, image_size))
 
   table = key_table(module)
   if not port_head:
@@ -195,7 +243,8 @@ def torchvision_to_flax(arch: str, state_dict: Mapping[str, Any], *,
   problems = _mismatches(table, arrays, shapes)
   if problems:
     raise ValueError(
-        f"state_dict: expected the keys and shapes of torchvision's {arch} "
+        f"state_dict: expected the keys and shapes of torchvision's "
+        f"{arch if isinstance(arch, str) else type(arch).__name__} "
         f"(head={head!r}, num_classes={num_classes}), got " + "; ".join(problems))
 
   variables: dict[str, Any] = {}

@@ -106,6 +106,16 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                 "log_every_steps", "checkpoint_every_steps", "eval_every_epochs"):
     value = config[field]
     expect(is_int(value, 1), field, "an integer >= 1", value)
+  # Vision Transformer: its positional embedding fixes the image size.
+  module = models.create(config.model)
+  if isinstance(module, models.VisionTransformer):
+    patch = module.shape.patch_size
+    expect(config.image_size % patch == 0, "image_size",
+           f"a multiple of {config.model}'s patch size {patch}", config.image_size)
+    side = patch * models.vit.VIT_B_16_GRID  # torchvision's checkpoints: 224 x 224
+    expect(pretrained == "none" or config.image_size == side, "image_size",
+           f"{side} for {config.model} with pretrained weights (their positional "
+           "embedding is for that size)", config.image_size)
   lo, hi = config.crop_scale
   expect(0 < lo <= hi <= 1, "crop_scale", "(lo, hi) with 0 < lo <= hi <= 1",
          config.crop_scale)

@@ -13,8 +13,11 @@ import pytest
 
 from salijax import models
 
-REFERENCE = json.loads((pathlib.Path(__file__).parents[2] / "third_party" / "torchvision"
-                        / "state_dict_keys.json").read_text())
+THIRD_PARTY = pathlib.Path(__file__).parents[2] / "third_party" / "torchvision"
+REFERENCE = json.loads((THIRD_PARTY / "state_dict_keys.json").read_text())
+# Vision Transformer
+REFERENCE["vit_b_16"] = json.loads(
+    (THIRD_PARTY / "vit_b_16_state_dict_keys.json").read_text())["vit_b_16"]
 STAT_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 
 
@@ -22,14 +25,15 @@ def _images(shape, seed=0):
   return jnp.asarray(np.random.default_rng(seed).uniform(size=shape).astype(np.float32))
 
 
-def test_architectures_are_torchvisions_six():
+def test_architectures_are_torchvisions_seven():
   assert set(models.ARCHITECTURES) == set(REFERENCE) - {"source"}
-  assert len(models.ARCHITECTURES) == 6
+  assert len(models.ARCHITECTURES) == 7
 
 
 @pytest.mark.parametrize("arch", models.ARCHITECTURES)
 def test_variable_sizes_equal_torchvisions(arch):
-  shapes = jax.eval_shape(lambda: models.init(models.create(arch), jax.random.key(0), 32))
+  size = 224 if arch == "vit_b_16" else 32  # a ViT's positional embedding fixes its size
+  shapes = jax.eval_shape(lambda: models.init(models.create(arch), jax.random.key(0), size))
   reference = REFERENCE[arch]
   params = sum(math.prod(s) for k, s, _ in reference if not k.endswith(STAT_SUFFIXES))
   stats = sum(math.prod(s) for k, s, _ in reference
