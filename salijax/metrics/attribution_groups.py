@@ -10,6 +10,12 @@
   (exactly n, also when the uniform draws tie: a stable sort).
 - `pearson`, `spearman`: correlations of the rows of two f32[B, N] arrays,
   0 where a row has no variance (Spearman: average ranks for ties, as scipy).
+  The attribution sums x count as constant when they differ by no more than
+  float32 rounding of sums of `x_terms` values can make them differ:
+  max x - min x <= x_terms * eps * max |x| (Higham's bound on a sum's
+  relative rounding error). A map that is constant up to rounding (Grad-CAM
+  upsampled from a 1 x 1 layer) then scores 0 everywhere, instead of the
+  correlation of its rounding noise, which changes with the program's layout.
 """
 
 import jax
@@ -22,15 +28,26 @@ from salijax.metrics.perturbed_scores import SCORES
 from salijax.metrics.saliency_order import pixel_ranks
 
 
-def pearson(x: jax.Array, y: jax.Array) -> jax.Array:
-  """f32[B,N], f32[B,N] -> f32[B], the Pearson correlation of each row pair (0: no variance)."""
-  return _pearson(x.astype(jnp.float32), y.astype(jnp.float32))
+def _varies(x: jax.Array, terms: int) -> jax.Array:
+  """bool[B]: whether row b of f32[B,N] sums of `terms` values differs by more than their
+  rounding (module doc)."""
+  eps = float(jnp.finfo(jnp.float32).eps)
+  return x.max(axis=1) - x.min(axis=1) > terms * eps * jnp.abs(x).max(axis=1)
 
 
-def spearman(x: jax.Array, y: jax.Array) -> jax.Array:
-  """f32[B,N], f32[B,N] -> f32[B], Spearman's rank correlation per row (average ranks)."""
+def pearson(x: jax.Array, y: jax.Array, *, x_terms: int) -> jax.Array:
+  """f32[B,N] sums of x_terms values, f32[B,N] -> f32[B], the Pearson correlation of each
+  row pair (0: no variance beyond rounding, module doc)."""
+  x = x.astype(jnp.float32)
+  return jnp.where(_varies(x, x_terms), _pearson(x, y.astype(jnp.float32)), 0.0)
+
+
+def spearman(x: jax.Array, y: jax.Array, *, x_terms: int) -> jax.Array:
+  """f32[B,N] sums of x_terms values, f32[B,N] -> f32[B], Spearman's rank correlation per
+  row (average ranks; 0: no variance beyond rounding, module doc)."""
+  x = x.astype(jnp.float32)
   rank = jax.vmap(_average_ranks)
-  return _pearson(rank(x.astype(jnp.float32)), rank(y.astype(jnp.float32)))
+  return jnp.where(_varies(x, x_terms), _pearson(rank(x), rank(y.astype(jnp.float32))), 0.0)
 
 
 def num_groups(height: int, width: int, group_size: int) -> int:

@@ -109,7 +109,8 @@ def _faithfulness_correlation(clf: Classifier, images: jax.Array, maps: jax.Arra
   axes = tuple(range(1, maps.ndim))
   sums = jax.lax.map(lambda j: (maps * subsets(j[None])[:, 0]).sum(axis=axes),
                      jnp.arange(num_runs, dtype=jnp.int32)).T  # f32[B,R]
-  return FaithfulnessCorrelation(groups_lib.pearson(sums, drops), sums, drops)
+  return FaithfulnessCorrelation(groups_lib.pearson(sums, drops, x_terms=subset_size), sums,
+                                 drops)
 
 
 @functools.partial(jax.jit, static_argnames=(
@@ -124,7 +125,7 @@ def _faithfulness_estimate(clf: Classifier, images: jax.Array, maps: jax.Array,
   drops = _removal_drops(clf, images, labels, removed, count, baseline, score,
                          copies_per_forward)
   sums = groups_lib.group_sums(maps, group[:, 0], count)
-  return FaithfulnessEstimate(groups_lib.pearson(sums, drops), sums, drops)
+  return FaithfulnessEstimate(groups_lib.pearson(sums, drops, x_terms=step_pixels), sums, drops)
 
 
 def faithfulness_correlation(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,

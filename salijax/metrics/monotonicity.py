@@ -114,7 +114,8 @@ def _monotonicity_correlation(clf: Classifier, images: jax.Array, maps: jax.Arra
       clf, images[:, None], labels, score)[:, :, None]
   variances = (change * change).mean(axis=2)
   sums = groups_lib.group_sums(values, group, count)
-  return MonotonicityCorrelation(groups_lib.spearman(sums, variances), sums, variances)
+  return MonotonicityCorrelation(groups_lib.spearman(sums, variances, x_terms=step_pixels), sums,
+                                 variances)
 
 
 def monotonicity(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,

@@ -81,7 +81,8 @@ def _sensitivity_n(clf: Classifier, images: jax.Array, maps: jax.Array, labels: 
   sums = jax.lax.map(lambda j: (maps * removed(j[None])[:, 0]).sum(axis=(1, 2)),
                      jnp.arange(count, dtype=jnp.int32)).T  # f32[B,J]
   shape_n = (batch * len(subset_sizes), num_samples)
-  correlation = groups_lib.pearson(sums.reshape(shape_n), drops.reshape(shape_n))
+  correlation = groups_lib.pearson(sums.reshape(shape_n), drops.reshape(shape_n),
+                                   x_terms=max(subset_sizes))
   return SensitivityN(correlation.reshape(batch, len(subset_sizes)))
 
 

@@ -59,6 +59,29 @@ def random_subsets(key, runs, size, shape):
   return list(ranks < size)
 
 
+def test_a_map_constant_up_to_rounding_scores_zero(twin):
+  """Grad-CAM upsampled from a 1 x 1 layer: a constant map whose values differ by a few
+  ulps. Its attribution sums differ by rounding alone and correlate with nothing: 0, as an
+  exactly constant map, whatever the rounding; a map that varies by 1e-3 correlates."""
+  _, clf = twin
+  images, _ = cases.random_inputs(4, B, H, W)
+  ulps = np.random.default_rng(2).integers(-3, 4, size=(B, H, W))
+  flat = np.nextafter(np.float32(0.3), np.float32(1), dtype=np.float32) * (
+      1 + ulps * np.finfo(np.float32).eps).astype(np.float32)
+  labels = np.zeros(B, np.int32)
+  for maps in (flat, np.full((B, H, W), 0.3, np.float32)):
+    got = faithfulness_correlation(clf, images, maps, labels, key=jax.random.key(0),
+                                   num_runs=20, subset_size=40)
+    np.testing.assert_array_equal(got.correlation, 0.0)
+    assert np.asarray(got.score_drops).std(axis=1).min() > 0  # the drops do vary
+    got = faithfulness_estimate(clf, images, maps, labels, step_pixels=32)
+    np.testing.assert_array_equal(got.correlation, 0.0)
+  varied = flat + 1e-3 * np.random.default_rng(3).normal(size=(B, H, W)).astype(np.float32)
+  got = faithfulness_correlation(clf, images, varied, labels, key=jax.random.key(0),
+                                 num_runs=20, subset_size=40)
+  assert (got.correlation != 0).all()
+
+
 @pytest.mark.parametrize("baseline,score", [("black", "logit"), ("mean", "softmax")])
 def test_equal_to_the_numpy_reference(twin, baseline, score):
   _, clf = twin
