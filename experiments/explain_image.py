@@ -25,7 +25,9 @@ image that class's logit likes best) as an extra row of the panel, in 100 steps:
 Writes, per image, OUT_DIR/<stem>.png (the models side by side: the image and its
 top-k, [the class model,] then one row per method) and OUT_DIR/<stem>.npz (the model
 inputs, maps [and class models]), plus OUT_DIR/predictions.json (see
-salijax.pipeline.explain_image).
+salijax.pipeline.explain_image) and OUT_DIR/index.html, every panel with each model's
+top-k (and the commentary OUT_DIR/<stem>.commentary.md where one exists) in one page
+that opens from disk in a browser.
 """
 
 import os
@@ -34,7 +36,7 @@ from absl import app, flags
 
 from experiments import orbax_logging
 from salijax import models as models_lib
-from salijax.pipeline import explain_image, model_loading
+from salijax.pipeline import explain_image, explain_image_page, model_loading
 
 _IMAGES = flags.DEFINE_multi_string("image", None, "An image file (repeat the flag for more).")
 _MODELS = flags.DEFINE_multi_string(
@@ -109,6 +111,7 @@ def main(argv):
   for record in records:
     print(record["panel"])
   print(os.path.join(_OUT_DIR.value, explain_image.PREDICTIONS_FILE))
+  print(os.path.join(_OUT_DIR.value, explain_image_page.PAGE_NAME))
 
 
 if __name__ == "__main__":
