@@ -5,6 +5,7 @@ services and no GPU, loads file://<page>, and returns what it printed:
 
   dom(chromium, page, tmp)          (the DOM after the page's scripts ran, console messages)
   screenshot(chromium, page, tmp)   (the PNG's path, console messages)
+  check_screenshot(path, size)      it has the window's size and visible content
   driven_result(dom_text)           the JSON a driver script (`DRIVER_TEMPLATE`) wrote
 
 A console message is any console.log/error or uncaught exception of the page
@@ -17,6 +18,9 @@ import pathlib
 import re
 import subprocess
 import tempfile
+
+import numpy as np
+from PIL import Image
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -51,6 +55,18 @@ def screenshot(chromium: str, page: pathlib.Path, tmp: pathlib.Path,
   _, messages = _run(chromium, page, tmp, "--hide-scrollbars",
                      f"--window-size={size[0]},{size[1]}", f"--screenshot={path}")
   return path, messages
+
+
+def check_screenshot(path: pathlib.Path, size: tuple[int, int]) -> None:
+  """Asserts that the screenshot has the window's `size` and shows something: at least 1 %
+  of its pixels differ from the most common colour (the background)."""
+  with Image.open(path) as picture:
+    assert picture.size == size
+    pixels = np.asarray(picture.convert("RGB")).reshape(-1, 3)
+  colours, counts = np.unique(pixels, axis=0, return_counts=True)
+  background = colours[np.argmax(counts)]
+  assert np.any(pixels != background, axis=1).mean() > 0.01
+  assert pixels.astype(np.float64).var(axis=0).sum() > 0
 
 
 # Appended to a copy of a page (after its own script): once the page and its images have

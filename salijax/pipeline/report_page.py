@@ -59,7 +59,8 @@ def map_views(ctx: Context) -> list[MapView]:
 
 def accuracy_table(records: Mapping[str, Mapping[str, Any]]) -> Table:
   """The runs' test accuracy, loss and epochs (models/<run>.json records)."""
-  return Table("Models", ["run", "test accuracy", "test loss", "epochs"], [
+  header = ["run", "test accuracy", "test loss", "epochs"]
+  return Table("Test accuracy and loss of each run", header, [
       [name, Cell(f"{r['test_accuracy']:.3f}", float(r["test_accuracy"])),
        Cell(f"{r['test_loss']:.3f}", float(r["test_loss"])),
        Cell(str(r["epochs"]), float(r["epochs"]))] for name, r in records.items()])

@@ -31,6 +31,7 @@ from salijax.report.html_page import (
     data_url,
     figure_html,
     gallery_html,
+    navigation_html,
     page_html,
     section_html,
     table_html,
@@ -175,18 +176,19 @@ def benchmark_page_html(title: str, rows: Sequence[Mapping[str, Any]],
     ValueError/TypeError: bad rows (`summary_table.checked_rows`) or a view
       that is not a MapView.
   """
-  parts = [text_html(intro)] if intro else []
+  sections: list[tuple[str, list[str]]] = []
   if accuracy is not None:
-    parts.append(section_html("Models", table_html(accuracy)))
+    sections.append(("Models", [table_html(accuracy)]))
   tables = summary_tables(rows, controls)
-  parts.append(section_html("Results", *(table_html(t) for t in tables)
-                            or (text_html("No results."),)))
+  sections.append(("Results", [table_html(t) for t in tables] or [text_html("No results.")]))
   if figures:
-    parts.append(section_html("Figures", *(figure_html(src, caption)
-                                           for src, caption in figures)))
-  parts.append(section_html(
-      "Maps", text_html(f"Every explained image x method: the map (min-max normalised, "
-                        f"{colormap}: low → high) over the image the method explained, with "
-                        f"that map's metric values."),
-      gallery_html(gallery_cards(rows, views), FACETS)))
+    sections.append(("Figures", [figure_html(src, caption) for src, caption in figures]))
+  sections.append(("Maps", [
+      text_html(f"Every explained image x method: the map (min-max normalised, {colormap}:"
+                " low → high) over the image the method explained, with that map's metric"
+                " values."),
+      gallery_html(gallery_cards(rows, views), FACETS)]))
+  parts = ([text_html(intro)] if intro else []) + [
+      navigation_html([heading for heading, _ in sections])]
+  parts += [section_html(heading, *content) for heading, content in sections]
   return page_html(title, parts)

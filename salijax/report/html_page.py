@@ -39,7 +39,9 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.25em; margin-top: 1.6em; } h3 { font-
 table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.9em; }
 caption { text-align: left; font-weight: 600; padding: 0.3em 0; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
-td.number { text-align: right; font-variant-numeric: tabular-nums; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+div.scroll { overflow-x: auto; }
+nav a { margin-right: 1em; }
 table.sortable th { cursor: pointer; background: #f2f2f2; user-select: none; }
 table.sortable th[aria-sort=ascending]::after { content: " \\25B2"; }
 table.sortable th[aria-sort=descending]::after { content: " \\25BC"; }
@@ -49,15 +51,16 @@ figure.figure { margin: 0.8em 0 1.6em; }
 .filters { margin: 0.6em 0; display: flex; flex-wrap: wrap; gap: 1em; align-items: center; }
 .cards { display: flex; flex-wrap: wrap; gap: 0.6em; }
 figure.card { margin: 0; padding: 0.4em; border: 1px solid #ccc; border-radius: 4px;
-              width: 13em; font-size: 0.8em; }
+              width: 15em; font-size: 0.8em; }
 figure.card img { width: 100%; image-rendering: pixelated; display: block; }
-figure.card table { margin: 0.3em 0 0; font-size: 0.95em; width: 100%; }
-figure.card td { padding: 0.1em 0.3em; }
+figure.card table { margin: 0.3em 0 0; font-size: 0.95em; width: 100%; table-layout: fixed; }
+figure.card td { padding: 0.1em 0.3em; overflow-wrap: anywhere; }
+figure.card td.number { width: 4.5em; }
 .cards.wide { flex-direction: column; }
 .cards.wide figure.card { width: auto; font-size: 0.95em; }
 .cards.wide figure.card img { width: auto; max-width: 100%; image-rendering: auto; }
-.cards.wide figure.card table { width: auto; display: inline-table; margin-right: 1.2em;
-                                vertical-align: top; }
+.cards.wide figure.card table { width: auto; table-layout: auto; margin-right: 1.2em; }
+.cards.wide figure.card div.scroll { display: inline-block; vertical-align: top; }
 pre.text { white-space: pre-wrap; background: #f7f7f7; padding: 0.6em; }
 """
 
@@ -192,8 +195,9 @@ def table_html(table: Table) -> str:
   body = "\n".join("<tr>" + "".join(_cell_html(cell) for cell in row) + "</tr>"
                    for row in table.rows)
   notes = "".join(f'\n<p class="note">{escape(line)}</p>' for line in table.notes)
-  return (f'<table class="sortable">\n<caption>{escape(table.caption)}</caption>\n'
-          f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>{notes}")
+  return (f'<div class="scroll"><table class="sortable">\n<caption>{escape(table.caption)}'
+          f"</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+          f"</div>{notes}")
 
 
 def figure_html(src: str, caption: str) -> str:
@@ -207,12 +211,25 @@ def text_html(text: str) -> str:
   return f"<p>{escape(text)}</p>"
 
 
+def section_id(heading: str) -> str:
+  """The id of a section: its heading in lower case, runs of other characters as "-"."""
+  return re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-") or "section"
+
+
 def section_html(heading: str, *parts: str, level: int = 2) -> str:
-  """A <section> with an <h{level}> heading over HTML fragments `parts`."""
+  """A <section id=`section_id(heading)`> with an <h{level}> heading over HTML fragments
+  `parts`."""
   if level not in (2, 3, 4):
     raise ValueError(f"level must be 2, 3 or 4, got {level!r}")
   inner = "\n".join(parts)
-  return f"<section>\n<h{level}>{escape(heading)}</h{level}>\n{inner}\n</section>"
+  return (f'<section id="{section_id(heading)}">\n<h{level}>{escape(heading)}</h{level}>\n'
+          f"{inner}\n</section>")
+
+
+def navigation_html(headings: Sequence[str]) -> str:
+  """Links to the sections of these headings (`section_id`)."""
+  links = "".join(f'<a href="#{section_id(h)}">{escape(h)}</a>' for h in headings)
+  return f"<nav>{links}</nav>"
 
 
 def _check_facets(facets: Sequence[str]) -> tuple[str, ...]:

@@ -28,18 +28,6 @@ def fixture_benchmark_text():
                                             controls=("random",))
 
 
-def check_screenshot(path):
-  """The screenshot has the window's size and shows something: at least 1 % of its pixels
-  differ from the most common colour (the background)."""
-  with Image.open(path) as picture:
-    assert picture.size == SIZE
-    pixels = np.asarray(picture.convert("RGB")).reshape(-1, 3)
-  colours, counts = np.unique(pixels, axis=0, return_counts=True)
-  background = colours[np.argmax(counts)]
-  assert np.any(pixels != background, axis=1).mean() > 0.01
-  assert pixels.astype(np.float64).var(axis=0).sum() > 0
-
-
 def test_the_benchmark_page_runs_its_script_without_errors(chromium, tmp_path, benchmark_text):
   page = tmp_path / "index.html"
   page.write_text(benchmark_text)
@@ -50,7 +38,7 @@ def test_the_benchmark_page_runs_its_script_without_errors(chromium, tmp_path, b
   assert f"{cards} of {cards} shown" in dom
   shot, messages = headless_chromium.screenshot(chromium, page, tmp_path, SIZE)
   assert messages == []
-  check_screenshot(shot)
+  headless_chromium.check_screenshot(shot, SIZE)
 
 
 SORT_AND_FILTER = """
@@ -140,7 +128,7 @@ def test_the_explanations_page_shows_panels_and_commentary(chromium, tmp_path):
   assert "<strong>ears</strong>" in dom and "2 of 2 shown" in dom
   shot, messages = headless_chromium.screenshot(chromium, page, tmp_path, SIZE)
   assert messages == []
-  check_screenshot(shot)
+  headless_chromium.check_screenshot(shot, SIZE)
 
 
 @pytest.mark.parametrize("broken", ["undefinedFunction();", "console.error('x');"])
