@@ -59,6 +59,7 @@ figure.card td.number { width: 4.5em; }
 .cards.wide { flex-direction: column; }
 .cards.wide figure.card { width: auto; font-size: 0.95em; }
 .cards.wide figure.card img { width: auto; max-width: 100%; image-rendering: auto; }
+.cards.wide figure.card figcaption { font-weight: 600; font-size: 1.1em; margin: 0.3em 0; }
 .cards.wide figure.card table { width: auto; table-layout: auto; margin-right: 1.2em; }
 .cards.wide figure.card div.scroll { display: inline-block; vertical-align: top; }
 pre.text { white-space: pre-wrap; background: #f7f7f7; padding: 0.6em; }

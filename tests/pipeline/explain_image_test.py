@@ -298,3 +298,11 @@ def test_the_page_shows_every_panel_top_k_and_commentary(explained, chromium, tm
   # Every panel loads from its path relative to the page.
   assert [src for src, _ in result["images"]] == [f"{r['stem']}.png" for r in records]
   assert all(width > 200 for _, width in result["images"])
+
+
+def test_the_page_needs_an_explain_images_summary(tmp_path):
+  with pytest.raises(FileNotFoundError):
+    explain_image_page.write_page(tmp_path)
+  (tmp_path / "predictions.json").write_text('{"images": []}')
+  with pytest.raises(ValueError, match="not an explain_images summary"):
+    explain_image_page.write_page(tmp_path)

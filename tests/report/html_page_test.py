@@ -68,3 +68,12 @@ def test_gallery_refuses_bad_facets_and_cards():
     html_page.gallery_html(["a.png"], ["model"])
   with pytest.raises(TypeError, match="parts"):
     html_page.page_html("t", "<p>x</p>")
+
+
+def test_navigation_links_name_the_sections():
+  sections = [html_page.section_html(heading, "<p>x</p>") for heading in ("Models", "Maps & more")]
+  links = re.findall(r'<a href="#([^"]+)">', html_page.navigation_html(["Models", "Maps & more"]))
+  assert links == ["models", "maps-more"]
+  assert [re.search(r'<section id="([^"]+)">', s).group(1) for s in sections] == links
+  with pytest.raises(ValueError, match="level"):
+    html_page.section_html("x", level=1)
