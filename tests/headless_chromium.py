@@ -71,13 +71,14 @@ def check_screenshot(path: pathlib.Path, size: tuple[int, int]) -> None:
 
 # Appended to a copy of a page (after its own script): once the page and its images have
 # loaded, `BODY` (JavaScript) fills the object `result`, which also lists every image's src
-# and natural width (0: not loaded); it is written as JSON into <pre id="test-result"> for
+# (a data URL's first 40 characters) and natural width (0: not loaded); it is written as JSON into <pre id="test-result"> for
 # `driven_result`.
 DRIVER_TEMPLATE = """<script>
 window.addEventListener("load", function () {
   var result = {errors: window.testErrors};
   result.images = Array.prototype.map.call(document.images, function (image) {
-    return [image.getAttribute("src").slice(0, 40), image.naturalWidth];
+    var src = image.getAttribute("src");  // a data URL shortened to its start
+    return [src.startsWith("data:") ? src.slice(0, 40) : src, image.naturalWidth];
   });
   try { BODY } catch (error) { result.driverError = String(error); }
   var out = document.createElement("pre");
