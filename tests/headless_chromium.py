@@ -71,8 +71,8 @@ def check_screenshot(path: pathlib.Path, size: tuple[int, int]) -> None:
 
 # Appended to a copy of a page (after its own script): once the page and its images have
 # loaded, `BODY` (JavaScript) fills the object `result`, which also lists every image's src
-# (a data URL's first 40 characters) and natural width (0: not loaded); it is written as JSON into <pre id="test-result"> for
-# `driven_result`.
+# (a data URL's first 40 characters) and natural width (0: not loaded); it is written as
+# JSON into <pre id="test-result"> for `driven_result`.
 DRIVER_TEMPLATE = """<script>
 window.addEventListener("load", function () {
   var result = {errors: window.testErrors};
