@@ -6,7 +6,8 @@ From data the report stage already has (`benchmark_page_html`):
   one sortable table of method x metric per (model, mode, label mode,
     perturbation) of the long-format rows: mean [95 % CI] as in summary.md
     (`summary_table`: the same rounding and intervals, the best non-control
-    method bold, controls last and marked), sorted by the mean,
+    method bold, controls last and marked; "(n = k)" on a metric of fewer
+    images, such as the sanity check's), sorted by the mean,
   the report's PNG figures, by their paths relative to the page,
   a gallery of every explained image x method (`MapView`: a small overlay
     PNG, embedded) with its metric values, filterable by model, method,
@@ -103,8 +104,12 @@ def summary_tables(rows: Sequence[Mapping[str, Any]],
     best = {metric: best_methods(
         {m: estimates.get((m, metric), nan)[0] for m in ranked if m not in controls},
         metric_catalogue.metric_info(metric).higher_is_better) for metric in metrics}
+    images = len({row["image_id"] for row in group})
+    covered = {metric: len({row["image_id"] for row in group if row["metric"] == metric})
+               for metric in metrics}
     header = ["method"] + [metric_catalogue.metric_info(metric).title
                            + ARROWS[metric_catalogue.metric_info(metric).higher_is_better]
+                           + (f" (n = {covered[metric]})" if covered[metric] < images else "")
                            for metric in metrics]
     table_rows = []
     for method in ranked:
@@ -113,7 +118,6 @@ def summary_tables(rows: Sequence[Mapping[str, Any]],
         mean, low, high = estimates.get((method, metric), nan)
         cells.append(Cell(format_estimate(mean, low, high), mean, method in best[metric]))
       table_rows.append(cells)
-    images = len({row["image_id"] for row in group})
     tables.append(Table(_caption(key, images), header, table_rows, notes=(
         "Cells: mean over images [95 % CI]; bold: the best method of the column, controls"
         " excluded; ↑ higher is better, ↓ lower is better. Click a header to sort.",)))

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from salijax.report import COLUMNS, benchmark_page
+from salijax.report import COLUMNS, benchmark_page, metric_info
 from salijax.report.benchmark_page import MapView, benchmark_page_html
 
 RUNS = (("resnet18", "scratch"), ("vgg11", "finetune"))
@@ -57,6 +57,15 @@ def test_one_table_per_run_label_mode_and_perturbation_with_the_means():
       better = max if metric == "insertion_auc" else min
       best = better(("gradcam", "rise"), key=means.get)
       assert [row[column].bold for row in table.rows] == [m == best for m in METHODS]
+
+
+def test_a_metric_of_fewer_images_says_how_many():
+  rows = make_rows()
+  rows.append({**rows[0], "metric": "sanity_ssim", "value": 0.5})
+  (table, *_) = benchmark_page.summary_tables(rows)
+  assert table.header[1:3] == ["Insertion AUC ↑", "Deletion AUC ↓"]  # every image: no n
+  assert table.header[3].startswith(metric_info("sanity_ssim").title)
+  assert table.header[3].endswith(" (n = 1)")
 
 
 def test_the_gallery_shows_every_image_and_method_with_its_values():
