@@ -34,7 +34,9 @@ endpoint than OpenAI's, OPENAI_BASE_URL; the panels are sent there):
 Writes, per image, OUT_DIR/<stem>.png (the models side by side: the image and its
 top-k, [the class model,] then one row per method) and OUT_DIR/<stem>.npz (the model
 inputs, maps [and class models]), [OUT_DIR/<stem>.commentary.md,] plus
-OUT_DIR/predictions.json (see salijax.pipeline.explain_image).
+OUT_DIR/predictions.json (see salijax.pipeline.explain_image) and OUT_DIR/index.html,
+every panel with each model's top-k (and its commentary where one exists) in one page
+that opens from disk in a browser.
 """
 
 import os
@@ -44,7 +46,7 @@ from absl import app, flags
 
 from experiments import orbax_logging
 from salijax import models as models_lib
-from salijax.pipeline import commentary, explain_image, model_loading
+from salijax.pipeline import commentary, explain_image, explain_image_page, model_loading
 
 _IMAGES = flags.DEFINE_multi_string("image", None, "An image file (repeat the flag for more).")
 _MODELS = flags.DEFINE_multi_string(
@@ -201,6 +203,7 @@ def main(argv):
     if record["commentary"] is not None:
       print(record["commentary"])
   print(os.path.join(_OUT_DIR.value, explain_image.PREDICTIONS_FILE))
+  print(os.path.join(_OUT_DIR.value, explain_image_page.PAGE_NAME))
   _report_commentary_failures(records)
 
 

@@ -76,6 +76,20 @@ def openai():
   return pytest.importorskip("openai")
 
 
+@pytest.fixture(scope="session")
+def chromium():
+  """The path of headless Chromium (Debian's `chromium`), the HTML pages' browser: skipped
+  locally if absent, required in CI (.ci/run installs it)."""
+  import shutil  # noqa: PLC0415
+
+  path = shutil.which("chromium")
+  if path is None:
+    if os.environ.get("CI"):
+      pytest.fail("chromium is not installed (apt-get install -y chromium)")
+    pytest.skip("chromium is not installed")
+  return path
+
+
 def pytest_configure(config):
   """Shares compiled XLA programs between test processes and runs (a persistent cache)."""
   del config

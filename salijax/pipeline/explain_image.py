@@ -45,6 +45,9 @@ Files in out_dir, per image (<stem> = the file name without its suffix,
   predictions.json   {"seed", "methods", "method_options", "class_model_options"
                      (None without class models), "commentary" ({"model",
                      "endpoint"}, None without), "models", "images": the records}
+  index.html         one page for a browser: every panel, each model's top-k and the
+                     commentary <stem>.commentary.md of an image when that file exists
+                     (`explain_image_page.write_page`: call it again after adding one)
 
 Every file is written atomically. Unreadable images are all reported, with
 their reasons, before any model runs.
@@ -66,12 +69,13 @@ from salijax import methods as methods_lib
 from salijax.classifier import Classifier
 from salijax.data import image_file, preprocessing
 from salijax.pipeline import commentary as commentary_lib
+from salijax.pipeline import explain_image_page
 from salijax.pipeline.model_loading import LoadedModel
 from salijax.report import plotting
 from salijax.report.explanation_panel import PanelColumn, explanation_panel
 from salijax.visualisation.class_model import check_hyperparameters
 
-PREDICTIONS_FILE = "predictions.json"
+PREDICTIONS_FILE = explain_image_page.PREDICTIONS_FILE  # "predictions.json"
 CLASS_MODEL_OPTIONS = ("steps", "learning_rate", "l2")  # of salijax.visualisation.class_model
 
 
@@ -335,4 +339,5 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
              "models": models_json, "images": records}
   atomic_files.write_bytes_atomic(out_dir / PREDICTIONS_FILE,
                                   (json.dumps(summary, indent=2, default=repr) + "\n").encode())
+  explain_image_page.write_page(out_dir)
   return records

@@ -20,6 +20,9 @@ report/<run>_perturbations.png     the first image and its perturbations x metho
                                    label mode; with config.perturbations only)
 report/<run>_sanity.png            similarity per randomised block
 report/training.png                training curves of every run
+report/index.html                  all of the above in one page for a browser: the tables
+                                   (sortable), the figures and a gallery of every map with
+                                   its metric values, filterable (`report_page`)
 
 Sanity rows (and figures) belong to the first label mode's clean images, the
 classes the sanity stage explains. Every unit is read through
@@ -34,7 +37,7 @@ import ml_collections
 import numpy as np
 
 from salijax import perturbations, report
-from salijax.pipeline import batch_units
+from salijax.pipeline import batch_units, report_page
 from salijax.pipeline import benchmark_workdir as bw
 from salijax.pipeline.benchmark_config import (
     Run,
@@ -279,8 +282,9 @@ def run_stage(ctx: Context) -> dict[str, Any]:
   report.write_results(rows, out)
   controls = names_list(config.controls)
   fixed = [row for row in rows if "." not in row["metric"]]
-  sections = [f"# salijax benchmark: {eval_set.dataset} ({eval_set.split}, "
-              f"{len(eval_set.indices)} images, {_classes_text(config)})",
+  title = (f"salijax benchmark: {eval_set.dataset} ({eval_set.split}, "
+           f"{len(eval_set.indices)} images, {_classes_text(config)})")
+  sections = [f"# {title}",
               "## Models", _accuracy_table(records),
               report.summary_markdown(fixed, controls=controls),
               *_extra_sections(ctx, rows, controls)]
@@ -299,6 +303,7 @@ def run_stage(ctx: Context) -> dict[str, Any]:
   bw.write_bytes_atomic(out / "summary.md", ("\n\n".join(sections) + "\n").encode())
   bw.write_json(out / "diagnostics.json", diagnostics(ctx))
   write_figures(ctx, out)
+  report_page.write_page(ctx, rows, out, title)
   manifest = report.build_manifest(config, stage_seconds=ctx.stage_seconds,
                                    extra={"runs": dict(records)})
   bw.write_json(out / "manifest.json", manifest)

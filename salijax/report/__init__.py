@@ -14,6 +14,8 @@
   report.mean_curve_figure(report_dir / "pixel_flipping.curve.png", {"gradcam": curves})
   report.sanity_figure(report_dir / "sanity.png", block_names, similarity, baseline)
   report.training_figure(report_dir / "training.png", {"resnet18/scratch": records})
+  page = report.benchmark_page_html(title, rows, views)   # index.html: tables, gallery
+  page = report.explanations_page_html(title, images, methods)   # explain_image's page
 
 `METRICS` names, titles and orients every metric of the tables; each row of
 results.csv is one value of one image (`COLUMNS`). The figures need
@@ -21,11 +23,15 @@ matplotlib, imported only when one is drawn, with the non-interactive "Agg"
 backend (`plotting`).
 """
 
+from salijax.report.benchmark_page import MapView, benchmark_page_html
 from salijax.report.confidence_interval import mean_confidence_interval
 from salijax.report.curve_figure import insertion_deletion_figure, mean_curve_figure
+from salijax.report.explanations_page import ExplainedImage, explanations_page_html
 from salijax.report.manifest import build_manifest
+from salijax.report.markdown_html import markdown_html
 from salijax.report.metric_catalogue import METRICS, MetricInfo, metric_info, ordered_metrics
 from salijax.report.overlay_grid import overlay_grid
+from salijax.report.overlay_image import overlay_png
 from salijax.report.perturbation_table import perturbation_markdown
 from salijax.report.plotting import pyplot, save_figure
 from salijax.report.prediction_diagnostics import prediction_diagnostics
@@ -35,8 +41,10 @@ from salijax.report.summary_table import summary_markdown
 from salijax.report.training_figure import training_figure
 
 __all__ = [
-    "COLUMNS", "METRICS", "MetricInfo", "build_manifest", "insertion_deletion_figure",
+    "COLUMNS", "METRICS", "ExplainedImage", "MapView", "MetricInfo", "benchmark_page_html",
+    "build_manifest", "explanations_page_html", "insertion_deletion_figure", "markdown_html",
     "mean_confidence_interval", "mean_curve_figure", "metric_info", "ordered_metrics",
-    "overlay_grid", "perturbation_markdown", "prediction_diagnostics", "pyplot", "read_results",
-    "sanity_figure", "save_figure", "summary_markdown", "training_figure", "write_results",
+    "overlay_grid", "overlay_png", "perturbation_markdown", "prediction_diagnostics", "pyplot",
+    "read_results", "sanity_figure", "save_figure", "summary_markdown", "training_figure",
+    "write_results",
 ]

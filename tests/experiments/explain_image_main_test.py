@@ -51,7 +51,10 @@ def test_explains_an_image_with_a_checkpoint(run_main, image, tmp_path, capsys):
     assert arrays[f"{name}/image"].shape == (32, 32, 3)
     assert arrays[f"{name}/rise"].shape == (32, 32)
   assert (out_dir / "photo.png").stat().st_size > 0
-  assert str(out_dir / "photo.png") in capsys.readouterr().out
+  printed = capsys.readouterr().out
+  assert str(out_dir / "photo.png") in printed
+  assert str(out_dir / "index.html") in printed
+  assert '<img src="photo.png"' in (out_dir / "index.html").read_text()
 
 
 @pytest.mark.parametrize("args,class_model,options", [

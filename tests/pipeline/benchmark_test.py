@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import headless_chromium
 import numpy as np
 import pytest
 import tiny_benchmark
@@ -97,6 +99,40 @@ def test_every_stage_writes_its_outputs(finished):
                "vgg11_scratch_sanity.png"):
     with Image.open(out / name) as image:
       assert image.size[0] > 100 and image.size[1] > 100
+
+
+def test_the_report_page_shows_every_map_and_opens_in_a_browser(finished, chromium, tmp_path):
+  """report/index.html: a card per run x method x image with that map's values; in
+  Chromium its script runs cleanly and every picture (embedded or beside it) loads."""
+  workdir, _ = finished
+  out = workdir / "report"
+  rows = report.read_results(out)
+  page = (out / "index.html").read_text()
+  cards = re.findall(r'<figure class="card" data-model="([^"]*)" data-method="([^"]*)"'
+                     r'[^>]*><img src="data:image/png;base64,[^"]+" alt="[^"]*"><figcaption>'
+                     r"[^:<]+: image ([^<]+)<br>(.*?)</figure>", page, re.S)
+  expected = {(f"{r['model']} ({r['mode']})", r["method"], str(r["image_id"])) for r in rows}
+  assert len(cards) == len(expected)
+  assert {card[:3] for card in cards} == expected
+  for model, method, image, body in cards:
+    metrics = {r["metric"] for r in rows if (f"{r['model']} ({r['mode']})", r["method"],
+                                             str(r["image_id"])) == (model, method, image)}
+    assert body.count('<td class="number">') == len(metrics)
+  copy = tmp_path / "report"
+  shutil.copytree(out, copy)
+  driven = headless_chromium.driven_page(page, "", copy / "driven.html")
+  dom, messages = headless_chromium.dom(chromium, driven, tmp_path)
+  result = headless_chromium.driven_result(dom)
+  assert messages == [] and result["errors"] == [] and 'data-script="ready"' in dom
+  figures = sorted(path.name for path in out.glob("*.png"))
+  sources = [src for src, _ in result["images"]]
+  assert sorted(src for src in sources if src.endswith(".png")) == figures
+  assert len(sources) == len(figures) + len(cards)
+  assert all(width > 0 for _, width in result["images"])
+  shot, messages = headless_chromium.screenshot(chromium, copy / "index.html", tmp_path,
+                                                (1200, 1600))
+  assert messages == []
+  headless_chromium.check_screenshot(shot, (1200, 1600))
 
 
 def test_maps_and_scores_match_the_library_functions(finished):

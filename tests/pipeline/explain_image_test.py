@@ -2,8 +2,11 @@
 
 import json
 import pathlib
+import re
+import shutil
 import sys
 
+import headless_chromium
 import jax
 import numpy as np
 import pytest
@@ -11,7 +14,7 @@ from PIL import Image
 
 from salijax import methods, visualisation
 from salijax.data.image_file import read_image
-from salijax.pipeline import explain_image
+from salijax.pipeline import explain_image, explain_image_page
 from salijax.pipeline.model_loading import LoadedModel
 
 # Module-scoped fixtures: one worker runs the whole group, so they are built once.
@@ -262,3 +265,44 @@ def test_bad_arguments(image_paths, tmp_path):
   wrong_names = LoadedModel("short", model.classifier, ("ant", "bee"), 40, 0.8)
   with pytest.raises(ValueError, match="short has 2 class names for 4 logits"):
     explain_image.explain_images(image_paths, [wrong_names], ["gradcam"], tmp_path)
+
+
+def _cards(page):
+  """{image key: the HTML of its card} of an index.html."""
+  return dict(re.findall(r'<figure class="card" data-image="([^"]+)">(.*?)</figure>', page,
+                         re.S))
+
+
+def test_the_page_shows_every_panel_top_k_and_commentary(explained, chromium, tmp_path):
+  records, out_dir = explained
+  cards = _cards((out_dir / "index.html").read_text())
+  assert list(cards) == [record["stem"] for record in records]
+  for record in records:
+    card = cards[record["stem"]]
+    assert f'<img src="{record["stem"]}.png"' in card and "commentary" not in card
+    assert re.findall(r"<caption>([^<]+)</caption>", card) == ["cnn", "region"]
+    for ranked in record["predictions"].values():
+      for entry in ranked:
+        assert f"{entry['name']} ({entry['class']})</td>" in card
+  copy = tmp_path / "explanations"
+  shutil.copytree(out_dir, copy)
+  (copy / "wide.commentary.md").write_text("The **region** matters.\n\n<b>raw</b>\n")
+  page = explain_image_page.write_page(copy)
+  cards = _cards(page.read_text())
+  assert "<strong>region</strong>" in cards["wide"] and "&lt;b&gt;raw" in cards["wide"]
+  assert all("commentary" not in cards[stem] for stem in ("shape", "shape_2"))
+  driven = headless_chromium.driven_page(page.read_text(), "", copy / "driven.html")
+  dom, messages = headless_chromium.dom(chromium, driven, tmp_path)
+  result = headless_chromium.driven_result(dom)
+  assert messages == [] and result["errors"] == [] and 'data-script="ready"' in dom
+  # Every panel loads from its path relative to the page.
+  assert [src for src, _ in result["images"]] == [f"{r['stem']}.png" for r in records]
+  assert all(width > 200 for _, width in result["images"])
+
+
+def test_the_page_needs_an_explain_images_summary(tmp_path):
+  with pytest.raises(FileNotFoundError):
+    explain_image_page.write_page(tmp_path)
+  (tmp_path / "predictions.json").write_text('{"images": []}')
+  with pytest.raises(ValueError, match="not an explain_images summary"):
+    explain_image_page.write_page(tmp_path)
