@@ -26,6 +26,13 @@ maps, and each metric against its pass-count floor (experiments/quantus_speed.py
 
   python -m experiments.speed --benchmark=quantus --image_size=112,224 --batch_size=8
 
+--benchmark=anchors times the methods that have an anchor library beside it
+(Captum's Occlusion, KernelSHAP, DeepLIFT and DeepLIFT-SHAP; PAIR's XRAI,
+Guided IG and Blur IG) on the same ResNet18, images and work
+(experiments/anchor_speed.py); --methods picks some:
+
+  python -m experiments.speed --benchmark=anchors --image_size=224 --batch_size=8 --repeats=3
+
 A benchmark is a function `() -> list[dict]` (one row per measurement, read
 from its flags) registered in BENCHMARKS.
 """
@@ -35,11 +42,12 @@ from collections.abc import Callable
 import jax
 from absl import app, flags, logging
 
-from experiments import method_speed, quantus_speed
+from experiments import anchor_speed, method_speed, quantus_speed
 from salijax import atomic_files
 from salijax.train import throughput
 
-_BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train", "methods", "rise_memory", "quantus"],
+_BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train", "methods", "rise_memory", "quantus",
+                                                     "anchors"],
                                 "What to time.")
 _MODELS = flags.DEFINE_list("models", ["resnet18"], "Architectures (salijax.models).")
 _IMAGE_SIZES = flags.DEFINE_list("image_size", ["80"], "Square image sizes in pixels "
@@ -49,7 +57,8 @@ _NUM_CLASSES = flags.DEFINE_integer("num_classes", 10, "Outputs of the model hea
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed calls after compilation.")
 _REPEATS = flags.DEFINE_integer("repeats", 10, "Timed calls; the median is reported.")
 _METHODS = flags.DEFINE_list("methods", None, "--benchmark=methods: what to time (default: "
-                             "every registered method and insertion_deletion).")
+                             "every registered method and insertion_deletion); "
+                             "--benchmark=anchors: the methods timed (default: every pair).")
 _METHOD_OPTIONS = flags.DEFINE_list(
     "method_options", [], "--benchmark=methods: method.option=value entries, e.g. "
     "rise.num_masks=256,iba.steps=5,smoothgrad.method=integrated_gradients (over the "
@@ -111,9 +120,16 @@ def quantus_benchmark() -> list[dict]:
       num_classes=_NUM_CLASSES.value)
 
 
+def anchors_benchmark() -> list[dict]:
+  """Rows of (method, anchor, seconds per image in salijax and the anchor, speedup)."""
+  return [row for size in _IMAGE_SIZES.value for row in anchor_speed.anchor_benchmark(
+      _METHODS.value, image_size=int(size), batch_size=_BATCH_SIZE.value, warmup=_WARMUP.value,
+      repeats=_REPEATS.value, num_classes=_NUM_CLASSES.value)]
+
+
 BENCHMARKS: dict[str, Callable[[], list[dict]]] = {
     "train": train_benchmark, "methods": methods_benchmark, "rise_memory": rise_memory_benchmark,
-    "quantus": quantus_benchmark}
+    "quantus": quantus_benchmark, "anchors": anchors_benchmark}
 
 
 def main(argv):

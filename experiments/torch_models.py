@@ -8,6 +8,8 @@ the "mlp" head.
 statistics (so inference-mode BatchNorm is exercised), in eval mode.
 """
 
+import types
+
 import torch
 from torch import nn
 
@@ -176,3 +178,19 @@ def build(arch: str, *, num_classes: int = 1000, head_kind: str = "linear",
   model = model.to_empty(device="cpu")
   randomize(model, seed)
   return model.eval()
+
+
+def _basic_block_with_two_relus(self: BasicBlock, x: torch.Tensor) -> torch.Tensor:
+  out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+  return self.relu2(out + (x if self.downsample is None else self.downsample(x)))
+
+
+def with_one_relu_module_per_call(model: nn.Module) -> nn.Module:
+  """`model` (a ResNet of BasicBlocks) with a second ReLU module in each block for its second
+  ReLU, the same function: Captum's DeepLIFT keeps one input per module, so a module called
+  twice makes it raise."""
+  for module in model.modules():
+    if isinstance(module, BasicBlock):
+      module.relu2 = nn.ReLU()
+      module.forward = types.MethodType(_basic_block_with_two_relus, module)
+  return model

@@ -5,7 +5,6 @@ both here; torchvision-layout ResNet18 and VGG11 ported with salijax.porting,
 as tests/methods/captum_agreement_test.py), at precision "highest".
 """
 
-import types
 
 import float_tolerance
 import jax
@@ -232,20 +231,6 @@ def test_small_cnn_matches_captum(torch, captum):
   assert_close(got, expected)
 
 
-def with_one_relu_module_per_call(torch, torch_models, model):
-  """`model` with a second ReLU module in each BasicBlock for its second ReLU (same weights):
-  Captum keeps one input per module, so a module called twice makes it raise."""
-  def forward(self, x):
-    out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-    return self.relu2(out + (x if self.downsample is None else self.downsample(x)))
-
-  for module in model.modules():
-    if isinstance(module, torch_models.BasicBlock):
-      module.relu2 = torch.nn.ReLU()
-      module.forward = types.MethodType(forward, module)
-  return model
-
-
 @pytest.mark.parametrize("arch", ["resnet18", "vgg11"])
 def test_ported_models_match_captum(torch, torch_models, captum, arch):
   model = torch_models.build(arch, num_classes=NUM_CLASSES, seed=4)
@@ -257,7 +242,7 @@ def test_ported_models_match_captum(torch, torch_models, captum, arch):
     with pytest.raises(RuntimeError, match="used more than once"):
       captum.attr.DeepLift(pixel_model(torch, model)).attribute(
           nchw(torch, images), baselines=0.0, target=target)
-    model = with_one_relu_module_per_call(torch, torch_models, model)
+    model = torch_models.with_one_relu_module_per_call(model)
     base = np.asarray(blurred(jnp.asarray(images)))
     expected = to_numpy(captum.attr.DeepLift(pixel_model(torch, model)).attribute(
         nchw(torch, images), baselines=nchw(torch, base), target=target))
