@@ -33,6 +33,21 @@ def captum(torch):
 
 
 @pytest.fixture(scope="session")
+def zennit(torch):
+  """zennit (torch LRP library) with its torchvision canonizers, the reference of `lrp`: like
+  `torch`."""
+  del torch
+  if os.environ.get("CI"):
+    import zennit.attribution  # noqa: PLC0415 - CI must have it: fail, not skip.
+  pytest.importorskip("zennit")
+  pytest.importorskip("torchvision")
+  import zennit.attribution  # noqa: PLC0415
+  import zennit.composites  # noqa: PLC0415
+  import zennit.torchvision  # noqa: PLC0415
+  return zennit
+
+
+@pytest.fixture(scope="session")
 def quantus():
   """Quantus (XAI evaluation library), the localisation metrics' anchor: skipped locally if
   absent, required in CI."""

@@ -11,8 +11,8 @@ outputs j that input i reaches; a linear map's transpose does them):
   epsilon      R_i = x_i sum_j W'_ji R_j / stab(z_j, epsilon),  z = W' x + t
   z+           R_i = x+_i sum_j W'+_ji R_j / stab(z+_j) + x-_i sum_j W'-_ji R_j / stab(z+_j),
                z+ = W'+ x+ + W'- x- + t+  (zennit's ZPlus, alpha-beta with alpha=1, beta=0)
-  alpha-beta   R_i = alpha (x+ W'+^T + x- W'-^T) R / stab(z+) - beta (x+ W'-^T + x- W'+^T) R / stab(z-),
-               z- = W'- x+ + W'+ x- + t-
+  alpha-beta   R = alpha (x+ W'+^T + x- W'-^T) R / stab(z+)
+                   - beta (x+ W'-^T + x- W'+^T) R / stab(z-),   z- = W'- x+ + W'+ x- + t-
   gamma        (generalised, Andeol et al. 2021) the weights W' + gamma W'+ carry the
                relevance of outputs with z > 0 (on x+; W' + gamma W'- on x-), the weights
                W' + gamma W'- that of outputs with z < 0 (W' + gamma W'+ on x-); biases
