@@ -55,11 +55,12 @@ def _negative(a: jax.Array) -> jax.Array:
 @dataclasses.dataclass(frozen=True)
 class AffineLayer:
   """y = scale * linear(x, weight) + shift (module doc); `linear` is linear in x for any
-  weights shaped like `weight`; scale and shift broadcast to y."""
+  weights shaped like `weight`; scale (an array or a Python float) and shift broadcast to
+  y."""
 
   linear: Callable[[jax.Array, jax.Array], jax.Array]
   weight: jax.Array
-  scale: jax.Array
+  scale: jax.Array | float
   shift: jax.Array
 
   def _terms(self, part: str) -> tuple[tuple[jax.Array, jax.Array], ...]:
@@ -68,6 +69,8 @@ class AffineLayer:
     if part == "all":
       return ((s, w),)
     pos, neg = _positive(w), _negative(w)
+    if isinstance(s, float):  # a known sign: one product, not two
+      return ((s, pos if (s > 0) == (part == "+") else neg),)
     if part == "+":  # (s W)+ = s+ W+ + s- W-
       return ((_positive(s), pos), (_negative(s), neg))
     return ((_positive(s), neg), (_negative(s), pos))  # "-"

@@ -42,6 +42,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.extend import core
 
 from salijax.methods.lrp_rules import AffineLayer, Rule, norm_relevance, stabilize
@@ -139,13 +140,18 @@ class _PendingLayer:
       return self.value
     weight = self.args[1 - self.position]
     dtype = self.aval.dtype
-    scale, shift = jnp.asarray(self.scale, dtype), jnp.asarray(self.shift, dtype)
+    # A scale known on the host (no multiplication by parameters) stays a Python float,
+    # so that the rules need one product per sign, not two.
+    known = (float(self.scale) if not isinstance(self.scale, jax.Array)
+             and np.ndim(self.scale) == 0 else None)
+    scale = jnp.asarray(self.scale, dtype)
+    shift = jnp.asarray(self.shift, dtype)
     if self.first:
       ctx.first_input = self.x
 
     def forward(x, weight, scale, shift, bounds):
       del bounds
-      return scale * self.linear(x, weight) + shift
+      return (scale if known is None else known) * self.linear(x, weight) + shift
 
     if ctx.composite is None:
       self.value = forward(self.x, weight, scale, shift, None)
@@ -155,7 +161,8 @@ class _PendingLayer:
             ctx.composite.conv if kind == "conv" else ctx.composite.dense)
 
     def backward(x, weight, scale, shift, bounds, r):
-      return rule.relevance(AffineLayer(self.linear, weight, scale, shift), x, r, bounds)
+      layer = AffineLayer(self.linear, weight, scale if known is None else known, shift)
+      return rule.relevance(layer, x, r, bounds)
 
     self.value = _custom(forward, backward)(self.x, weight, scale, shift, ctx.bounds)
     return self.value
