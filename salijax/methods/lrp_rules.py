@@ -63,9 +63,16 @@ class AffineLayer:
   scale: jax.Array | float
   shift: jax.Array
 
-  def _terms(self, part: str) -> tuple[tuple[jax.Array, jax.Array], ...]:
-    """(output factor, weights) pairs whose sum is the map x -> W'^part x, W' = scale W."""
+  def _terms(self, part: str, gamma: float = 0.0) -> tuple[tuple[Any, jax.Array], ...]:
+    """(output factor, weights) pairs whose sum is the map x -> W'^part x, W' = scale W, or
+    with gamma > 0 x -> (W' + gamma W'^part) x."""
     s, w = self.scale, self.weight
+    if gamma:
+      if isinstance(s, float):  # one product with the boosted weights
+        merged = s * w
+        clamped = _positive(merged) if part == "+" else _negative(merged)
+        return ((1.0, merged + gamma * clamped),)
+      return self._terms("all") + tuple((gamma * f, v) for f, v in self._terms(part))
     if part == "all":
       return ((s, w),)
     pos, neg = _positive(w), _negative(w)
@@ -75,14 +82,14 @@ class AffineLayer:
       return ((_positive(s), pos), (_negative(s), neg))
     return ((_positive(s), neg), (_negative(s), pos))  # "-"
 
-  def map(self, part: str, x: jax.Array) -> jax.Array:
-    """W'^part x, part "all", "+" or "-" (no bias)."""
-    return sum(factor * self.linear(x, w) for factor, w in self._terms(part))
+  def map(self, part: str, x: jax.Array, gamma: float = 0.0) -> jax.Array:
+    """W'^part x, part "all", "+" or "-" (no bias); (W' + gamma W'^part) x with gamma."""
+    return sum(factor * self.linear(x, w) for factor, w in self._terms(part, gamma))
 
-  def transpose(self, part: str, x: jax.Array, g: jax.Array) -> jax.Array:
-    """(W'^part)^T g, shaped like x."""
+  def transpose(self, part: str, x: jax.Array, g: jax.Array, gamma: float = 0.0) -> jax.Array:
+    """(W'^part)^T g, shaped like x; (W' + gamma W'^part)^T g with gamma."""
     total = jnp.zeros_like(x)
-    for factor, w in self._terms(part):
+    for factor, w in self._terms(part, gamma):
       _, pullback = jax.vjp(lambda v, w=w: self.linear(v, w), x)
       total = total + pullback(factor * g)[0]
     return total
@@ -140,10 +147,10 @@ class Gamma:
     z = layer.map("all", x) + layer.bias("all")
 
     def boosted(part: str, v: jax.Array) -> jax.Array:  # (W' + gamma W'^part) v
-      return layer.map("all", v) + gamma * layer.map(part, v)
+      return layer.map(part, v, gamma)
 
     def boosted_t(part: str, g: jax.Array) -> jax.Array:  # (W' + gamma W'^part)^T g
-      return layer.transpose("all", x, g) + gamma * layer.transpose(part, x, g)
+      return layer.transpose(part, x, g, gamma)
 
     bias = layer.bias("all")
     z_up = boosted("+", xp) + bias + gamma * layer.bias("+") + boosted("-", xn)

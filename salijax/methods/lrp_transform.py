@@ -140,11 +140,15 @@ class _PendingLayer:
       return self.value
     weight = self.args[1 - self.position]
     dtype = self.aval.dtype
-    # A scale known on the host (no multiplication by parameters) stays a Python float,
-    # so that the rules need one product per sign, not two.
-    known = (float(self.scale) if not isinstance(self.scale, jax.Array)
-             and np.ndim(self.scale) == 0 else None)
-    scale = jnp.asarray(self.scale, dtype)
+    scale = self.scale
+    folded = _folded(self.eqn, self.position, weight, scale)
+    if folded is not None:  # the merged weights W' = s W, as zennit's canonizers make them
+      weight, scale = folded, 1.0
+    # A scale known on the host stays a Python float, so that the rules need one product
+    # per sign, not two.
+    known = (float(scale) if not isinstance(scale, jax.Array) and np.ndim(scale) == 0
+             else None)
+    scale = jnp.asarray(scale, dtype)
     shift = jnp.asarray(self.shift, dtype)
     if self.first:
       ctx.first_input = self.x
@@ -166,6 +170,43 @@ class _PendingLayer:
 
     self.value = _custom(forward, backward)(self.x, weight, scale, shift, ctx.bounds)
     return self.value
+
+
+def _output_feature_axes(eqn: core.JaxprEqn, position: int,
+                         weight_ndim: int) -> tuple[int, int] | None:
+  """(output axis, weight axis) of a layer's output features, or None if it has no single
+  such axis (a dense product with batch dimensions, or weights with several free axes)."""
+  if eqn.primitive.name == "conv_general_dilated":
+    numbers = eqn.params["dimension_numbers"]
+    if position != 0 or eqn.params["feature_group_count"] != 1:
+      return None
+    return numbers.out_spec[1], numbers.rhs_spec[0]
+  (contract_x, contract_w), (batch_x, _) = eqn.params["dimension_numbers"]
+  if position == 1:
+    contract_x, contract_w = contract_w, contract_x
+  free = [d for d in range(weight_ndim) if d not in contract_w]
+  if batch_x or len(free) != 1 or position != 0:
+    return None
+  return eqn.outvars[0].aval.ndim - 1, free[0]
+
+
+def _folded(eqn: core.JaxprEqn, position: int, weight: jax.Array, scale: Any) -> Any:
+  """The weights times a scale that varies along the output features only, or None."""
+  if np.ndim(scale) == 0:
+    return None
+  axes = _output_feature_axes(eqn, position, np.ndim(weight))
+  out_ndim = eqn.outvars[0].aval.ndim
+  if axes is None or np.ndim(scale) > out_ndim:
+    return None
+  shape = (1,) * (out_ndim - np.ndim(scale)) + tuple(np.shape(scale))
+  out_axis, weight_axis = axes
+  if any(n != 1 for axis, n in enumerate(shape) if axis != out_axis):
+    return None
+  per_feature = jnp.reshape(scale, (-1,))
+  if per_feature.shape[0] not in (1, weight.shape[weight_axis]):
+    return None
+  return weight * jnp.reshape(per_feature, [-1 if d == weight_axis else 1
+                                            for d in range(weight.ndim)])
 
 
 class _PendingPool:
