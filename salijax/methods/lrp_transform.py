@@ -15,8 +15,9 @@ custom VJPs at the layers (`salijax.methods.lrp_rules`):
   the first layer (in forward order) of `composite.first_kinds` gets
   `composite.first`, every other convolution `composite.conv`, every other dense
   layer `composite.dense`;
-- an average pool: a `reduce_sum` and the elementwise affine and reshaping
-  operations after it (`jnp.mean`, the models' adaptive average pool), the norm
+- an average pool: a `reduce_sum` or `reduce_window_sum` and the elementwise
+  affine and reshaping operations after it (`jnp.mean`, `flax.linen.avg_pool`,
+  the models' adaptive average pool), the norm
   rule with `composite.stabilizer` (zennit's rule for AvgPool);
 - a sum of two image-dependent values (a residual connection): the norm rule,
   each summand receiving R x_k / stab(x_1 + x_2), as zennit's ResNetCanonizer
@@ -56,6 +57,7 @@ GRADIENT_KEPT = RESHAPING + ("transpose", "slice", "dynamic_slice", "concatenate
                              "reduce_window_max", "reduce_max", "convert_element_type", "copy",
                              "copy_p")
 PASSED = ("tanh", "logistic")
+POOLS = ("reduce_sum", "reduce_window_sum")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,7 +317,7 @@ def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any],
       x = _value(ins[position], ctx)
       first = ctx.is_first(LAYER_KINDS[name])
       outs = [_PendingLayer(eqn, ins, position, x, first)]
-    elif name == "reduce_sum":
+    elif name in POOLS:
       x = _value(ins[0], ctx)
       outs = [_PendingPool(x, (lambda v, eqn=eqn: _bind(eqn, [v])[0],))]
     elif _is_affine(eqn, tracked):

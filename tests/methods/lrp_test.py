@@ -14,6 +14,9 @@ and running_var + eps instead, the same function, so that the merged ones are
 the identity.
 """
 
+import functools
+
+import flax.linen as nn
 import float_tolerance
 import jax
 import jax.numpy as jnp
@@ -21,6 +24,7 @@ import numpy as np
 import pytest
 import tiny_classifiers
 
+import salijax
 from salijax import models
 from salijax.classifier import Classifier
 from salijax.methods import lrp
@@ -242,3 +246,63 @@ def test_bad_options_are_refused(options, error, match):
   with pytest.raises(error, match=match):
     lrp(clf, jnp.full((1, 16, 16, 3), 0.5), jnp.array([0]), **options)
 
+
+
+# ------------------------------------------------------------ a wrapped Flax model
+
+
+class _LinenCnn(nn.Module):
+  """Conv (bias) -> BatchNorm -> ReLU -> 2x2 average pool -> Conv -> ReLU -> mean -> Dense."""
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.Conv(4, (3, 3), name="conv1")(x)
+    x = nn.relu(nn.BatchNorm(use_running_average=True, name="bn1")(x))
+    x = nn.avg_pool(x, (2, 2), (2, 2))
+    x = nn.relu(nn.Conv(5, (3, 3), use_bias=False, name="conv2")(x))
+    return nn.Dense(3, name="fc")(x.mean(axis=(1, 2)))
+
+
+def test_a_wrapped_flax_model_gets_its_batchnorm_merged():
+  """salijax.wrap of a linen CNN equals the same network as a plain function with the
+  BatchNorm folded into the first convolution by hand (zennit's merge)."""
+  module = _LinenCnn()
+  variables = module.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+  keys = jax.random.split(jax.random.key(1), 4)
+  stats = {"mean": 0.3 * jax.random.normal(keys[0], (4,)),
+           "var": jax.random.uniform(keys[1], (4,), minval=0.5, maxval=2.0)}
+  params = dict(variables["params"])
+  params["bn1"] = {"scale": jax.random.uniform(keys[2], (4,), minval=-1.5, maxval=1.5),
+                   "bias": 0.2 * jax.random.normal(keys[3], (4,))}
+  params["conv1"] = dict(params["conv1"], bias=0.1 * jax.random.normal(keys[3], (4,)))
+  variables = {"params": params, "batch_stats": {"bn1": stats}}
+  wrapped = salijax.wrap(module, variables)
+
+  scale = params["bn1"]["scale"] / jnp.sqrt(stats["var"] + 1e-5)
+  merged = {"w1": params["conv1"]["kernel"] * scale,
+            "b1": (params["conv1"]["bias"] - stats["mean"]) * scale + params["bn1"]["bias"],
+            "w2": params["conv2"]["kernel"], "fc": params["fc"]}
+
+  def plain(v, images):
+    conv = functools.partial(jax.lax.conv_general_dilated, window_strides=(1, 1),
+                             padding="SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    x = jax.nn.relu(conv(images, v["w1"]) + v["b1"])
+    b, h, w, c = x.shape
+    x = x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+    x = jax.nn.relu(conv(x, v["w2"])).mean(axis=(1, 2))
+    return x @ v["fc"]["kernel"] + v["fc"]["bias"]
+
+  images = jax.random.uniform(jax.random.key(2), (2, 8, 8, 3))
+  labels = jnp.array([0, 2])
+  with jax.default_matmul_precision("highest"):
+    np.testing.assert_allclose(wrapped.logits(images), plain(merged, images), rtol=1e-5,
+                               atol=1e-5)
+    for composite in ("epsilon_gamma_box", "epsilon_alpha2_beta1"):
+      got = np.asarray(lrp(wrapped, images, labels, composite=composite, reduce="none"))
+      expected = np.asarray(lrp(Classifier(variables=merged, apply=plain), images, labels,
+                                composite=composite, reduce="none"))
+      # The two compute s * (W x) and (s W) x: a few roundings apart per layer, over sums
+      # of <= 36 terms, in three layers.
+      magnitude = np.abs(expected).max()
+      np.testing.assert_allclose(got, expected, rtol=0,
+                                 atol=float_tolerance.sum_atol(magnitude, 3 * 36))
