@@ -81,6 +81,9 @@ def relevance(clf: Classifier, images: jax.Array, labels: jax.Array, composite: 
               bounds: Any = None) -> jax.Array:
   """The relevance of every pixel and channel, f32[B,H,W,3], for the output relevance
   one_hot(labels) * logits; `bounds` (low, high) for a box rule (module doc)."""
+  if isinstance(composite.first, Box) and bounds is None:
+    raise ValueError("bounds: the box rule needs (low, high), the bounds of the first layer's"
+                     " input (salijax.methods.lrp_transform.first_layer_input)")
   apply = propagating(clf.apply, composite)
   logits, apply_vjp = jax.vjp(lambda x: apply(clf.variables, x, bounds), images)
   (relevances,) = apply_vjp(jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
@@ -104,7 +107,7 @@ def _lrp(clf: Classifier, images: jax.Array, labels: jax.Array, *, composite: st
 
 
 def _check_alpha_beta(alpha: float, beta: float) -> None:
-  if alpha - beta != 1.0:
+  if abs(alpha - beta - 1.0) > 1e-9:  # zennit's check, up to the rounding of alpha - beta
     raise ValueError(f"alpha and beta must differ by 1 (alpha - beta = 1), got alpha={alpha!r},"
                      f" beta={beta!r}")
 

@@ -33,7 +33,7 @@ custom VJPs at the layers (`salijax.methods.lrp_rules`):
 Any other operation on an image-dependent value (a product of two of them, an
 exponential, a loop) raises a NotImplementedError naming it. Operations are
 found through nested `jit`s, custom derivatives and `remat` (inlined).
-`first_layer_input(fn, first_kinds)(variables, images)` returns the input of
+`first_layer_input(fn, variables, images, first_kinds)` returns the input of
 that first layer (the box rule's bounds are it on constant images).
 """
 
