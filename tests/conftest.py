@@ -37,10 +37,9 @@ def zennit(torch):
   """zennit (torch LRP library) with its torchvision canonizers, the reference of `lrp`: like
   `torch`."""
   del torch
-  if os.environ.get("CI"):
-    import zennit.attribution  # noqa: PLC0415 - CI must have it: fail, not skip.
-  pytest.importorskip("zennit")
-  pytest.importorskip("torchvision")
+  if not os.environ.get("CI"):  # CI must have them: the imports below fail, not skip.
+    pytest.importorskip("torchvision")
+    pytest.importorskip("zennit")
   import zennit.attribution  # noqa: PLC0415
   import zennit.composites  # noqa: PLC0415
   import zennit.torchvision  # noqa: PLC0415
