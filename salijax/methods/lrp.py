@@ -9,8 +9,8 @@ channels by default ("sum": a rule that conserves relevance keeps
 sum L = y_c up to the biases' share and the stabilisers).
 `salijax.methods.lrp_transform` applies the rules to the model's jaxpr, so
 any model built from convolutions, dense layers, BatchNorms, ReLUs, pools and
-residual sums works (salijax's ResNets and VGGs, `salijax.wrap`ped Flax,
-Haiku, Equinox models of those layers); another operation on an
+residual sums works (salijax's ResNets and VGGs, `salijax.wrap`ped models of
+those layers, e.g. a Flax linen CNN); another operation on an
 image-dependent value raises a NotImplementedError naming it.
 
 Composites (zennit's, `composite=`), each with the norm rule at average pools
