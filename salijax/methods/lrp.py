@@ -56,8 +56,8 @@ from salijax.methods.registry import Option, PassCount, number, one_of, register
 COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "epsilon_alpha2_beta1")
 # A map's cost in gradient passes (2 convolutions per layer: forward, input transpose): the
 # forward, the rule's products and their transposes per convolution, halved and rounded up
-# (z+ 1 + 2 + 2, alpha-beta 1 + 4 + 4, gamma 1 + 5 + 4). ResNet18, 96 px, XLA:CPU measured
-# 2.7, 4.0 and 3.4 gradient passes.
+# (z+ 1 + 2 + 2, alpha-beta 1 + 4 + 4, gamma 1 + 5 + 4). `python -m experiments.speed
+# --benchmark=methods` on ResNet18, 64 px, batch 8, XLA:CPU: ratios 0.89, 0.92 and 0.91.
 GRADIENT_PASSES = {"epsilon_plus_flat": 3, "epsilon_alpha2_beta1": 5, "epsilon_gamma_box": 5}
 
 
