@@ -79,6 +79,7 @@ def zennit_relevance(torch, zennit, model, arch, composite, images):
     ("resnet18", "epsilon_plus_flat"),
     pytest.param("vgg11", "epsilon_plus_flat", marks=pytest.mark.slow),
     pytest.param("vgg11_bn", "epsilon_gamma_box", marks=pytest.mark.slow),
+    pytest.param("vgg16", "epsilon_alpha2_beta1", marks=pytest.mark.slow),
     pytest.param("resnet18", "epsilon_gamma_box", marks=pytest.mark.slow),
     pytest.param("resnet18", "epsilon_alpha2_beta1", marks=pytest.mark.slow)])
 def test_equals_zennit(torch, torch_models, zennit, arch, composite):
