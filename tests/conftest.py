@@ -33,6 +33,20 @@ def captum(torch):
 
 
 @pytest.fixture(scope="session")
+def zennit(torch):
+  """zennit (torch LRP library) with its torchvision canonizers, the reference of `lrp`: like
+  `torch`."""
+  del torch
+  if not os.environ.get("CI"):  # CI must have them: the imports below fail, not skip.
+    pytest.importorskip("torchvision")
+    pytest.importorskip("zennit")
+  import zennit.attribution  # noqa: PLC0415
+  import zennit.composites  # noqa: PLC0415
+  import zennit.torchvision  # noqa: PLC0415
+  return zennit
+
+
+@pytest.fixture(scope="session")
 def quantus():
   """Quantus (XAI evaluation library), the localisation metrics' anchor: skipped locally if
   absent, required in CI."""

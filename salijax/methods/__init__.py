@@ -24,6 +24,7 @@ from salijax.methods.input_x_gradient import input_x_gradient
 from salijax.methods.integrated_gradients import integrated_gradients
 from salijax.methods.kernel_shap import kernel_shap
 from salijax.methods.lime import lime
+from salijax.methods.lrp import lrp
 from salijax.methods.mask_search import mask_search
 from salijax.methods.occlusion import occlusion
 from salijax.methods.registry import Method, MethodInfo, Option, get, info, names, register
@@ -37,5 +38,5 @@ __all__ = ["Method", "MethodInfo", "Option", "ablation_cam", "blur_ig", "deeplif
            "deeplift_shap", "eigencam", "fake_cam", "get", "gradcam", "gradcam_plus_plus",
            "gradient", "gradient_shap", "guided_backprop", "guided_gradcam", "guided_ig", "iba",
            "iba_feature_stats", "info", "input_x_gradient", "integrated_gradients", "kernel_shap",
-           "layercam", "lime", "mask_search", "names", "occlusion", "random_map", "register",
+           "layercam", "lime", "lrp", "mask_search", "names", "occlusion", "random_map", "register",
            "rise", "score_cam", "sidu", "sidu_feature_space", "smoothgrad", "xgradcam", "xrai"]

@@ -28,7 +28,7 @@ EXPECTED_METHODS = {
     "xgradcam": "xgradcam", "deeplift": "deeplift", "deeplift_shap": "deeplift_shap",
     "blur_ig": "blur_ig", "guided_ig": "guided_ig", "xrai": "xrai",
     "input_x_gradient": "input_x_gradient", "gradient_shap": "gradient_shap",
-    "occlusion": "occlusion", "kernel_shap": "kernel_shap"}
+    "occlusion": "occlusion", "kernel_shap": "kernel_shap", "lrp": "lrp"}
 
 
 def test_names_lists_every_method():
