@@ -15,7 +15,16 @@ import jax
 import jax.numpy as jnp
 
 from salijax.classifier import Classifier
-from salijax.models import heads, naming, normalization, resnet, vgg
+from salijax.models import (
+    efficientnet,
+    heads,
+    mobilenet_v2,
+    mobilenet_v3,
+    naming,
+    normalization,
+    resnet,
+    vgg,
+)
 from salijax.wrapping.wrap import wrap
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
@@ -25,9 +34,14 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "vgg11": functools.partial(vgg.VGG, layers=vgg.VGG11_LAYERS, batch_norm=False),
     "vgg11_bn": functools.partial(vgg.VGG, layers=vgg.VGG11_LAYERS, batch_norm=True),
     "vgg16": functools.partial(vgg.VGG, layers=vgg.VGG16_LAYERS, batch_norm=False),
+    # EfficientNet and the MobileNets.
+    "efficientnet_b0": efficientnet.EfficientNetB0,
+    "mobilenet_v2": mobilenet_v2.MobileNetV2,
+    "mobilenet_v3_large": mobilenet_v3.MobileNetV3Large,
 }
 ARCHITECTURES: tuple[str, ...] = tuple(_BUILDERS)
-Model = resnet.ResNet | vgg.VGG
+Model = (resnet.ResNet | vgg.VGG
+         | efficientnet.EfficientNetB0 | mobilenet_v2.MobileNetV2 | mobilenet_v3.MobileNetV3Large)
 
 
 def _channel_constants(value: Any, name: str) -> tuple[float, float, float]:
@@ -156,12 +170,15 @@ def tap_path(module: nn.Module, tap: str) -> str:
 
 
 def default_tap(module: nn.Module) -> str:
-  """The usual explained layer: "layer4" for a ResNet, the last ReLU of a VGG's features."""
+  """The usual explained layer: "layer4" for a ResNet, the last ReLU of a VGG's features,
+  the last Conv2dNormActivation of EfficientNet-B0 ("features.8"), MobileNetV2
+  ("features.18") and MobileNetV3-Large ("features.16")."""
   return _check_model(module).default_tap()
 
 
 def head_prefix(module: nn.Module) -> str:
-  """The torchvision name of the replaceable head: "fc" or "classifier.6"."""
+  """The torchvision name of the replaceable head: "fc", "classifier.6" (VGG),
+  "classifier.1" (EfficientNet-B0, MobileNetV2) or "classifier.3" (MobileNetV3-Large)."""
   return _check_model(module).head_spec().prefix
 
 
