@@ -22,9 +22,9 @@ def _images(shape, seed=0):
   return jnp.asarray(np.random.default_rng(seed).uniform(size=shape).astype(np.float32))
 
 
-def test_architectures_are_torchvisions_six():
+def test_architectures_are_torchvisions_nine():
   assert set(models.ARCHITECTURES) == set(REFERENCE) - {"source"}
-  assert len(models.ARCHITECTURES) == 6
+  assert len(models.ARCHITECTURES) == 9
 
 
 @pytest.mark.parametrize("arch", models.ARCHITECTURES)
