@@ -4,7 +4,8 @@ Every transform is a crop box in the source image (continuous pixel
 coordinates: the image spans [0, W] x [0, H]) resized to S x S with PIL, in one
 `Image.resize(..., box=...)` call: bilinear (antialiased when shrinking) for the
 image, or bicubic where a model's evaluation asks for it (`interpolation`,
-e.g. torchvision's EfficientNet-B0 weights), nearest for the mask. The same box maps the bounding box.
+e.g. torchvision's EfficientNet-B0 weights), nearest for the mask. The same box
+maps the bounding box.
 
 Usage:
 
