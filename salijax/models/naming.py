@@ -10,10 +10,13 @@ component starts a new Flax module level:
   "layer2.0.downsample.1"          ("layer2_0", "downsample_1")
   "features.16"                    ("features_16",)
   "classifier.6.4"                 ("classifier_6_4",)
+  "features.2.1.block.2.fc1"       ("features_2_1", "block_2", "fc1")
 
-No salijax module name contains "_" otherwise, so the map is invertible: a
-Flax path gives back its torchvision name by joining the levels with "." and
-replacing "_" with ".".
+No salijax module with parameters has a name containing "_" otherwise, so the
+map is invertible on them: a Flax path gives back its torchvision name by
+joining the levels with "." and replacing "_" with ".". (Two parameter-free
+torchvision modules do: "scale_activation" of a squeeze-excitation and
+EfficientNet's "stochastic_depth"; `flax_path` maps them, `torch_name` does not.)
 """
 
 from collections.abc import Iterable, Sequence
