@@ -47,6 +47,16 @@ def zennit(torch):
 
 
 @pytest.fixture(scope="session")
+def torchvision(torch):
+  """torchvision (0.29.1), the reference of the EfficientNet and MobileNet ports: like `torch`."""
+  del torch
+  if os.environ.get("CI"):
+    import torchvision as torchvision_module  # noqa: PLC0415 - CI must have it: fail, not skip.
+    return torchvision_module
+  return pytest.importorskip("torchvision")
+
+
+@pytest.fixture(scope="session")
 def quantus():
   """Quantus (XAI evaluation library), the localisation metrics' anchor: skipped locally if
   absent, required in CI."""

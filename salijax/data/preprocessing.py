@@ -3,7 +3,9 @@
 Every transform is a crop box in the source image (continuous pixel
 coordinates: the image spans [0, W] x [0, H]) resized to S x S with PIL, in one
 `Image.resize(..., box=...)` call: bilinear (antialiased when shrinking) for the
-image, nearest for the mask. The same box maps the bounding box.
+image, or bicubic where a model's evaluation asks for it (`interpolation`,
+e.g. torchvision's EfficientNet-B0 weights), nearest for the mask. The same box
+maps the bounding box.
 
 Usage:
 
@@ -19,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 RATIO = (3 / 4, 4 / 3)
+INTERPOLATIONS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 
 class Box(NamedTuple):
@@ -89,7 +92,8 @@ def _resize(array: np.ndarray, box: Box, size: int, resample: Image.Resampling) 
   return np.asarray(Image.fromarray(array).resize((size, size), resample, box=pil_box))
 
 
-def crop_resize(example: dict[str, Any], box: Box, image_size: int, flip: bool) -> dict[str, Any]:
+def crop_resize(example: dict[str, Any], box: Box, image_size: int, flip: bool,
+                interpolation: str = "bilinear") -> dict[str, Any]:
   """Crops `box` from an example, resizes it to S x S and optionally flips it.
 
   Args:
@@ -98,13 +102,17 @@ def crop_resize(example: dict[str, Any], box: Box, image_size: int, flip: bool) 
     box: the crop, in pixels of the source image.
     image_size: S.
     flip: mirror left-right after the crop.
+    interpolation: the image's resampling, a key of `INTERPOLATIONS`.
 
   Returns:
     `image` f32[S, S, 3] in [0, 1], `label`, and where given `mask` bool[S, S]
     (nearest) and `bbox` f32[4] (the box in crop coordinates, clipped to [0, 1];
     zero area where the object lies outside the crop).
   """
-  image = _resize(example["image"], box, image_size, Image.Resampling.BILINEAR)
+  if interpolation not in INTERPOLATIONS:
+    raise ValueError(f"interpolation: expected one of {sorted(INTERPOLATIONS)}, "
+                     f"got {interpolation!r}")
+  image = _resize(example["image"], box, image_size, INTERPOLATIONS[interpolation])
   out = {"image": image, "label": example["label"]}
   if "mask" in example:
     mask = example["mask"].astype(np.uint8)
@@ -139,11 +147,13 @@ def train_example(
 
 
 def eval_example(
-  example: dict[str, Any], image_size: int, crop_fraction: float = 0.875
+  example: dict[str, Any], image_size: int, crop_fraction: float = 0.875,
+  interpolation: str = "bilinear",
 ) -> dict[str, Any]:
-  """Resize the shorter side to round(S / crop_fraction), centre crop S x S.
+  """Resize the shorter side to round(S / crop_fraction), centre crop S x S, with
+  `interpolation` ("bilinear" or "bicubic").
 
   An S x S image with crop_fraction 1.0 passes through unchanged."""
   height, width = example["image"].shape[:2]
   box = center_crop_box(height, width, image_size, crop_fraction)
-  return crop_resize(example, box, image_size, flip=False)
+  return crop_resize(example, box, image_size, flip=False, interpolation=interpolation)

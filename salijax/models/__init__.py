@@ -1,4 +1,5 @@
-"""torchvision-exact Flax ResNet, VGG and ViT classifiers, with taps at every named layer.
+"""torchvision-exact Flax ResNet, VGG, EfficientNet-B0, MobileNetV2, MobileNetV3-Large and
+ViT-B/16 classifiers, with taps at every named layer.
 
     from salijax import models
     module = models.create("resnet18", num_classes=10, head="mlp")
@@ -16,7 +17,10 @@ from salijax.models.architectures import (
     tap_names,
     tap_path,
 )
+from salijax.models.efficientnet import EfficientNetB0
 from salijax.models.heads import HEADS
+from salijax.models.mobilenet_v2 import MobileNetV2
+from salijax.models.mobilenet_v3 import MobileNetV3Large
 from salijax.models.normalization import IMAGENET_MEAN, IMAGENET_STD
 from salijax.models.parameter_blocks import parameter_blocks
 from salijax.models.resnet import ResNet
@@ -26,9 +30,12 @@ from salijax.models.vit import VIT_B_16, VisionTransformer, ViTShape
 
 __all__ = [
     "ARCHITECTURES",
+    "EfficientNetB0",
     "HEADS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MobileNetV2",
+    "MobileNetV3Large",
     "ResNet",
     "VGG",
     "VIT_B_16",

@@ -15,7 +15,17 @@ import jax
 import jax.numpy as jnp
 
 from salijax.classifier import Classifier
-from salijax.models import heads, naming, normalization, resnet, vgg, vit
+from salijax.models import (
+    efficientnet,
+    heads,
+    mobilenet_v2,
+    mobilenet_v3,
+    naming,
+    normalization,
+    resnet,
+    vgg,
+    vit,
+)
 from salijax.wrapping.wrap import wrap
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
@@ -25,11 +35,17 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "vgg11": functools.partial(vgg.VGG, layers=vgg.VGG11_LAYERS, batch_norm=False),
     "vgg11_bn": functools.partial(vgg.VGG, layers=vgg.VGG11_LAYERS, batch_norm=True),
     "vgg16": functools.partial(vgg.VGG, layers=vgg.VGG16_LAYERS, batch_norm=False),
+    # EfficientNet and the MobileNets.
+    "efficientnet_b0": efficientnet.EfficientNetB0,
+    "mobilenet_v2": mobilenet_v2.MobileNetV2,
+    "mobilenet_v3_large": mobilenet_v3.MobileNetV3Large,
     # Vision Transformer
     "vit_b_16": functools.partial(vit.VisionTransformer, shape=vit.VIT_B_16),
 }
 ARCHITECTURES: tuple[str, ...] = tuple(_BUILDERS)
-Model = resnet.ResNet | vgg.VGG | vit.VisionTransformer
+Model = (resnet.ResNet | vgg.VGG
+         | efficientnet.EfficientNetB0 | mobilenet_v2.MobileNetV2 | mobilenet_v3.MobileNetV3Large
+         | vit.VisionTransformer)
 
 
 def _channel_constants(value: Any, name: str) -> tuple[float, float, float]:
@@ -167,12 +183,16 @@ def tap_path(module: nn.Module, tap: str) -> str:
 
 def default_tap(module: nn.Module) -> str:
   """The usual explained layer: "layer4" for a ResNet, the last ReLU of a VGG's features,
-  the last block's "ln_1" for a ViT (`salijax.models.vit` says why)."""
+  the last Conv2dNormActivation of EfficientNet-B0 ("features.8"), MobileNetV2
+  ("features.18") and MobileNetV3-Large ("features.16"), the last block's "ln_1" for a ViT
+  (`salijax.models.vit` says why)."""
   return _check_model(module).default_tap()
 
 
 def head_prefix(module: nn.Module) -> str:
-  """The torchvision name of the replaceable head: "fc", "classifier.6" or "heads.head"."""
+  """The torchvision name of the replaceable head: "fc", "classifier.6" (VGG),
+  "classifier.1" (EfficientNet-B0, MobileNetV2), "classifier.3" (MobileNetV3-Large) or
+  "heads.head" (ViT)."""
   return _check_model(module).head_spec().prefix
 
 

@@ -10,14 +10,18 @@ component starts a new Flax module level:
   "layer2.0.downsample.1"          ("layer2_0", "downsample_1")
   "features.16"                    ("features_16",)
   "classifier.6.4"                 ("classifier_6_4",)
+  "features.2.1.block.2.fc1"       ("features_2_1", "block_2", "fc1")
 
-In ResNet and VGG no module name contains "_" otherwise, so there the map is
-invertible: a Flax path gives back its torchvision name by joining the levels
-with "." and replacing "_" with "." (`torch_name`). torchvision's ViT names
-contain "_" ("encoder.layers.encoder_layer_0.ln_1" -> ("encoder", "layers",
-"encoder_layer_0", "ln_1"); "...mlp.0" -> (..., "mlp_0")): `flax_path` is
-one-to-one on each model's names, and the way back is a lookup among them
-(`salijax.models.trainable_mask`).
+In ResNet, VGG and the parameters of EfficientNet and the MobileNets no module
+name contains "_" otherwise, so there the map is invertible: a Flax path gives
+back its torchvision name by joining the levels with "." and replacing "_"
+with "." (`torch_name`). Two parameter-free modules of the mobile networks do
+("scale_activation" of a squeeze-excitation, EfficientNet's
+"stochastic_depth"): `flax_path` maps them, `torch_name` does not. torchvision's
+ViT names contain "_" ("encoder.layers.encoder_layer_0.ln_1" -> ("encoder",
+"layers", "encoder_layer_0", "ln_1"); "...mlp.0" -> (..., "mlp_0")):
+`flax_path` is one-to-one on each model's names, and the way back is a lookup
+among them (`salijax.models.trainable_mask`).
 """
 
 from collections.abc import Iterable, Sequence

@@ -5,7 +5,8 @@ normalised inside, `(x - mean) / std` per channel, so every perturbation is
 defined in one space.
 
 BatchNorm is torch's: epsilon 1e-5 and running statistics updated as
-`running = 0.9 * running + 0.1 * batch` (torch's momentum 0.1 is Flax's 0.9).
+`running = 0.9 * running + 0.1 * batch` (torch's momentum 0.1 is Flax's 0.9),
+unless a model sets others (MobileNetV3: epsilon 1e-3, torch momentum 0.01).
 One difference in training remains: torch updates `running_var` with the
 unbiased batch variance, Flax with the biased one (a factor n / (n - 1), n =
 B * H * W values per channel). Inference is identical.
@@ -57,8 +58,9 @@ def uses_batch_statistics(path: str, train: bool,
 
 
 def batch_norm(path: str, *, train: bool, bn_trainable: Sequence[str] | None,
-               name: str) -> nn.BatchNorm:
-  """torch's BatchNorm2d as a Flax layer named `name` (torchvision name `path`)."""
+               name: str, epsilon: float = 1e-5, momentum: float = 0.1) -> nn.BatchNorm:
+  """torch's BatchNorm2d(eps=epsilon, momentum=momentum) as a Flax layer named `name`
+  (torchvision name `path`); `momentum` is torch's (Flax's is 1 - momentum)."""
   return nn.BatchNorm(
       use_running_average=not uses_batch_statistics(path, train, bn_trainable),
-      momentum=0.9, epsilon=1e-5, name=name)
+      momentum=1.0 - momentum, epsilon=epsilon, name=name)

@@ -10,6 +10,12 @@ variables to its block, named as torchvision names modules:
     "classifier.3" and the head ("classifier.6").
   ViT: "class_token", "conv_proj", "encoder" (the positional embedding, every
     block and encoder.ln: one top-level Flax module) and the head ("heads.head").
+  EfficientNet-B0, MobileNetV2, MobileNetV3-Large: every top-level Flax module
+    by its torchvision name: the convs of the stem and the last
+    Conv2dNormActivation ("features.0.0", "features.18.0"; their BatchNorms join
+    them), every block ("features.2.1" in EfficientNet-B0, "features.5" in the
+    MobileNets; all its convs, BatchNorms and squeeze-excitation),
+    "classifier.0" (MobileNetV3-Large) and the head.
 
     parameter_blocks(models.classifier(module, variables))
     # {"conv1": "stem", "bn1": "stem", "layer1_0": "layer1.0", ..., "fc": "fc"}
@@ -35,7 +41,7 @@ def _own_block(module: architectures.Model, layer: str) -> str:
     return ".".join(parts[:2]) if parts[0].startswith("layer") else STEM
   if isinstance(module, vit.VisionTransformer):
     return layer.split(".")[0]
-  return layer
+  return naming.torch_name(naming.flax_path(layer)[:1])
 
 
 def _salijax_model(clf: Classifier) -> architectures.Model | None:

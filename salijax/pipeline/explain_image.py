@@ -129,13 +129,14 @@ def check_images(paths: Sequence[str | os.PathLike]) -> None:
 def model_input(image: np.ndarray, model: LoadedModel) -> np.ndarray:
   """An image f32[H,W,3] in [0, 1] as `model` sees it: f32[S,S,3], S = model.image_size.
 
-  The shorter side is resized to S / crop_fraction and the centre S x S
-  cropped, by the evaluation transform of training
+  The shorter side is resized to S / crop_fraction (with model.interpolation)
+  and the centre S x S cropped, by the evaluation transform of training
   (`salijax.data.preprocessing.eval_example`, on 8-bit pixels).
   """
   pixels = np.round(np.asarray(image, np.float32) * 255).astype(np.uint8)
   example = {"image": pixels, "label": 0}
-  return preprocessing.eval_example(example, model.image_size, model.crop_fraction)["image"]
+  return preprocessing.eval_example(example, model.image_size, model.crop_fraction,
+                                    model.interpolation)["image"]
 
 
 @jax.jit

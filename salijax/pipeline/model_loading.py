@@ -7,9 +7,11 @@
 
 An image is shown to a model as in its evaluation: the shorter side resized to
 image_size / crop_fraction, then the centre image_size x image_size crop
-(`salijax.data.preprocessing.eval_example`). For torchvision's weights that is
-torchvision's resize 256 / crop 224; for a training workdir, the run's
-image_size and crop_fraction.
+(`salijax.data.preprocessing.eval_example`), with the model's interpolation.
+For torchvision's weights that is the checkpoint's own evaluation transform
+(`salijax.porting.eval_preprocessing`: resize 256 / crop 224, bilinear; bicubic
+for efficientnet_b0); for a training workdir, the run's image_size and
+crop_fraction, bilinear.
 """
 
 import dataclasses
@@ -25,8 +27,6 @@ from salijax.train import trained
 from salijax.train import workdir as workdir_lib
 
 IMAGENET_CLASSES = 1000
-IMAGENET_IMAGE_SIZE = 224
-IMAGENET_CROP_FRACTION = 224 / 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +38,7 @@ class LoadedModel:
   class_names: tuple[str, ...]  # one per logit
   image_size: int  # the input side S the model expects: S x S pixels
   crop_fraction: float  # eval crop: resize the shorter side to S / crop_fraction, crop S x S
+  interpolation: str = "bilinear"  # the resize's resampling, "bilinear" or "bicubic"
 
 
 @functools.cache
@@ -73,7 +74,9 @@ def pretrained_model(arch: str, weights: str | os.PathLike = "torchvision", *,
 
   Returns:
     The model named "<arch> (ImageNet)" (or "<arch> (<file name>)"), the 1000
-    ImageNet class names, image_size 224 and crop_fraction 0.875.
+    ImageNet class names, and torchvision's evaluation transform of the
+    architecture's IMAGENET1K_V1 weights (`salijax.porting.eval_preprocessing`):
+    image_size 224, crop_fraction 224 / 256, bilinear (efficientnet_b0: bicubic).
 
   Raises:
     ValueError: unknown `arch` or `layer`, `weights` neither "torchvision" nor a
@@ -95,9 +98,11 @@ def pretrained_model(arch: str, weights: str | os.PathLike = "torchvision", *,
         "from its salijax training workdir (trained_model)")
   variables = porting.torchvision_to_flax(arch, state_dict, num_classes=IMAGENET_CLASSES)
   name = f"{arch} (ImageNet)" if weights == "torchvision" else f"{arch} ({path.name})"
+  preprocessing = porting.eval_preprocessing(arch)
   return LoadedModel(name=name, classifier=models.classifier(module, variables, layer),
-                     class_names=imagenet_class_names(), image_size=IMAGENET_IMAGE_SIZE,
-                     crop_fraction=IMAGENET_CROP_FRACTION)
+                     class_names=imagenet_class_names(), image_size=preprocessing["crop"],
+                     crop_fraction=preprocessing["crop"] / preprocessing["resize"],
+                     interpolation=preprocessing["interpolation"])
 
 
 def trained_model(workdir: str | os.PathLike, *, which: str = "best",

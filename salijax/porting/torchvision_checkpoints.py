@@ -47,6 +47,8 @@ CACHE_ENV = "SALIJAX_CACHE"
 _TIMEOUT_S = 60
 _CHUNK_BYTES = 1 << 20
 _SPECS = ("torchvision", "none")
+# torchvision's ImageClassification preset, where a weights entry sets no "preprocessing".
+DEFAULT_PREPROCESSING = {"resize": 256, "crop": 224, "interpolation": "bilinear"}
 
 
 @functools.cache
@@ -71,6 +73,13 @@ def _checkpoint(arch: str, weights: str) -> dict[str, Any]:
       f"weights must be one of {sorted(checkpoints[arch])} for {arch}, got {weights!r}"
     )
   return checkpoints[arch][weights]
+
+
+def eval_preprocessing(arch: str, weights: str = "IMAGENET1K_V1") -> dict[str, Any]:
+  """torchvision's evaluation transform of a checkpoint: {"resize": shorter side,
+  "crop": centre square side, "interpolation": "bilinear" or "bicubic"} (resize 256,
+  crop 224, bilinear unless the manifest says otherwise, e.g. efficientnet_b0: bicubic)."""
+  return {**DEFAULT_PREPROCESSING, **_checkpoint(arch, weights).get("preprocessing", {})}
 
 
 def _sha256(path: pathlib.Path) -> str:

@@ -83,8 +83,9 @@ class Entry(NamedTuple):
 DROPPED = Entry(None, (), SAME)
 
 
-def key_table(module: models.ResNet | models.VGG | models.VisionTransformer) -> dict[str, Entry]:
-  """Every torch state_dict key of `module`'s architecture -> its `Entry`."""
+def key_table(module: Any) -> dict[str, Entry]:
+  """Every torch state_dict key of `module`'s architecture (a model of
+  `salijax.models.create`) -> its `Entry`."""
   table: dict[str, Entry] = {}
   for layer in module.param_layers():
     path = naming.flax_path(layer.name)

@@ -25,9 +25,9 @@ def _images(shape, seed=0):
   return jnp.asarray(np.random.default_rng(seed).uniform(size=shape).astype(np.float32))
 
 
-def test_architectures_are_torchvisions_seven():
+def test_architectures_are_torchvisions_ten():
   assert set(models.ARCHITECTURES) == set(REFERENCE) - {"source"}
-  assert len(models.ARCHITECTURES) == 7
+  assert len(models.ARCHITECTURES) == 10
 
 
 @pytest.mark.parametrize("arch", models.ARCHITECTURES)

@@ -253,16 +253,19 @@ def test_unknown_arch_or_weights(fake_manifest):
 
 def test_manifest_entries_match_their_file_names():
   checkpoints = pretrained_module.manifest()["checkpoints"]
-  assert {"resnet18", "resnet34", "resnet50", "vgg11", "vgg11_bn", "vgg16"} <= set(
-    checkpoints
-  )
+  assert {"resnet18", "resnet34", "resnet50", "vgg11", "vgg11_bn", "vgg16",
+          "efficientnet_b0", "mobilenet_v2", "mobilenet_v3_large"} <= set(checkpoints)
   for arch, variants in checkpoints.items():
     for entry in variants.values():
+      # efficientnet_b0's file is "efficientnet_b0_rwightman-7f5810bc.pth".
       match = re.fullmatch(
-        rf"https://download\.pytorch\.org/models/{arch}-([0-9a-f]{{8}})\.pth",
+        rf"https://download\.pytorch\.org/models/{arch}(?:_[a-z]+)?-([0-9a-f]{{8}})\.pth",
         entry["url"],
       )
       assert match, entry["url"]
+      preprocessing = entry.get("preprocessing", {})
+      assert set(preprocessing) <= {"resize", "crop", "interpolation"}
+      assert preprocessing.get("interpolation", "bilinear") in ("bilinear", "bicubic")
       assert re.fullmatch(r"[0-9a-f]{8}|[0-9a-f]{64}", entry["sha256"])
       assert entry["sha256"].startswith(match.group(1))
   assert len(checkpoints["resnet18"]["IMAGENET1K_V1"]["sha256"]) == 64

@@ -27,7 +27,9 @@ REFERENCE = {
 # The ViT's port is tested in tests/porting/vit_port_test.py and tests/models/vit_test.py.
 CNNS = tuple(arch for arch in models.ARCHITECTURES if arch != "vit_b_16")
 HEAD_PREFIX = {"resnet18": "fc", "resnet34": "fc", "resnet50": "fc", "vgg11": "classifier.6",
-               "vgg11_bn": "classifier.6", "vgg16": "classifier.6"}
+               "vgg11_bn": "classifier.6", "vgg16": "classifier.6",
+               "efficientnet_b0": "classifier.1", "mobilenet_v2": "classifier.1",
+               "mobilenet_v3_large": "classifier.3"}
 # Not multiples of 32, one not square; vgg11 at 96x130 pools a 3x4 map to 7x7.
 LOGIT_SIZES = {"resnet18": (33, 47), "resnet34": (33, 47), "resnet50": (33, 47),
                "vgg11": (96, 130), "vgg11_bn": (45, 45), "vgg16": (32, 40)}
@@ -93,7 +95,8 @@ def test_mlp_key_table_replaces_the_head(arch):
 # ------------------------------------------------------------- torch logits
 
 
-@pytest.mark.parametrize("arch", CNNS)
+# EfficientNet-B0 and the MobileNets: tests/porting/mobile_models_test.py, against torchvision.
+@pytest.mark.parametrize("arch", LOGIT_SIZES)
 def test_logits_match_torch(torch, torch_models, arch):
   model = torch_models.build(arch)
   assert [(k, tuple(v.shape), str(v.dtype).removeprefix("torch."))
