@@ -11,7 +11,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --upgrade pip
 
 # One marker per extra installed: the benchmark's packages (the main job), or the test extra
-# (the benchmark's packages too, pytest, torch CPU, captum, Haiku, Equinox, flaxmodels, jimm).
+# (the benchmark's packages too, pytest, torch + torchvision, captum, zennit, Quantus, PAIR saliency,
+# lime, Haiku, Equinox, flaxmodels, jimm).
 $(VENV)/.installed-benchmark: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -e ".[benchmark]"
 	touch $@
