@@ -21,10 +21,11 @@ equal numbers. Torch runs on all cores.
     rows = anchor_benchmark(["occlusion"], image_size=112, batch_size=8)
 """
 
+import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -143,12 +144,38 @@ def _jitted_gradient(clf: Any) -> Callable[..., jax.Array]:
   return _GRADIENTS[id(clf.apply)]
 
 
+class NumpyQuantileInterpolation:
+  """numpy, whose `quantile` takes `interpolation=` again: PAIR 0.2.1's Guided IG calls
+  np.quantile(..., interpolation="lower"), a keyword numpy 2.4 removed (now `method=`)."""
+
+  def __getattr__(self, name: str) -> Any:
+    return getattr(np, name)
+
+  @staticmethod
+  def quantile(values: Any, q: Any, interpolation: str = "linear") -> Any:
+    return np.quantile(values, q, method=interpolation)
+
+
+@contextlib.contextmanager
+def _pair_numpy() -> Iterator[None]:
+  """PAIR's Guided IG module sees `NumpyQuantileInterpolation` while the block runs."""
+  from saliency.core import guided_ig  # noqa: PLC0415
+
+  original = guided_ig.np
+  guided_ig.np = NumpyQuantileInterpolation()
+  try:
+    yield
+  finally:
+    guided_ig.np = original
+
+
 def _pair_loop(mask: Callable[[Any, np.ndarray, Any], Any]
                ) -> Callable[[Any, quantus_speed.Inputs], None]:
   """PAIR's methods explain one image at a time: mask(saliency.core, image, call) per image."""
   def run(core: Any, batch: quantus_speed.Inputs) -> None:
-    for image, label in zip(np.asarray(batch.images), _targets(batch), strict=True):
-      mask(core, image, call_model_function(batch.clf, label))
+    with _pair_numpy():
+      for image, label in zip(np.asarray(batch.images), _targets(batch), strict=True):
+        mask(core, image, call_model_function(batch.clf, label))
 
   return run
 

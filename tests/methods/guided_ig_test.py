@@ -10,6 +10,7 @@ import pytest
 import tiny_classifiers
 from blur_ig_test import call_model_function, pair_core  # noqa: F401 (a fixture)
 
+from experiments import anchor_speed
 from salijax import methods
 from salijax.methods.guided_ig import guided_ig
 from salijax.methods.integrated_gradients import integrated_gradients
@@ -18,23 +19,11 @@ guided_ig_module = importlib.import_module("salijax.methods.guided_ig")
 REGION = (8, 24, 8, 24)  # (y0, y1, x0, x1), on the classifiers' 4-pixel grid
 
 
-class _NumpyWithQuantileInterpolation:
-  """numpy, whose `quantile` takes PAIR's `interpolation=` again (numpy >= 2.4 removed it:
-  PAIR 0.2.1's guided_ig_impl calls np.quantile(..., interpolation='lower'))."""
-
-  def __getattr__(self, name):
-    return getattr(np, name)
-
-  @staticmethod
-  def quantile(values, q, interpolation="linear"):
-    return np.quantile(values, q, method=interpolation)
-
-
 @pytest.fixture
 def pair_guided_ig(pair_core, monkeypatch):  # noqa: F811
   import saliency.core.guided_ig as module  # noqa: PLC0415
 
-  monkeypatch.setattr(module, "np", _NumpyWithQuantileInterpolation())
+  monkeypatch.setattr(module, "np", anchor_speed.NumpyQuantileInterpolation())
   return pair_core.GuidedIG()
 
 

@@ -6,12 +6,13 @@ import pytest
 from PIL import Image
 
 from experiments.configs import benchmark as benchmark_configs
-from salijax import methods, models
+from salijax import methods, models, porting
 from salijax.data.image_file import read_image
 from salijax.pipeline import benchmark_config, explain_image, model_loading
 from salijax.pipeline.model_loading import LoadedModel
 
 METHODS = ("gradcam", "layercam", "score_cam")
+VIT_EVAL = porting.eval_preprocessing("vit_b_16")  # resize 256, crop 224, bilinear
 SEED = 5
 
 
@@ -26,7 +27,7 @@ def vit_model():
                         variables["params"])
   return LoadedModel(name="vit", classifier=models.classifier(module, {"params": params}),
                      class_names=("a", "b", "c"), image_size=32,
-                     crop_fraction=model_loading.IMAGENET_CROP_FRACTION)
+                     crop_fraction=VIT_EVAL["crop"] / VIT_EVAL["resize"])
 
 
 def test_vit_maps_are_the_methods_on_the_model_input(vit_model, tmp_path):

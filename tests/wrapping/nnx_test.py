@@ -140,9 +140,9 @@ def test_blocks_run_by_nnx_scan():
 def test_jimm_vit_third_party():
   """jimm's VisionTransformer, random weights, a tiny configuration (32 x 32 images, 8 x 8
   patches, 2 blocks of width 32). Its blocks are stacked and run by nnx.scan (no block is a
-  layer to read alone), so the layer is the patch embedding, a 4 x 4 map. The guided methods
-  and DeepLIFT refuse it, saying why: their rewrites of the nonlinearities do not reach inside
-  nnx.scan's loop."""
+  layer to read alone), so the layer is the patch embedding, a 4 x 4 map. The guided methods,
+  DeepLIFT and LRP refuse it, saying why: their rewrites of the forward pass do not reach
+  inside nnx.scan's loop."""
   jimm = wrapped_checks.extra_module("jimm")
   images, labels = _images(), jnp.array([4, 1])
   # jimm annotates its parameters and activations for a ("data", "fsdp") mesh, and its own
@@ -159,13 +159,15 @@ def test_jimm_vit_third_party():
         clf, _nnx_layer_forward(model, "encoder.patch_embeddings", images), images, labels)
     wrapped_checks.assert_every_method_runs(clf, images, labels,
                                             skip=("guided_backprop", "guided_gradcam",
-                                                  "deeplift", "deeplift_shap"))
+                                                  "deeplift", "deeplift_shap", "lrp"))
     for guided in (methods.guided_backprop, methods.guided_gradcam):
       with pytest.raises(NotImplementedError, match="guided ReLUs inside `scan`"):
         guided(clf, images, labels)
     for rescaled in (methods.deeplift, methods.deeplift_shap):
       with pytest.raises(NotImplementedError, match="DeepLIFT: nonlinearities inside `scan`"):
         rescaled(clf, images, labels, key=jax.random.key(3))
+    with pytest.raises(NotImplementedError, match="LRP: no rule for `scan`"):
+      methods.lrp(clf, images, labels)
 
 
 def test_unknown_layer_lists_the_submodules():
