@@ -367,7 +367,7 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
                              **method_options.get(method, {}))
           row = f"top-{rank}: {method}" if topk else method
           maps[row] = np.asarray(saliency[0], np.float32)
-          explained_rows[row] = f"{entry['name']}  {100 * entry['probability']:.1f} %"
+          explained_rows[row] = f"{entry['name']} ({100 * entry['probability']:.1f} %)"
       for method in methods:
         arrays[f"{name}/{method}"] = (
             np.stack([maps[f"top-{rank}: {method}"] for rank in range(1, count + 1)])

@@ -95,8 +95,8 @@ def test_a_fixed_class_is_explained(image_path, tmp_path, target):
       np.testing.assert_array_equal(arrays[f"cnn/{method}"], expected[method])
   (column,) = columns
   assert list(column.maps) == list(METHODS)
-  assert column.explained == {method: f"{model.class_names[label]}  "
-                              f"{100 * entry['probability']:.1f} %" for method in METHODS}
+  assert column.explained == {method: f"{model.class_names[label]} "
+                              f"({100 * entry['probability']:.1f} %)" for method in METHODS}
   assert title == f"photo.png: maps of class {target!r}"
 
 
@@ -113,7 +113,7 @@ def test_topk_explains_each_top_class_up_to_the_fewest_classes(image_path, tmp_p
     assert list(column.maps) == [f"top-{rank}: {method}" for rank in (1, 2, 3)
                                  for method in METHODS]
     assert list(column.explained.values())[::2] == [
-        f"{entry['name']}  {100 * entry['probability']:.1f} %" for entry in ranked[:3]]
+        f"{entry['name']} ({100 * entry['probability']:.1f} %)" for entry in ranked[:3]]
     with np.load(record["arrays"]) as arrays:
       image = arrays[f"{model.name}/image"]
       for rank, entry in enumerate(ranked[:3]):
