@@ -28,8 +28,14 @@ features.14), explaining the class "tabby" (a class index works too, or
 A single --layer=LAYER applies to every model (e.g. two resnets); an unknown layer
 or class stops with an error naming some valid ones before any model runs.
 
-With each model's class model of each image's (explained) top-1 class (Simonyan et al. 2014: the
-image that class's logit likes best) as an extra row of the panel, in 100 steps:
+With, beside each model's column, the image's FGSM adversarial version for that model
+(one signed-gradient step of 2/255 on the [0, 1] image against the explained class),
+predicted and explained like the image:
+
+  python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 --fgsm=2/255
+
+With each model's class model of each image's explained (top-1) class (Simonyan et al.
+2014: the image that class's logit likes best) as an extra row of the panel, in 100 steps:
 
   python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 \
     --class_model --class_model_steps=100 --class_model_l2=0.001
@@ -43,14 +49,13 @@ endpoint than OpenAI's, OPENAI_BASE_URL; the panels are sent there):
 
   python -m experiments.explain_image --show_commentary_prompt  # the prompt sent
 
-Writes, per image, OUT_DIR/<stem>.png (the models side by side: the image and its
-top-k, [the class model,] then one row per method [and explained class, each named
-under its map]) and OUT_DIR/<stem>.npz (the model inputs, maps [and class models]),
-[OUT_DIR/<stem>.commentary.md,] plus OUT_DIR/predictions.json (see
-salijax.pipeline.explain_image: with the target, each model's layer and each image's
-explained classes) and OUT_DIR/index.html,
-every panel with each model's top-k (and its commentary where one exists) in one page
-that opens from disk in a browser.
+Writes, per image, OUT_DIR/<stem>.png (the models [and FGSM versions] side by side:
+the image and its top-k, [the class model,] then one row per method [and explained
+class, each named under its map]) and OUT_DIR/<stem>.npz (the model inputs, maps [and
+class models]), [OUT_DIR/<stem>.commentary.md,] plus OUT_DIR/predictions.json (see
+salijax.pipeline.explain_image: with the target, fgsm, each model's layer and each
+image's explained classes) and OUT_DIR/index.html, every panel with each model's top-k
+(and its commentary where one exists) in one page that opens from disk in a browser.
 """
 
 import os
@@ -104,6 +109,10 @@ _TARGET = flags.DEFINE_string(
     "target", explain_target.TOP1, "The explained class: 'top1' (each image's most probable), "
     "'topk' (each of the top --top_k classes, one panel row per class and method), a class "
     "index (digits) or a class name (case-insensitive).")
+_FGSM = flags.DEFINE_string(
+    "fgsm", None, "An epsilon in (0, 1] (a number or a fraction, e.g. 2/255): beside each "
+    "model's column, the image's FGSM version for that model (one signed-gradient step "
+    "raising the explained class's cross-entropy), predicted and explained too.")
 _COMMENTARY = flags.DEFINE_enum(
     "commentary", "off", ["off", "on", "optional"],
     "A language model's commentary on each panel, written to <stem>.commentary.md: 'on' "
@@ -229,6 +238,21 @@ def _target() -> str | int:
   return int(value) if value.isdigit() else value
 
 
+def _fgsm() -> float | None:
+  """--fgsm as a number: "0.01" or "2/255"."""
+  if _FGSM.value is None:
+    return None
+  numerator, _, denominator = _FGSM.value.partition("/")
+  try:
+    epsilon = float(numerator) / float(denominator or 1)
+  except (ValueError, ZeroDivisionError):
+    raise app.UsageError(f"--fgsm: expected a number or a fraction such as 2/255, got"
+                         f" {_FGSM.value!r}") from None
+  if not 0 < epsilon <= 1:
+    raise app.UsageError(f"--fgsm: expected an epsilon in (0, 1], got {_FGSM.value!r}")
+  return epsilon
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -253,6 +277,7 @@ def main(argv):
   if class_model_options and not _CLASS_MODEL.value:
     raise app.UsageError("--class_model_steps and --class_model_l2 need --class_model")
   layer_flags = _layer_flags()
+  fgsm = _fgsm()
   target = _target()
   try:
     explain_target.check_target(target)
@@ -271,7 +296,7 @@ def main(argv):
                                            class_model=_CLASS_MODEL.value,
                                            class_model_options=class_model_options,
                                            commentary=commentator, layers=layers,
-                                           target=target)
+                                           target=target, fgsm=fgsm)
   except (OSError, ValueError) as err:
     raise SystemExit(f"error: {err}") from None
   for record in records:

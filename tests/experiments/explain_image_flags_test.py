@@ -1,4 +1,4 @@
-"""Tests of experiments.explain_image's --layer and --target: on a tiny checkpoint, as
+"""Tests of experiments.explain_image's --layer, --target and --fgsm: on a tiny checkpoint, as
 explain_images' arguments, and their errors."""
 
 import json
@@ -6,6 +6,7 @@ import pathlib
 import sys
 import types
 
+import float_tolerance
 import jax
 import numpy as np
 import pytest
@@ -90,7 +91,38 @@ def test_flags_reach_the_pipeline(run_main, image, monkeypatch, args, layers, ta
   assert received["layers"] == layers and received["target"] == target
 
 
+@pytest.mark.parametrize("value,epsilon", [(None, None), ("2/255", 2 / 255), ("0.5", 0.5),
+                                           ("1", 1.0)])
+def test_fgsm_reaches_the_pipeline(run_main, image, monkeypatch, value, epsilon):
+  received = {}
+  monkeypatch.setattr(binary.model_loading, "pretrained_model",
+                      lambda arch, weights: types.SimpleNamespace(name=arch))
+  monkeypatch.setattr(binary.explain_image, "explain_images",
+                      lambda *args, **kwargs: received.update(kwargs) or [])
+  run_main(f"--image={image}", "--model=resnet18", *([f"--fgsm={value}"] if value else []))
+  assert received["fgsm"] == epsilon
+
+
+def test_a_checkpoint_with_its_fgsm_column(run_main, image, workdir, tmp_path):
+  out_dir = tmp_path / "out"
+  run_main(f"--image={image}", f"--checkpoint={workdir}", "--methods=gradcam", "--fgsm=4/255",
+           f"--out_dir={out_dir}")
+  summary = json.loads((out_dir / "predictions.json").read_text())
+  name = "resnet18 (scratch, run)"
+  attacked = f"FGSM {4 / 255:.3g}: {name}"
+  assert summary["fgsm"] == 4 / 255 and list(summary["images"][0]["predictions"]) == [name,
+                                                                                       attacked]
+  with np.load(out_dir / "photo.npz") as arrays:
+    change = np.abs(arrays[f"{attacked}/image"] - arrays[f"{name}/image"])
+    # x + epsilon rounds once to float32 in [0, 1]: within half an ulp of 1.
+    assert 0 < change.max() <= 4 / 255 + float_tolerance.EPS / 2 and arrays[f"{attacked}/gradcam"].shape == (32, 32)
+
+
 @pytest.mark.parametrize("args,message", [
+    (["--fgsm=2/0"], "--fgsm: expected a number or a fraction such as 2/255, got '2/0'"),
+    (["--fgsm=two"], "--fgsm: expected a number or a fraction"),
+    (["--fgsm=0"], r"--fgsm: expected an epsilon in \(0, 1\], got '0'"),
+    (["--fgsm=3/2"], r"--fgsm: expected an epsilon in \(0, 1\]"),
     (["--layer=vgg=features.1"], r"--layer=vgg=features.1: 'vgg' is no --model or"
      r" --checkpoint value; they are \['resnet18'\]"),
     (["--layer=layer2", "--layer=layer3"], "give one LAYER for every model, or MODEL=LAYER"),
