@@ -115,7 +115,8 @@ def test_a_checkpoint_with_its_fgsm_column(run_main, image, workdir, tmp_path):
   with np.load(out_dir / "photo.npz") as arrays:
     change = np.abs(arrays[f"{attacked}/image"] - arrays[f"{name}/image"])
     # x + epsilon rounds once to float32 in [0, 1]: within half an ulp of 1.
-    assert 0 < change.max() <= 4 / 255 + float_tolerance.EPS / 2 and arrays[f"{attacked}/gradcam"].shape == (32, 32)
+    assert 0 < change.max() <= 4 / 255 + float_tolerance.EPS / 2
+    assert arrays[f"{attacked}/gradcam"].shape == (32, 32)
 
 
 @pytest.mark.parametrize("args,message", [
