@@ -1,4 +1,5 @@
-r"""Explains your own images: each model's top-k classes and saliency maps of its top class.
+r"""Explains your own images: each model's top-k classes and saliency maps of its top class
+(or of the classes --target names, at the layer --layer names).
 
 With torchvision's ImageNet weights (downloaded once into ~/.cache/salijax):
 
@@ -16,8 +17,25 @@ With a .pth file in torchvision's layout for every --model (offline use):
   python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 \
     --weights=resnet18-f37072fd.pth
 
-With each model's class model of each image's top-1 class (Simonyan et al. 2014: the
-image that class's logit likes best) as an extra row of the panel, in 100 steps:
+Grad-CAM (and every method that reads a layer) at another layer than each model's
+default (the taps: salijax.models.tap_names; here resnet18's layer3 and vgg11's
+features.14), explaining the class "tabby" (a class index works too, or
+--target=topk: each of the top --top_k classes, one panel row per class and method):
+
+  python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 \
+    --model=vgg11 --layer=resnet18=layer3 --layer=vgg11=features.14 --target=tabby
+
+A single --layer=LAYER applies to every model (e.g. two resnets); an unknown layer
+or class stops with an error naming some valid ones before any model runs.
+
+With, beside each model's column, the image's FGSM adversarial version for that model
+(one signed-gradient step of 2/255 on the [0, 1] image against the explained class),
+predicted and explained like the image:
+
+  python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 --fgsm=2/255
+
+With each model's class model of each image's explained (top-1) class (Simonyan et al.
+2014: the image that class's logit likes best) as an extra row of the panel, in 100 steps:
 
   python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 \
     --class_model --class_model_steps=100 --class_model_l2=0.001
@@ -31,12 +49,13 @@ endpoint than OpenAI's, OPENAI_BASE_URL; the panels are sent there):
 
   python -m experiments.explain_image --show_commentary_prompt  # the prompt sent
 
-Writes, per image, OUT_DIR/<stem>.png (the models side by side: the image and its
-top-k, [the class model,] then one row per method) and OUT_DIR/<stem>.npz (the model
-inputs, maps [and class models]), [OUT_DIR/<stem>.commentary.md,] plus
-OUT_DIR/predictions.json (see salijax.pipeline.explain_image) and OUT_DIR/index.html,
-every panel with each model's top-k (and its commentary where one exists) in one page
-that opens from disk in a browser.
+Writes, per image, OUT_DIR/<stem>.png (the models [and FGSM versions] side by side:
+the image and its top-k, [the class model,] then one row per method [and explained
+class, each named under its map]) and OUT_DIR/<stem>.npz (the model inputs, maps [and
+class models]), [OUT_DIR/<stem>.commentary.md,] plus OUT_DIR/predictions.json (see
+salijax.pipeline.explain_image: with the target, fgsm, each model's layer and each
+image's explained classes) and OUT_DIR/index.html, every panel with each model's top-k
+(and its commentary where one exists) in one page that opens from disk in a browser.
 """
 
 import os
@@ -46,7 +65,13 @@ from absl import app, flags
 
 from experiments import orbax_logging
 from salijax import models as models_lib
-from salijax.pipeline import commentary, explain_image, explain_image_page, model_loading
+from salijax.pipeline import (
+    commentary,
+    explain_image,
+    explain_image_page,
+    explain_target,
+    model_loading,
+)
 
 _IMAGES = flags.DEFINE_multi_string("image", None, "An image file (repeat the flag for more).")
 _MODELS = flags.DEFINE_multi_string(
@@ -76,6 +101,18 @@ _CLASS_MODEL_STEPS = flags.DEFINE_integer(
 _CLASS_MODEL_L2 = flags.DEFINE_float(
     "class_model_l2", None, "With --class_model: weight of the penalty ||I - 0.5||^2, a sum "
     "over pixels (default 0.01, for 72 px; about 0.001 at 224 px).", lower_bound=0.0)
+_LAYERS = flags.DEFINE_multi_string(
+    "layer", [], "The explained layer (a tap: salijax.models.tap_names of the model; default "
+    "salijax.models.default_tap) as MODEL=LAYER, MODEL a --model or --checkpoint value as "
+    "given (repeatable), or one LAYER for every model.")
+_TARGET = flags.DEFINE_string(
+    "target", explain_target.TOP1, "The explained class: 'top1' (each image's most probable), "
+    "'topk' (each of the top --top_k classes, one panel row per class and method), a class "
+    "index (digits) or a class name (case-insensitive).")
+_FGSM = flags.DEFINE_string(
+    "fgsm", None, "An epsilon in (0, 1] (a number or a fraction, e.g. 2/255): beside each "
+    "model's column, the image's FGSM version for that model (one signed-gradient step "
+    "raising the explained class's cross-entropy), predicted and explained too.")
 _COMMENTARY = flags.DEFINE_enum(
     "commentary", "off", ["off", "on", "optional"],
     "A language model's commentary on each panel, written to <stem>.commentary.md: 'on' "
@@ -161,6 +198,61 @@ def _report_commentary_failures(records: list[dict]) -> None:
   print(f"warning: {message}", file=sys.stderr)
 
 
+def _layer_flags() -> dict[str | None, str]:
+  """--layer as {a --model/--checkpoint value, or None for every model: the layer}."""
+  sources = [*_MODELS.value, *_CHECKPOINTS.value]
+  layers: dict[str | None, str] = {}
+  for value in _LAYERS.value:
+    source, _, layer = value.rpartition("=")  # a tap name has no "="; a path may have
+    key = source or None
+    if not layer:
+      raise app.UsageError(f"--layer={value}: expected MODEL=LAYER or LAYER")
+    if key is not None and key not in sources:
+      raise app.UsageError(f"--layer={value}: {source!r} is no --model or --checkpoint value;"
+                           f" they are {sources}")
+    if key in layers or (layers and (key is None or None in layers)):
+      raise app.UsageError("--layer: give one LAYER for every model, or MODEL=LAYER once per"
+                           f" model, got {_LAYERS.value}")
+    layers[key] = layer
+  return layers
+
+
+def _layers(sources: list[str], models: list[model_loading.LoadedModel],
+            layer_flags: dict[str | None, str]) -> dict[str, str] | None:
+  """explain_images' layers (model name -> layer) of --layer, for the models of `sources`."""
+  if not layer_flags:
+    return None
+  layers: dict[str, str] = {}
+  for source, model in zip(sources, models, strict=True):
+    layer = layer_flags.get(source, layer_flags.get(None))
+    if layer is None:
+      continue
+    if layers.setdefault(model.name, layer) != layer:
+      raise app.UsageError(f"--layer: two models are named {model.name!r}; give them one layer")
+  return layers
+
+
+def _target() -> str | int:
+  """--target as explain_images takes it: digits are a class index."""
+  value = _TARGET.value.strip()
+  return int(value) if value.isdigit() else value
+
+
+def _fgsm() -> float | None:
+  """--fgsm as a number: "0.01" or "2/255"."""
+  if _FGSM.value is None:
+    return None
+  numerator, _, denominator = _FGSM.value.partition("/")
+  try:
+    epsilon = float(numerator) / float(denominator or 1)
+  except (ValueError, ZeroDivisionError):
+    raise app.UsageError(f"--fgsm: expected a number or a fraction such as 2/255, got"
+                         f" {_FGSM.value!r}") from None
+  if not 0 < epsilon <= 1:
+    raise app.UsageError(f"--fgsm: expected an epsilon in (0, 1], got {_FGSM.value!r}")
+  return epsilon
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -184,18 +276,27 @@ def main(argv):
                          if value is not None}
   if class_model_options and not _CLASS_MODEL.value:
     raise app.UsageError("--class_model_steps and --class_model_l2 need --class_model")
+  layer_flags = _layer_flags()
+  fgsm = _fgsm()
+  target = _target()
+  try:
+    explain_target.check_target(target)
+  except (TypeError, ValueError) as err:
+    raise app.UsageError(f"--target: {err}") from None
   commentator = _commentator()
   orbax_logging.drop_orbax_info()
   try:
     explain_image.check_images(_IMAGES.value)
     models = [model_loading.pretrained_model(arch, _WEIGHTS.value) for arch in _MODELS.value]
     models += [model_loading.trained_model(workdir) for workdir in _CHECKPOINTS.value]
+    layers = _layers([*_MODELS.value, *_CHECKPOINTS.value], models, layer_flags)
     records = explain_image.explain_images(_IMAGES.value, models, methods, _OUT_DIR.value,
                                            seed=_SEED.value, top_k=_TOP_K.value,
                                            method_options=options,
                                            class_model=_CLASS_MODEL.value,
                                            class_model_options=class_model_options,
-                                           commentary=commentator)
+                                           commentary=commentator, layers=layers,
+                                           target=target, fgsm=fgsm)
   except (OSError, ValueError) as err:
     raise SystemExit(f"error: {err}") from None
   for record in records:

@@ -153,7 +153,8 @@ def commentator(model: str = DEFAULT_MODEL, *, prompt: str | None = None,
 
 
 def panel_facts(title: str, predictions: Mapping[str, Sequence[Mapping[str, Any]]],
-                methods: Sequence[str], class_model: bool = False) -> str:
+                methods: Sequence[str], class_model: bool = False,
+                explained: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> str:
   """The text sent with a panel: its image's name, each model's top-k, each method's summary.
 
   Args:
@@ -162,6 +163,8 @@ def panel_facts(title: str, predictions: Mapping[str, Sequence[Mapping[str, Any]
       (`explain_image.top_k_classes`), in the panel's column order.
     methods: the registered method names of the panel's rows, in order.
     class_model: whether the panel has the class model row.
+    explained: model name -> the classes its maps explain ({"name",
+      "probability"}, the map rows' classes in order), or None: each model's top-1.
   """
   if not predictions:
     raise ValueError("predictions must name at least one model")
@@ -171,9 +174,21 @@ def panel_facts(title: str, predictions: Mapping[str, Sequence[Mapping[str, Any]
     classes = "; ".join(f"{rank}. {entry['name']} ({100 * entry['probability']:.1f} %)"
                         for rank, entry in enumerate(ranked, start=1))
     lines.append(f"- {model}: {classes}")
-  if class_model:
-    lines += ["", "The row under the images is each model's class model of its top-1 class."]
-  lines += ["", "Methods (the map rows, top to bottom), each explaining its column's top-1 class:"]
+  if explained is None:
+    if class_model:
+      lines += ["", "The row under the images is each model's class model of its top-1 class."]
+    lines += ["", "Methods (the map rows, top to bottom), each explaining its column's top-1"
+              " class:"]
+  else:
+    lines += ["", "The classes whose maps are shown (written under each map), per model:"]
+    lines += [f"- {model}: " + "; ".join(f"{entry['name']} ({100 * entry['probability']:.1f} %)"
+                                        for entry in classes)
+              for model, classes in explained.items()]
+    if class_model:
+      lines += ["", "The row under the images is each model's class model of its first"
+                " explained class."]
+    lines += ["", "Methods (in the map rows, top to bottom), each explaining the class written"
+              " under its map:"]
   for method in methods:
     info = methods_lib.info(method)
     lines.append(f"- {method} ({info.title}): {info.summary}")

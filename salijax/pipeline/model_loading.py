@@ -4,6 +4,7 @@
     model = pretrained_model("vgg11", "weights/vgg11.pth")  # a .pth in torchvision's layout
     model = trained_model("workdir/train")               # a salijax training workdir
     model.classifier, model.class_names, model.image_size, model.crop_fraction
+    model = at_layer(model, "layer3")                    # the same model, explained at layer3
 
 An image is shown to a model as in its evaluation: the shorter side resized to
 image_size / crop_fraction, then the centre image_size x image_size crop
@@ -20,6 +21,7 @@ import importlib.resources
 import json
 import os
 import pathlib
+from typing import Any
 
 from salijax import models, porting
 from salijax.classifier import Classifier
@@ -39,6 +41,8 @@ class LoadedModel:
   image_size: int  # the input side S the model expects: S x S pixels
   crop_fraction: float  # eval crop: resize the shorter side to S / crop_fraction, crop S x S
   interpolation: str = "bilinear"  # the resize's resampling, "bilinear" or "bicubic"
+  module: Any = None  # the salijax.models module of a salijax model (None: another model)
+  layer: str | None = None  # a salijax model's explained layer, a tap of `module`
 
 
 @functools.cache
@@ -102,7 +106,8 @@ def pretrained_model(arch: str, weights: str | os.PathLike = "torchvision", *,
   return LoadedModel(name=name, classifier=models.classifier(module, variables, layer),
                      class_names=imagenet_class_names(), image_size=preprocessing["crop"],
                      crop_fraction=preprocessing["crop"] / preprocessing["resize"],
-                     interpolation=preprocessing["interpolation"])
+                     interpolation=preprocessing["interpolation"], module=module,
+                     layer=models.default_tap(module) if layer is None else layer)
 
 
 def trained_model(workdir: str | os.PathLike, *, which: str = "best",
@@ -132,4 +137,28 @@ def trained_model(workdir: str | os.PathLike, *, which: str = "best",
   return LoadedModel(name=f"{config.model} ({config.mode}, {workdir_name})",
                      classifier=models.classifier(module, variables, layer),
                      class_names=class_names, image_size=int(config.image_size),
-                     crop_fraction=float(config.crop_fraction))
+                     crop_fraction=float(config.crop_fraction), module=module,
+                     layer=models.default_tap(module) if layer is None else layer)
+
+
+def at_layer(model: LoadedModel, layer: str) -> LoadedModel:
+  """`model` with its classifier explained at `layer`, a tap of its salijax model
+  (`salijax.models.tap_names(model.module)`); the same variables.
+
+  Raises:
+    ValueError: `model` has no salijax module (not from pretrained_model or
+      trained_model), or `layer` is not one of its taps (the error names some).
+    TypeError: `model` is not a LoadedModel or `layer` not a string.
+  """
+  if not isinstance(model, LoadedModel):
+    raise TypeError(f"model must be a LoadedModel, got {type(model).__name__}")
+  if not isinstance(layer, str):
+    raise TypeError(f"layer must be a tap name (a string), got {layer!r}")
+  if model.module is None:
+    raise ValueError(f"layer: {model.name} is not a salijax.models model (no module), so its"
+                     " explained layer cannot be chosen")
+  try:
+    classifier = models.classifier(model.module, model.classifier.variables, layer)
+  except ValueError as err:
+    raise ValueError(f"{model.name}: {err}") from None
+  return dataclasses.replace(model, classifier=classifier, layer=layer)

@@ -2,9 +2,12 @@
 
 One column per model. The first row shows the image as the model saw it
 (preprocessed) with the model's top-k classes and probabilities under it; then,
-if the columns have one, the model's class model of its top-1 class (the image
+if the columns have one, the model's class model of its explained class (the image
 that class's logit likes best, `salijax.visualisation.class_model`); then one
-row per method, the map of the explained (top-1) class over the image.
+row per map (a method, or a method and a class rank: the columns' `maps` keys),
+the map of the explained class over the image. The explained class is the
+top-1 unless a column names its maps' classes (`explained`), written under each
+map (and under the class model: the first one's).
 Each map is min-max normalised over its own image (`salijax.report.overlay_grid.normalized_map`;
 a constant map ranks nothing, shows as all low and is marked "constant map") and
 drawn through `cmap` with opacity `alpha`; a colorbar states the colormap's
@@ -38,8 +41,9 @@ class PanelColumn:
   model: str  # the model's display name, the column title
   image: Any  # f32[h,w,3] in [0, 1], the image as the model saw it
   top_k: Sequence[tuple[str, float]]  # (class name, probability), most probable first
-  maps: Mapping[str, Any]  # method -> f32[h,w], the explained class's map, larger = more salient
-  class_model: Any = None  # f32[h',w',3] in [0, 1], the top-1 class's class model, or None
+  maps: Mapping[str, Any]  # row label (a method) -> f32[h,w], a class's map, larger = more salient
+  class_model: Any = None  # f32[h',w',3] in [0, 1], the explained class's class model, or None
+  explained: Mapping[str, str] | None = None  # row label -> its map's class; None: the top-1
 
 
 def _check_picture(picture: Any, name: str) -> None:
@@ -71,6 +75,10 @@ def _check_column(index: int, column: Any, methods: tuple[str, ...],
                        f" like the image, got {shape}")
     if not np.isfinite(saliency).all():
       raise ValueError(f"columns[{index}].maps[{method!r}] has non-finite values")
+  if column.explained is not None and (not isinstance(column.explained, Mapping)
+                                       or tuple(column.explained) != methods):
+    raise ValueError(f"columns[{index}].explained must name the class of each map, in the"
+                     f" order of its maps {list(methods)}, got {column.explained!r}")
 
 
 def _top_k_text(top_k: Sequence[tuple[str, float]]) -> str:
@@ -94,8 +102,8 @@ def explanation_panel(path: str | os.PathLike, columns: Sequence[PanelColumn], *
   Raises:
     ValueError: no columns; an image or class model not [h, w, 3] in [0, 1]; a
       map not [h, w] like its image or non-finite; columns with different
-      methods, or a class model in some columns only; an unknown cmap; alpha
-      outside [0, 1].
+      rows, or a class model in some columns only; `explained` with other keys
+      than its maps; an unknown cmap; alpha outside [0, 1].
     TypeError: a column that is not a PanelColumn.
   """
   if isinstance(columns, PanelColumn) or not columns:
@@ -122,13 +130,18 @@ def explanation_panel(path: str | os.PathLike, columns: Sequence[PanelColumn], *
     top.imshow(image, interpolation="nearest")
     top.set_title(textwrap.shorten(column.model, LABEL_CHARS, placeholder="…"), fontsize=10)
     top.set_xlabel(_top_k_text(column.top_k), fontsize=8, loc="left")
+    explained = column.explained
     if with_class_model:
       axes[1, col].imshow(np.asarray(column.class_model, np.float64), interpolation="nearest")
-      if column.top_k:
-        axes[1, col].set_xlabel(textwrap.shorten(str(column.top_k[0][0]), LABEL_CHARS,
-                                                 placeholder="…"), fontsize=8)
+      of = next(iter(explained.values()), None) if explained else None
+      if of is None and column.top_k:
+        of = column.top_k[0][0]
+      if of is not None:
+        axes[1, col].set_xlabel(textwrap.shorten(str(of), LABEL_CHARS, placeholder="…"),
+                                fontsize=8)
       if col == 0:
-        axes[1, col].set_ylabel("class model\nof the top-1", fontsize=10)
+        axes[1, col].set_ylabel("class model\nof the " + ("explained class" if explained
+                                                          else "top-1"), fontsize=10)
     for row, (method, saliency) in enumerate(column.maps.items(), start=first_map_row):
       ax = axes[row, col]
       normalized = normalized_map(saliency)
@@ -138,6 +151,9 @@ def explanation_panel(path: str | os.PathLike, columns: Sequence[PanelColumn], *
       if not normalized.any():
         ax.text(0.5, 0.5, "constant map", transform=ax.transAxes, ha="center",
                 va="center", fontsize=8, color="white", backgroundcolor="black")
+      if explained:
+        ax.set_xlabel(textwrap.shorten(str(explained[method]), LABEL_CHARS, placeholder="…"),
+                      fontsize=8)
       if col == 0:
         ax.set_ylabel(method, fontsize=10)
   for ax in axes.flat:
