@@ -1,10 +1,11 @@
-"""salijax's methods beside their anchors (Captum 0.9, PAIR's saliency 0.2.1) on one CPU.
+"""salijax's methods beside their anchors (Captum 0.9, PAIR's saliency 0.2.1, zennit 0.5.1).
 
 One torchvision-layout ResNet18 with random weights (`quantus_speed.inputs`)
 runs in torch for Captum and, ported, in salijax; PAIR's framework-agnostic
 methods call salijax's own port through a jitted gradient (its
-`call_model_function`), so the two sides differ only in how the method is
-computed. For each pair of `PAIRS`, one row:
+`call_model_function`), and zennit runs torchvision's ResNet18 class with the
+same weights (its canonizer needs torchvision's blocks), so the two sides
+differ only in how the method is computed. For each pair of `PAIRS`, one row:
 
   salijax_sec, anchor_sec   seconds per image: the median of `repeats` calls on a
                             batch of B images for salijax, after compiling; one
@@ -35,6 +36,7 @@ import numpy as np
 from experiments import method_speed, quantus_speed
 from salijax import methods
 from salijax.methods.input_gradients import logit_gradients
+from salijax.models.normalization import IMAGENET_MEAN, IMAGENET_STD
 
 STEPS = 16  # the integration steps of XRAI, Guided IG and Blur IG on both sides
 OCCLUSION_WINDOWS = 14  # occlusion's window: the image side / 14 (16 px at 224), stride half
@@ -46,7 +48,7 @@ SHAP_BASELINES = 8  # DeepLIFT-SHAP's baselines per image
 class Pair:
   """A salijax method and the anchor run timed against it, with the same work."""
 
-  anchor: str  # "captum" or "pair"
+  anchor: str  # "captum", "pair" or "zennit"
   options: Callable[[int], dict[str, Any]]  # image size -> salijax's options
   run_anchor: Callable[[Any, quantus_speed.Inputs], None]  # (anchor module, batch) -> ran it
   goal: float = 1.0  # the speedup asked for (3 where the anchor loops in Python)
@@ -119,6 +121,26 @@ def _captum_deeplift_shap(captum: Any, batch: quantus_speed.Inputs) -> None:
                                                              target=_targets(batch))
 
 
+def _zennit_lrp(zennit: Any, batch: quantus_speed.Inputs) -> None:
+  """zennit's EpsilonPlusFlat on torchvision's ResNet18 class with the batch's weights (its
+  ResNetCanonizer needs torchvision's blocks), on the normalised images."""
+  import torch  # noqa: PLC0415
+  import torchvision  # noqa: PLC0415
+
+  inner = batch.torch_model.model
+  model = torchvision.models.resnet18(weights=None, num_classes=inner.fc.out_features)
+  model.load_state_dict(inner.state_dict())
+  model.eval()
+  mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).reshape(1, 3, 1, 1)
+  std = torch.tensor(IMAGENET_STD, dtype=torch.float32).reshape(1, 3, 1, 1)
+  x = (_torch_batch(batch) - mean) / std
+  one_hot = torch.eye(inner.fc.out_features)[torch.tensor(_targets(batch))]
+  composite = zennit.composites.EpsilonPlusFlat(
+      canonizers=[zennit.torchvision.ResNetCanonizer()])
+  with zennit.attribution.Gradient(model=model, composite=composite) as attributor:
+    attributor(x, lambda logits: one_hot * logits)
+
+
 def call_model_function(clf: Any, label: int) -> Callable[..., dict[str, np.ndarray]]:
   """PAIR's call_model_function (INPUT_OUTPUT_GRADIENTS: d logit_label / d input) on a
   salijax Classifier, through one jitted gradient."""
@@ -189,6 +211,7 @@ PAIRS: dict[str, Pair] = {
         "captum", lambda size: {"num_samples": KERNEL_SHAP_SAMPLES,
                                 "num_segments": KERNEL_SHAP_FEATURES, "score": "logit"},
         _captum_kernel_shap, goal=3.0),
+    "lrp": Pair("zennit", lambda size: {"composite": "epsilon_plus_flat"}, _zennit_lrp),
     "deeplift": Pair("captum", lambda size: {"baseline": "zero"}, _captum_deeplift),
     "deeplift_shap": Pair("captum", lambda size: {"num_baselines": SHAP_BASELINES,
                                                   "chunk": SHAP_BASELINES},
@@ -211,6 +234,11 @@ def _anchor_module(name: str) -> Any:
   if name == "captum":
     import captum.attr  # noqa: PLC0415 - the anchor, installed with the test extra
     return captum
+  if name == "zennit":
+    import zennit.attribution  # noqa: PLC0415
+    import zennit.composites  # noqa: PLC0415
+    import zennit.torchvision  # noqa: PLC0415
+    return zennit
   from saliency import core  # noqa: PLC0415
 
   return core

@@ -28,7 +28,7 @@ maps, and each metric against its pass-count floor (experiments/quantus_speed.py
 
 --benchmark=anchors times the methods that have an anchor library beside it
 (Captum's Occlusion, KernelSHAP, DeepLIFT and DeepLIFT-SHAP; PAIR's XRAI,
-Guided IG and Blur IG) on the same ResNet18, images and work
+Guided IG and Blur IG; zennit's LRP) on the same ResNet18, images and work
 (experiments/anchor_speed.py); --methods picks some:
 
   python -m experiments.speed --benchmark=anchors --image_size=224 --batch_size=8 --repeats=3

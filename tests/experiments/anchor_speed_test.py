@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow  # a ResNet18 in torch and in JAX, both compiled/r
 def test_every_pair_times_a_registered_method():
   assert set(anchor_speed.PAIRS) <= set(methods.names())
   for pair in anchor_speed.PAIRS.values():
-    assert pair.anchor in ("captum", "pair") and pair.goal >= 1
+    assert pair.anchor in ("captum", "pair", "zennit") and pair.goal >= 1
 
 
 def test_pairs_call_model_function_is_the_gradient_of_salijaxs_port(saliency_pair, torch):
@@ -30,18 +30,19 @@ def test_pairs_call_model_function_is_the_gradient_of_salijaxs_port(saliency_pai
   np.testing.assert_allclose(got, np.asarray(expected), rtol=1e-5, atol=1e-7)
 
 
-def test_rows_of_a_captum_and_a_pair_method(captum, saliency_pair, torch, capsys):
-  del captum, saliency_pair, torch  # the benchmark imports them; the fixtures fail CI without
-  rows = anchor_speed.anchor_benchmark(["occlusion", "guided_ig"], image_size=32, batch_size=2,
-                                       repeats=1)
+def test_rows_of_a_captum_a_pair_and_a_zennit_method(captum, saliency_pair, zennit, torch,
+                                                     capsys):
+  del captum, saliency_pair, zennit, torch  # the benchmark imports them; the fixtures fail CI
+  rows = anchor_speed.anchor_benchmark(["occlusion", "guided_ig", "lrp"], image_size=32,
+                                       batch_size=2, repeats=1)
   assert [(r["method"], r["anchor"]) for r in rows] == [("occlusion", "captum"),
-                                                         ("guided_ig", "pair")]
+                                                         ("guided_ig", "pair"), ("lrp", "zennit")]
   for row in rows:
     assert row["salijax_sec"] > 0 and row["anchor_sec"] > 0
     assert row["speedup"] == pytest.approx(row["anchor_sec"] / row["salijax_sec"], rel=0.05,
                                            abs=0.02)
     assert row["device"] == jax.devices()[0].device_kind
-  assert capsys.readouterr().out.count("benchmark=anchors") == 2
+  assert capsys.readouterr().out.count("benchmark=anchors") == 3
 
 
 def test_unknown_method():
