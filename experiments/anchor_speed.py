@@ -15,7 +15,9 @@ differ only in how the method is computed. For each pair of `PAIRS`, one row:
                             >= 3 where the anchor loops in Python (`Pair.goal`)
 
 Each pair gives both sides the same work: the same window and stride, samples,
-steps and baselines (the options in `PAIRS`); the randomness of KernelSHAP's
+steps and baselines (the options in `PAIRS`), and as many images per forward
+(`PER_FORWARD`; XLA:CPU slows down threefold on forwards of 512 images at
+112 px, which salijax's default chunks give a batch of 8); the randomness of KernelSHAP's
 coalitions and DeepLIFT-SHAP's baselines is drawn by each library itself, in
 equal numbers. Torch runs on all cores.
 
@@ -42,6 +44,14 @@ STEPS = 16  # the integration steps of XRAI, Guided IG and Blur IG on both sides
 OCCLUSION_WINDOWS = 14  # occlusion's window: the image side / 14 (16 px at 224), stride half
 KERNEL_SHAP_SAMPLES, KERNEL_SHAP_FEATURES = 200, 49  # coalitions; superpixels or 7 x 7 cells
 SHAP_BASELINES = 8  # DeepLIFT-SHAP's baselines per image
+# Images per forward on both sides: Captum's perturbations_per_eval (Occlusion: per image of
+# the batch; KernelSHAP: one image at a time), salijax's chunk x B. PAIR's steps per call.
+PER_FORWARD = 64
+
+
+def _per_image(per_forward: int, batch: int) -> int:
+  """salijax's `chunk` (copies of every image per forward) for `per_forward` images a forward."""
+  return max(1, per_forward // batch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +59,7 @@ class Pair:
   """A salijax method and the anchor run timed against it, with the same work."""
 
   anchor: str  # "captum", "pair" or "zennit"
-  options: Callable[[int], dict[str, Any]]  # image size -> salijax's options
+  options: Callable[[int, int], dict[str, Any]]  # (image size, batch) -> salijax's options
   run_anchor: Callable[[Any, quantus_speed.Inputs], None]  # (anchor module, batch) -> ran it
   goal: float = 1.0  # the speedup asked for (3 where the anchor loops in Python)
 
@@ -74,7 +84,7 @@ def _captum_occlusion(captum: Any, batch: quantus_speed.Inputs) -> None:
   captum.attr.Occlusion(batch.torch_model).attribute(
       _torch_batch(batch), sliding_window_shapes=(3, window, window),
       strides=(3, stride, stride), baselines=0.5, target=_targets(batch),
-      perturbations_per_eval=64)
+      perturbations_per_eval=_per_image(PER_FORWARD, len(batch.labels)))
 
 
 def _cell_mask(size: int) -> np.ndarray:
@@ -93,7 +103,7 @@ def _captum_kernel_shap(captum: Any, batch: quantus_speed.Inputs) -> None:
     fill = images[b:b + 1].mean(dim=(2, 3), keepdim=True)
     captum.attr.KernelShap(batch.torch_model).attribute(
         images[b:b + 1], baselines=fill, target=target, feature_mask=mask,
-        n_samples=KERNEL_SHAP_SAMPLES, perturbations_per_eval=64)
+        n_samples=KERNEL_SHAP_SAMPLES, perturbations_per_eval=PER_FORWARD)
 
 
 def _deeplift_model(batch: quantus_speed.Inputs) -> Any:
@@ -204,27 +214,31 @@ def _pair_loop(mask: Callable[[Any, np.ndarray, Any], Any]
 
 PAIRS: dict[str, Pair] = {
     "occlusion": Pair(
-        "captum", lambda size: dict(zip(("window", "stride"), _occlusion_window(size),
-                                        strict=True)) | {"baseline": 0.5, "score": "logit"},
+        "captum", lambda size, batch: dict(zip(("window", "stride"), _occlusion_window(size),
+                                               strict=True))
+        | {"baseline": 0.5, "score": "logit", "chunk": _per_image(PER_FORWARD, batch)},
         _captum_occlusion, goal=3.0),
     "kernel_shap": Pair(
-        "captum", lambda size: {"num_samples": KERNEL_SHAP_SAMPLES,
-                                "num_segments": KERNEL_SHAP_FEATURES, "score": "logit"},
+        "captum", lambda size, batch: {"num_samples": KERNEL_SHAP_SAMPLES,
+                                       "num_segments": KERNEL_SHAP_FEATURES, "score": "logit",
+                                       "chunk": _per_image(PER_FORWARD, batch)},
         _captum_kernel_shap, goal=3.0),
-    "lrp": Pair("zennit", lambda size: {"composite": "epsilon_plus_flat"}, _zennit_lrp),
-    "deeplift": Pair("captum", lambda size: {"baseline": "zero"}, _captum_deeplift),
-    "deeplift_shap": Pair("captum", lambda size: {"num_baselines": SHAP_BASELINES,
+    "lrp": Pair("zennit", lambda size, batch: {"composite": "epsilon_plus_flat"}, _zennit_lrp),
+    "deeplift": Pair("captum", lambda size, batch: {"baseline": "zero"}, _captum_deeplift),
+    "deeplift_shap": Pair("captum", lambda size, batch: {"num_baselines": SHAP_BASELINES,
                                                   "chunk": SHAP_BASELINES},
                           _captum_deeplift_shap),
-    "xrai": Pair("pair", lambda size: {"steps": STEPS, "chunk": STEPS}, _pair_loop(
+    "xrai": Pair("pair", lambda size, batch: {"steps": STEPS,
+                                              "chunk": _per_image(STEPS, batch)}, _pair_loop(
         lambda core, image, call: core.XRAI().GetMask(
             image, call, batch_size=STEPS,
             extra_parameters=core.XRAIParameters(steps=STEPS))), goal=3.0),
-    "guided_ig": Pair("pair", lambda size: {"steps": STEPS}, _pair_loop(
+    "guided_ig": Pair("pair", lambda size, batch: {"steps": STEPS}, _pair_loop(
         lambda core, image, call: core.GuidedIG().GetMask(
             image, call, x_baseline=np.zeros_like(image), x_steps=STEPS, max_dist=0.02,
             fraction=0.25)), goal=3.0),
-    "blur_ig": Pair("pair", lambda size: {"steps": STEPS, "chunk": STEPS}, _pair_loop(
+    "blur_ig": Pair("pair", lambda size, batch: {"steps": STEPS,
+                                                 "chunk": _per_image(STEPS, batch)}, _pair_loop(
         lambda core, image, call: core.BlurIG().GetMask(image, call, max_sigma=50.0,
                                                          steps=STEPS, batch_size=STEPS))),
 }
@@ -263,7 +277,7 @@ def anchor_benchmark(names: Sequence[str] | None = None, *, image_size: int = 22
   rows = []
   for name in names:
     pair = PAIRS[name]
-    method, options = methods.get(name), pair.options(image_size)
+    method, options = methods.get(name), pair.options(image_size, batch_size)
     (salijax_sec,) = method_speed.interleaved_medians(
         [lambda method=method, options=options: method(batch.clf, batch.images, batch.labels,
                                                        key=jax.random.key(0), **options)],
