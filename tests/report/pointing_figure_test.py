@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from salijax import metrics
-from salijax.report import plotting, pointing_figure
+from salijax.report import plotting
+from salijax.report.pointing_figure import label_text, pointing_figure
 
 SIZE = 16
 TOLERANCE = 2.0
@@ -62,8 +63,8 @@ def drawn(monkeypatch):
 def test_the_labels_and_marks_are_the_pointing_game_s(tmp_path, drawn, region):
   images = np.random.default_rng(0).random((3, SIZE, SIZE, 3)).astype(np.float32)
   path = tmp_path / "pointing.png"
-  marks = pointing_figure.pointing_figure(path, images, maps(), region, tolerance=TOLERANCE,
-                                          row_labels=["a", "b", "c"], title="t")
+  marks = pointing_figure(path, images, maps(), region, tolerance=TOLERANCE,
+                          row_labels=["a", "b", "c"], title="t")
   with Image.open(path) as image:
     assert image.size[0] > 200 and image.size[1] > 200
   (columns,) = drawn
@@ -78,7 +79,7 @@ def test_the_labels_and_marks_are_the_pointing_game_s(tmp_path, drawn, region):
     assert [xy for _, xy in panels] == marked
     for (label, _), distance, count in zip(panels, np.asarray(game.distance),
                                            np.asarray(game.num_maxima), strict=True):
-      assert label == pointing_figure.label_text("hit" in label, float(distance), int(count))
+      assert label == label_text("hit" in label, float(distance), int(count))
   assert [label for label, _ in columns[1][1]] == ["miss, 9.9 px", "miss, 5.66 px",
                                                    "miss, 4 px"]
   assert columns[3][1][0][0] == "hit (2 maxima)"
@@ -87,11 +88,10 @@ def test_the_labels_and_marks_are_the_pointing_game_s(tmp_path, drawn, region):
 def test_bad_arguments():
   images = np.zeros((3, SIZE, SIZE, 3), np.float32)
   with pytest.raises(ValueError, match="at least one method"):
-    pointing_figure.pointing_figure("p.png", images, {}, MASKS)
+    pointing_figure("p.png", images, {}, MASKS)
   with pytest.raises(ValueError, match=r"maps\['gradcam'\] must have shape"):
-    pointing_figure.pointing_figure("p.png", images, {"gradcam": np.zeros((2, SIZE, SIZE))},
-                                    MASKS)
+    pointing_figure("p.png", images, {"gradcam": np.zeros((2, SIZE, SIZE))}, MASKS)
   with pytest.raises(ValueError, match="row_labels must hold 3"):
-    pointing_figure.pointing_figure("p.png", images, maps(), MASKS, row_labels=["a"])
+    pointing_figure("p.png", images, maps(), MASKS, row_labels=["a"])
   with pytest.raises(ValueError, match="region must hold at least one pixel"):
-    pointing_figure.pointing_figure("p.png", images, maps(), np.zeros_like(MASKS))
+    pointing_figure("p.png", images, maps(), np.zeros_like(MASKS))
