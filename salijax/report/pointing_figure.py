@@ -140,7 +140,7 @@ def pointing_figure(path: str | os.PathLike, images: Any, maps: Mapping[str, Any
       color = HIT_COLOR if hit else MISS_COLOR
       ax.plot(mine.col[row], mine.row[row], marker="o" if hit else "X", markersize=9,
               markerfacecolor=color, markeredgecolor="white", markeredgewidth=1.2,
-              linestyle="none")
+              linestyle="none", clip_on=False)  # whole at the image's edge
       # The label goes in the top left corner, or the bottom left one when the mark is there.
       top = not (mine.row[row] < images.shape[1] / 3 and mine.col[row] < images.shape[2] / 2)
       ax.text(0.03, 0.97 if top else 0.03,
