@@ -38,7 +38,8 @@ _COORDINATOR = flags.DEFINE_string(
     "coordinator_address", "", "host:port of process 0, for a multi-process run.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", 1, "Number of JAX processes.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", 0, "This process's index.")
-_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar per stage.")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show progress lines on stderr: per stage, "
+                              "and per training epoch.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 

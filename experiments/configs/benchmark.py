@@ -54,7 +54,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train = train_config.get_config()
   config.train.batch_size = 16
   config.train.num_epochs = 6
-  config.train.progress_bar = False  # the benchmark shows its own progress bars
+  # Not read: run_benchmark's `progress` (--progress) shows the training's progress lines.
+  config.train.progress_bar = False
   config.train.checkpoint_every_steps = 1000  # at the end of every epoch (each save costs ~1 s)
   config.run_overrides = ml_collections.ConfigDict({
       # AdamW moves every weight by about the learning rate per step, so classifier.0's

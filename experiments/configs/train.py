@@ -64,5 +64,5 @@ def get_config() -> ml_collections.ConfigDict:
   config.log_every_steps = 10
   config.checkpoint_every_steps = 100
   config.eval_every_epochs = 1
-  config.progress_bar = True
+  config.progress_bar = True  # a progress line per epoch on stderr (salijax.progress)
   return config

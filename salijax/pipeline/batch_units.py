@@ -130,15 +130,15 @@ class UnitStage:
     return arrays
 
   def __call__(self, ctx: Context) -> dict[str, Any]:
-    """This process's share of the units that have no (current) file yet; the progress bar
-    counts images. Returns {} (no summary)."""
+    """This process's share of the units that have no (current) file yet; the progress line
+    counts images (those of units done before as done, not in the rate). Returns {} (no
+    summary)."""
     all_units = self.units(ctx)
     mine = [all_units[i] for i in parallel.process_share(len(all_units))]
     todo = [u for u in mine if not self.is_current(ctx, u)]
     count = {u: len(self.images(ctx, u)[0]) for u in mine}
     with ctx.progress_bar(self.name) as bar:
-      bar.reset(total=sum(count.values()))
-      bar.update(sum(count.values()) - sum(count[u] for u in todo))
+      bar.reset(sum(count.values()), initial=sum(count.values()) - sum(count[u] for u in todo))
       for unit in todo:
         self.compute(ctx, unit)
         bar.update(count[unit])

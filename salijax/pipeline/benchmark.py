@@ -90,7 +90,8 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   Args:
     config: experiments/configs/benchmark.py's config.
     workdir: where everything goes (benchmark_workdir's layout).
-    progress: show a progress bar per stage (process 0 only).
+    progress: show progress lines per stage and per training epoch (process 0 only;
+      `salijax.progress`).
     stages_through: the last stage to run (`STAGES`).
 
   Raises:

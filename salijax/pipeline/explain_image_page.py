@@ -1,8 +1,9 @@
 """explanations/index.html: the page of an `explain_image` folder, for a browser.
 
 From out_dir/predictions.json (`explain_image.explain_images`) and the files
-beside it: each image's panel <stem>.png (by relative path), each model's
-top-k, and the commentary <stem>.commentary.md when that file exists
+beside it: each image's panel <stem>.png (by relative path), the classes each
+model explained and how the target chose them, each model's top-k, and the
+commentary <stem>.commentary.md when that file exists
 (`salijax.report.explanations_page`). `explain_images` writes the page;
 write it again after adding commentary files:
 
@@ -45,8 +46,9 @@ def write_page(out_dir: str | os.PathLike, title: str = "salijax explanations") 
     images.append(ExplainedImage(
         stem, pathlib.Path(record["image"]).name, pathlib.Path(record["panel"]).name,
         record["predictions"],
-        commentary.read_text() if commentary.is_file() else None))
+        commentary.read_text() if commentary.is_file() else None,
+        explained=record.get("explained")))  # None in folders written before --target
   path = out_dir / PAGE_NAME
-  atomic_files.write_text_atomic(path, explanations_page_html(title, images,
-                                                              summary["methods"]))
+  atomic_files.write_text_atomic(path, explanations_page_html(
+      title, images, summary["methods"], target=summary.get("target", "top1")))
   return path

@@ -57,6 +57,12 @@ def map_views(ctx: Context) -> list[MapView]:
   return views
 
 
+def figure_files(out: pathlib.Path) -> list[tuple[str, str]]:
+  """(file name, stem) of every PNG figure in `out`: training.png first, then by name."""
+  return [(path.name, path.stem) for path in sorted(
+      out.glob("*.png"), key=lambda p: (p.name != "training.png", p.name))]
+
+
 def accuracy_table(records: Mapping[str, Mapping[str, Any]]) -> Table:
   """The runs' test accuracy, loss and epochs (models/<run>.json records)."""
   header = ["run", "test accuracy", "test loss", "epochs"]
@@ -70,9 +76,7 @@ def write_page(ctx: Context, rows: Sequence[Mapping[str, Any]], out: pathlib.Pat
                title: str) -> pathlib.Path:
   """Writes out/index.html (module doc) after the figures; returns its path."""
   config = ctx.config
-  figures = [(path.name, path.stem.replace("_", " "))
-             for path in sorted(out.glob("*.png"), key=lambda p: (p.name != "training.png",
-                                                                  p.name))]
+  figures = [(file, stem.replace("_", " ")) for file, stem in figure_files(out)]
   modes = ", ".join(m.replace("_", " ") for m in label_modes(config))
   shown = [name for name in perturbation_names(config) if name != perturbations.NONE]
   intro = (f"Runs: {', '.join(run.name for run in ctx.runs)}. Methods:"

@@ -7,12 +7,16 @@ report/summary.md                  accuracy per run, method x metric tables (mea
                                    per run (and label mode), one such table per extra metric
                                    (config.metrics) of its fields, the perturbations' prediction
                                    flips, map robustness and metric changes, the sanity
-                                   check's verdicts
+                                   check's verdicts, the figures
 report/diagnostics.json            per run and image, the config.diagnostics_top_k most and
                                    least likely classes with their probabilities
 report/manifest.json               versions, git revision, devices, XLA flags, precision, config
 report/<run>_overlays.png          images x methods (the first label mode; the others:
                                    <run>_<label_mode>_overlays.png)
+report/<run>_pointing.png          the overlays' images x methods with each map's maximum
+                                   marked against the object, hit or miss
+                                   (`report.pointing_figure`; idem; datasets with object masks
+                                   or boxes only)
 report/<run>_curves.png            mean insertion and deletion curves (idem)
 report/<run>_<metric>.<field>.png  mean curve per method of each curve field of the extra
                                    metrics (config.metrics; idem)
@@ -220,8 +224,8 @@ def _extra_sections(ctx: Context, rows: Sequence[dict[str, Any]],
 
 
 def write_figures(ctx: Context, out: pathlib.Path) -> None:
-  """The overlay grids, curves, perturbations and sanity strip of every run, and the training
-  curves (module doc)."""
+  """The overlay grids, pointing games, curves, perturbations and sanity strip of every run,
+  and the training curves (module doc)."""
   config, eval_set = ctx.config, ctx.eval_set()
   shown = min(config.overlay_images, len(eval_set.indices))
   batch = ctx.batch(np.arange(shown), shown) if shown else None
@@ -239,10 +243,18 @@ def write_figures(ctx: Context, out: pathlib.Path) -> None:
             + ("" if label_mode == "ground_truth" else f"\nexpl: {names[e]}")
             for t, p, e in zip(first["true"][:shown], first["predicted"][:shown],
                                first["label"][:shown], strict=True)]
+        shown_maps = {m: e["maps"][:shown] for m, e in explained.items()}
         report.overlay_grid(out / _figure_name(run, label_mode, modes[0], "overlays"),
-                            batch["image"], {m: e["maps"][:shown] for m, e in explained.items()},
-                            row_labels=row_labels, cmap=config.colormap,
+                            batch["image"], shown_maps, row_labels=row_labels,
+                            cmap=config.colormap,
                             title=f"{run.name}: the {label_mode.replace('_', ' ')} class")
+        region = batch.get("mask", batch.get("bbox"))
+        if region is not None:
+          report.pointing_figure(
+              out / _figure_name(run, label_mode, modes[0], "pointing"), batch["image"],
+              shown_maps, region, tolerance=config.pointing_tolerance, row_labels=row_labels,
+              cmap=config.colormap,
+              title=f"{run.name}: pointing game, the {label_mode.replace('_', ' ')} class")
       scores = {m: _batches(ctx, "evaluate", run, m, label_mode, clean)
                 for m in method_names(config)}
       title = run.name if len(modes) == 1 else f"{run.name}, {label_mode.replace('_', ' ')}"
@@ -300,9 +312,11 @@ def run_stage(ctx: Context) -> dict[str, Any]:
                  f"{config.sanity.num_images} images)",
                  "A method passes when its maps of the fully randomised model are less similar "
                  "to the trained model's than maps of different images are.", sanity]
+  write_figures(ctx, out)
+  sections += ["## Figures", *(f"![{name.replace('_', ' ')}]({file})"
+                               for file, name in report_page.figure_files(out))]
   bw.write_bytes_atomic(out / "summary.md", ("\n\n".join(sections) + "\n").encode())
   bw.write_json(out / "diagnostics.json", diagnostics(ctx))
-  write_figures(ctx, out)
   report_page.write_page(ctx, rows, out, title)
   manifest = report.build_manifest(config, stage_seconds=ctx.stage_seconds,
                                    extra={"runs": dict(records)})

@@ -16,13 +16,13 @@ from typing import Any, NamedTuple
 
 import ml_collections
 import numpy as np
-import tqdm
 from jax.sharding import Mesh
 
 from salijax import data, models, parallel
 from salijax.classifier import Classifier
 from salijax.pipeline import evaluation_set, stage_progress, trained_models
 from salijax.pipeline.benchmark_config import Run
+from salijax.progress import Progress
 
 
 class TrainedModel(NamedTuple):
@@ -96,7 +96,7 @@ class Context:
     return self._batch[1]
 
   @contextlib.contextmanager
-  def progress_bar(self, stage: str, unit: str = "img") -> Iterator[tqdm.tqdm]:
+  def progress_bar(self, stage: str, unit: str = "img") -> Iterator[Progress]:
     """The stage's `stage_progress` bar (total 0: the stage sets it), shown by process 0."""
     with stage_progress.stage_progress(stage, total=0, unit=unit,
                                        enabled=self.progress and self.lead) as bar:

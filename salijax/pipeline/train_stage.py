@@ -16,6 +16,7 @@ def run_stage(ctx: Context) -> dict[str, Any]:
   with ctx.progress_bar("train", unit="run") as bar:
     bar.reset(total=len(ctx.runs))
     for run in ctx.runs:
-      ctx.records[run.name] = trained_models.train_run(ctx.config, ctx.workdir, run)
+      ctx.records[run.name] = trained_models.train_run(ctx.config, ctx.workdir, run,
+                                                       progress=ctx.progress and ctx.lead)
       bar.update(1)
   return {run.name: ctx.records[run.name]["test_accuracy"] for run in ctx.runs}

@@ -28,12 +28,16 @@ def _paths(workdir: str, run: Run) -> tuple[pathlib.Path, pathlib.Path]:
   return base.with_suffix(".msgpack"), base.with_suffix(".json")
 
 
-def train_run(config: ml_collections.ConfigDict, workdir: str, run: Run) -> dict[str, Any]:
-  """Trains (or resumes, or finds finished) `run`, exports it; returns its models/<run>.json."""
+def train_run(config: ml_collections.ConfigDict, workdir: str, run: Run, *,
+              progress: bool = False) -> dict[str, Any]:
+  """Trains (or resumes, or finds finished) `run`, exports it; returns its models/<run>.json.
+  `progress` shows the training's progress line per epoch (its steps, steps/s and images/s),
+  whatever config.train.progress_bar says."""
   variables_path, record_path = _paths(workdir, run)
   if record_path.exists():
     return bw.read_json(record_path)
   run_config = train_config(config, run)
+  run_config.progress_bar = progress
   run_workdir = bw.run_dir(workdir, "train", run.name)
   results = train.train_and_evaluate(run_config, str(run_workdir))
   module, variables, _ = train.load_trained(str(run_workdir), which="latest")

@@ -13,6 +13,7 @@
                                    {"gradcam": (insertion_curves, deletion_curves)})
   report.mean_curve_figure(report_dir / "pixel_flipping.curve.png", {"gradcam": curves})
   report.sanity_figure(report_dir / "sanity.png", block_names, similarity, baseline)
+  report.pointing_figure(report_dir / "pointing.png", images, {"gradcam": maps}, masks)
   report.training_figure(report_dir / "training.png", {"resnet18/scratch": records})
   page = report.benchmark_page_html(title, rows, views)   # index.html: tables, gallery
   page = report.explanations_page_html(title, images, methods)   # explain_image's page
@@ -34,6 +35,7 @@ from salijax.report.overlay_grid import overlay_grid
 from salijax.report.overlay_image import overlay_png
 from salijax.report.perturbation_table import perturbation_markdown
 from salijax.report.plotting import pyplot, save_figure
+from salijax.report.pointing_figure import PointingMarks, pointing_figure
 from salijax.report.prediction_diagnostics import prediction_diagnostics
 from salijax.report.results_table import COLUMNS, read_results, write_results
 from salijax.report.sanity_figure import sanity_figure
@@ -41,10 +43,11 @@ from salijax.report.summary_table import summary_markdown
 from salijax.report.training_figure import training_figure
 
 __all__ = [
-    "COLUMNS", "METRICS", "ExplainedImage", "MapView", "MetricInfo", "benchmark_page_html",
-    "build_manifest", "explanations_page_html", "insertion_deletion_figure", "markdown_html",
-    "mean_confidence_interval", "mean_curve_figure", "metric_info", "ordered_metrics",
-    "overlay_grid", "overlay_png", "perturbation_markdown", "prediction_diagnostics", "pyplot",
+    "COLUMNS", "METRICS", "ExplainedImage", "MapView", "MetricInfo", "PointingMarks",
+    "benchmark_page_html", "build_manifest", "explanations_page_html",
+    "insertion_deletion_figure", "markdown_html", "mean_confidence_interval",
+    "mean_curve_figure", "metric_info", "ordered_metrics", "overlay_grid", "overlay_png",
+    "perturbation_markdown", "pointing_figure", "prediction_diagnostics", "pyplot",
     "read_results", "sanity_figure", "save_figure", "summary_markdown", "training_figure",
     "write_results",
 ]

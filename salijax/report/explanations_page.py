@@ -2,14 +2,17 @@
 
 One card per image (`html_page.gallery_html`, filterable by image key): the panel
 PNG (`salijax.report.explanation_panel`, by its path relative to the page),
-each model's top-k classes as a sortable table, and the image's commentary,
-Markdown shown through `markdown_html` (a safe subset: every character is
-escaped), when there is one.
+the classes each model's maps explain (name, index, probability and how the
+target chose them: `target_text`), each model's top-k classes as a sortable
+table, and the image's commentary, Markdown shown through `markdown_html` (a
+safe subset: every character is escaped), when there is one.
 
+    tabby = {"class": 281, "name": "tabby", "probability": 0.61}
     page = explanations_page_html("Explanations", [
-        ExplainedImage("cat", "cat.jpg", "cat.png", {"resnet18": [{"class": 281, "name": "tabby",
-                                                            "probability": 0.61}, ...]},
-                       commentary="The **head** is salient.")], methods=["gradcam"])
+        ExplainedImage("cat", "cat.jpg", "cat.png", {"resnet18": [tabby, ...]},
+                       explained={"resnet18": [tabby]},
+                       commentary="The **head** is salient.")], methods=["gradcam"],
+        target="top1")
 """
 
 import dataclasses
@@ -39,6 +42,30 @@ class ExplainedImage:
   # model name -> top-k [{"class": int, "name": str, "probability": float}], most probable first
   predictions: Mapping[str, Sequence[Mapping[str, Any]]]
   commentary: str | None = None  # Markdown, or None
+  # model name -> the classes its maps explain, entries like `predictions`' (None: not known)
+  explained: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+
+
+def target_text(target: str | int, rank: int = 1) -> str:
+  """How `target` (`salijax.pipeline.explain_target`) chose an explained class, e.g.
+  "--target=topk: its top-2 class" or "--target=281: a class index"."""
+  if target == "top1":
+    return "--target=top1: its most probable class"
+  if target == "topk":
+    return f"--target=topk: its top-{rank} class"
+  kind = "a class name" if isinstance(target, str) else "a class index"
+  return f"--target={target}: {kind}"
+
+
+def explained_table(explained: Mapping[str, Sequence[Mapping[str, Any]]],
+                    target: str | int) -> Table:
+  """Each model's explained classes: class (name and index), probability in % and how
+  `target` chose it."""
+  return Table("classes explained by the maps", ["model", "class", "probability", "chosen by"], [
+      [model, f"{c['name']} ({c['class']})",
+       Cell(f"{100 * float(c['probability']):.1f} %", float(c["probability"])),
+       target_text(target, rank)]
+      for model, classes in explained.items() for rank, c in enumerate(classes, start=1)])
 
 
 def top_k_table(model: str, ranked: Sequence[Mapping[str, Any]]) -> Table:
@@ -49,13 +76,16 @@ def top_k_table(model: str, ranked: Sequence[Mapping[str, Any]]) -> Table:
       for rank, c in enumerate(ranked, start=1)])
 
 
-def image_card(image: ExplainedImage) -> GalleryCard:
-  """The card of one image (module doc)."""
+def image_card(image: ExplainedImage, target: str | int = "top1") -> GalleryCard:
+  """The card of one image (module doc); `target` chose its explained classes."""
   if not isinstance(image, ExplainedImage):
     raise TypeError(f"images must hold ExplainedImage values, got {type(image).__name__}")
   tables = "\n".join(table_html(top_k_table(model, ranked))
                      for model, ranked in image.predictions.items())
   parts = [f'<div class="top-k">{tables}</div>']
+  if image.explained is not None:
+    parts.insert(0, f'<div class="explained">'
+                    f"{table_html(explained_table(image.explained, target))}</div>")
   if image.commentary is not None:
     parts.append(f'<div class="commentary">{markdown_html(image.commentary)}</div>')
   title = image.name if image.name.rsplit(".", 1)[0] == image.key else (
@@ -64,16 +94,19 @@ def image_card(image: ExplainedImage) -> GalleryCard:
 
 
 def explanations_page_html(title: str, images: Sequence[ExplainedImage],
-                           methods: Sequence[str]) -> str:
-  """The whole page (module doc); `methods` are named in its introduction.
+                           methods: Sequence[str], target: str | int = "top1") -> str:
+  """The whole page (module doc); `methods` are named in its introduction, `target` is
+  explain_images' (it chose the explained classes).
 
   Raises:
     TypeError: an image that is not an ExplainedImage.
   """
-  cards = [image_card(image) for image in images]
+  cards = [image_card(image, target) for image in images]
   models = list(dict.fromkeys(model for image in images for model in image.predictions))
+  chosen = {"top1": "each model's most probable class",
+            "topk": "each of each model's top classes"}.get(target, f"class {target!r}")
   intro = (f"{len(images)} image{'' if len(images) == 1 else 's'}, explained by"
-           f" {', '.join(models)} with {', '.join(methods)} (each model's top-1 class). Each"
+           f" {', '.join(models)} with {', '.join(methods)} ({chosen}). Each"
            " panel: the models side by side, the image as the model saw it, then one map per"
            " method. predictions.json beside this page holds every number.")
   return page_html(title, [text_html(intro), section_html(

@@ -27,12 +27,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
-import tqdm
 from absl import logging
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from salijax import atomic_files, data
+from salijax.progress import Progress
 from salijax.train import checkpointing, training_setup
 from salijax.train import config as config_lib
 from salijax.train import metrics_writer as metrics_writer_lib
@@ -197,12 +197,13 @@ def _train(config: ml_collections.ConfigDict, setup: training_setup.TrainingSetu
 
   last_eval = None
   step = start_step
-  progress = tqdm.tqdm(total=total, initial=start_step, unit="step", dynamic_ncols=True,
-                       disable=not config.progress_bar)
+  progress = Progress("train", unit="step", per_unit=("img", config.batch_size),
+                      enabled=config.progress_bar)
   window_start, window_first_step = time.perf_counter(), step
   with progress:
     while step < total:
       epoch, start_batch = divmod(step, spe)
+      progress.reset(spe, desc=f"epoch {epoch + 1}/{config.num_epochs}", initial=start_batch)
       for batch in data.batches(train_source, batch_size=config.batch_size,
                                 image_size=config.image_size, training=True,
                                 seed=config.seed, epoch=epoch, start_batch=start_batch,
@@ -224,8 +225,7 @@ def _train(config: ml_collections.ConfigDict, setup: training_setup.TrainingSetu
           }
           writer.write_train(step=step, epoch=step / spe, **values)
           progress.set_postfix(loss=f"{values['loss']:.4f}",
-                               acc=f"{values['accuracy']:.3f}",
-                               img_s=f"{values['images_per_sec']:.0f}")
+                               acc=f"{values['accuracy']:.3f}")
           state = state.replace(window=jax.device_put(train_state_lib.empty_window(),
                                                       replicated))
         if epoch_end and ((step // spe) % config.eval_every_epochs == 0 or step == total):

@@ -1,31 +1,36 @@
 """Tests of salijax.pipeline.batch_units: unit files, the unit loop and reading units back."""
 
 import contextlib
+import io
 import logging
 import pathlib
 
 import numpy as np
 import pytest
-import tqdm
 
 from salijax.pipeline import batch_units
 from salijax.pipeline import benchmark_workdir as bw
 from salijax.pipeline.benchmark_config import Run
+from salijax.progress import Progress
 
 RUN = Run("resnet18", "scratch")
 OTHER = Run("vgg11", "scratch")
 
 
 class StubContext:
-  """What the unit loop uses of a `stage_context.Context`, with no dataset or model."""
+  """What the unit loop uses of a `stage_context.Context`, with no dataset or model; loading a
+  model takes 2 s of its clock, and its progress lines go to `progress_text`."""
 
   def __init__(self, workdir: pathlib.Path):
     self.workdir = str(workdir)
     self.unit_stages = {}
     self.loaded = []  # the runs whose model was asked for
+    self.now = 0.0
+    self.progress_text = io.StringIO()
 
   def model(self, run):
     self.loaded.append(run.name)
+    self.now += 2.0
     return run.name
 
   def batch(self, positions, size):
@@ -33,8 +38,7 @@ class StubContext:
 
   @contextlib.contextmanager
   def progress_bar(self, stage, unit="img"):
-    del stage, unit
-    with tqdm.tqdm(disable=True) as bar:
+    with Progress(stage, unit=unit, stream=self.progress_text, clock=lambda: self.now) as bar:
       yield bar
 
 
@@ -74,6 +78,8 @@ def test_the_loop_computes_the_missing_units_in_order(tmp_path):
   assert stage(ctx) == {}
   assert computed == [units[0], units[2], units[3]]
   assert ctx.loaded == ["resnet18_scratch", "vgg11_scratch", "vgg11_scratch"]
+  # 8 images, 2 of them done before: the rate counts the 6 computed in 3 x 2 s.
+  assert ctx.progress_text.getvalue() == "predict: 8/8 img (100%), 1 img/s, 0:06 elapsed\n"
   arrays = bw.load_arrays(batch_units.unit_path(ctx.workdir, "predict", units[3]))
   np.testing.assert_array_equal(arrays["values"], [20, 30])
   assert arrays["model"] == "vgg11_scratch"

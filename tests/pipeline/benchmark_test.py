@@ -96,9 +96,12 @@ def test_every_stage_writes_its_outputs(finished):
   assert "resnet18_scratch" in summary_md and "Sanity check" in summary_md
   assert "## Perturbed images" not in summary_md and "least likely" not in summary_md
   for name in ("training.png", "resnet18_scratch_overlays.png", "vgg11_scratch_curves.png",
-               "vgg11_scratch_sanity.png"):
+               "vgg11_scratch_sanity.png", "resnet18_scratch_pointing.png"):
     with Image.open(out / name) as image:
       assert image.size[0] > 100 and image.size[1] > 100
+  figures = sorted(path.name for path in out.glob("*.png"))
+  listed = re.findall(r"^!\[[^]]*\]\(([^)]+)\)$", summary_md.split("## Figures")[1], re.M)
+  assert sorted(listed) == figures
 
 
 def test_the_report_page_shows_every_map_and_opens_in_a_browser(finished, chromium, tmp_path):

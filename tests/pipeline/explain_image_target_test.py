@@ -98,6 +98,10 @@ def test_a_fixed_class_is_explained(image_path, tmp_path, target):
   assert column.explained == {method: f"{model.class_names[label]} "
                               f"({100 * entry['probability']:.1f} %)" for method in METHODS}
   assert title == f"photo.png: maps of class {target!r}"
+  page = (tmp_path / "index.html").read_text()  # the class, beside how the target chose it
+  kind = "a class name" if target == "BEE" else "a class index"
+  assert (f"<td>cnn</td><td>{model.class_names[label]} ({label})</td>" in page
+          and f"<td>--target={target}: {kind}</td>" in page)
 
 
 def test_topk_explains_each_top_class_up_to_the_fewest_classes(image_path, tmp_path):
@@ -147,6 +151,9 @@ def test_the_default_target_is_the_top1_unlabelled(image_path, tmp_path):
                                               methods=["gradcam"])
   assert record["explained"]["cnn"] == record["predictions"]["cnn"][:1]
   assert summary["target"] == "top1" and column.explained is None and title == "photo.png"
+  top = record["predictions"]["cnn"][0]
+  assert (f"<td>cnn</td><td>{top['name']} ({top['class']})</td>"
+          in (tmp_path / "index.html").read_text())
 
 
 def test_commentary_facts_name_the_explained_classes():

@@ -280,7 +280,8 @@ def test_the_page_shows_every_panel_top_k_and_commentary(explained, chromium, tm
   for record in records:
     card = cards[record["stem"]]
     assert f'<img src="{record["stem"]}.png"' in card and "commentary" not in card
-    assert re.findall(r"<caption>([^<]+)</caption>", card) == ["cnn", "region"]
+    assert re.findall(r"<caption>([^<]+)</caption>", card) == [
+        "classes explained by the maps", "cnn", "region"]
     for ranked in record["predictions"].values():
       for entry in ranked:
         assert f"{entry['name']} ({entry['class']})</td>" in card

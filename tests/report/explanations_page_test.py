@@ -28,6 +28,36 @@ def test_each_image_has_its_panel_and_every_model_s_top_k():
   assert re.findall(r'<option value="([^"]*)">', text) == ["", "cat", "cat_2"]
 
 
+TABBY, TIGER_CAT = PREDICTIONS["resnet18"]
+EGYPTIAN_CAT = PREDICTIONS["vgg11"][0]
+
+
+@pytest.mark.parametrize(("target", "explained", "chosen_by"), [
+    ("top1", {"resnet18": [TABBY], "vgg11": [EGYPTIAN_CAT]},
+     ["--target=top1: its most probable class"] * 2),
+    ("topk", PREDICTIONS, ["--target=topk: its top-1 class", "--target=topk: its top-2 class",
+                           "--target=topk: its top-1 class"]),
+    (282, {"resnet18": [TIGER_CAT]}, ["--target=282: a class index"]),
+    ("Tiger <cat>", {"resnet18": [TIGER_CAT]}, ["--target=Tiger &lt;cat&gt;: a class name"])])
+def test_each_model_s_explained_class_is_named_with_how_the_target_chose_it(
+    target, explained, chosen_by):
+  text = explanations_page_html("Explanations", [
+      ExplainedImage("cat", "cat.jpg", "cat.png", PREDICTIONS, explained=explained)],
+      ["gradcam"], target=target)
+  (table,) = re.findall(r'<div class="explained">(.*?)</table>', text, re.DOTALL)
+  rows = [re.findall(r"<td[^>]*>([^<]*)</td>", row)
+          for row in re.findall(r"<tr>(<td.*?)</tr>", table)]
+  expected = [[model, f"{c['name']} ({c['class']})".replace("<", "&lt;").replace(">", "&gt;"),
+               f"{100 * c['probability']:.1f} %"]
+              for model, classes in explained.items() for c in classes]
+  assert [row[:3] for row in rows] == expected
+  assert [row[3] for row in rows] == chosen_by
+
+
+def test_a_page_without_explained_classes_has_no_such_table():
+  assert 'class="explained"' not in page()
+
+
 def test_commentary_is_safe_markdown_only_where_given():
   text = page("The **ears** matter. <script>alert(1)</script>")
   assert text.count('class="commentary"') == 1

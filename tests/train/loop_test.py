@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import shutil
 
 import float_tolerance
@@ -135,7 +136,7 @@ def test_eval_metrics_count_valid_rows_only(reference_run):
 
 
 def test_resume_after_crashes_is_exact(reference_run, make_tiny_config, monkeypatch,
-                                       tmp_path):
+                                       tmp_path, capsys):
   _, reference_dir, reference_results = reference_run
   config = make_tiny_config()
   # Killed between epochs: steps 1-3 done, epoch 0 evaluated and saved.
@@ -150,8 +151,18 @@ def test_resume_after_crashes_is_exact(reference_run, make_tiny_config, monkeypa
   assert latest_step(tmp_path) == 4
   assert [r["step"] for r in metrics_writer.read_metrics(tmp_path)][-1] == 5
   monkeypatch.setattr(data, "batches", REAL_BATCHES)
+  config.progress_bar = True  # a run-control field: may change on resume
+  capsys.readouterr()
   results = loop.train_and_evaluate(config, tmp_path)
 
+  # The progress line (stderr, not a terminal: its last line per epoch) counts the steps of
+  # epoch 2 from the restored step 4 (its batch 1 of 3), the rates only the 2 steps run here.
+  (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch")]
+  match = re.fullmatch(r"epoch 2/2: 3/3 step \(100%\), ([0-9.]+) step/s, ([0-9.]+) img/s, "
+                       r"\d+:\d\d elapsed \| loss=[0-9.]+ acc=[0-9.]+", line)
+  assert match, line
+  steps_per_sec, images_per_sec = map(float, match.groups())
+  assert images_per_sec == pytest.approx(16 * steps_per_sec, rel=0.01)  # 3 digits each
   assert results["resumed_from_step"] == 4
   for key in ("loss", "accuracy", "best_step", "best_accuracy", "steps"):
     assert results[key] == reference_results[key], key
