@@ -88,6 +88,9 @@ def test_the_protocol_runs_end_to_end_on_local_stand_ins(torch, torch_models, tm
   # The predictions are the .pth model's on torchvision's evaluation crop of each image.
   loaded = model_loading.pretrained_model("resnet18", weights)
   source = evaluation_set.load_source(config, config.eval_split)
+  # TFDS's classes are the 1000 synsets sorted, torchvision's logit order ("tench" first).
+  assert source.class_names == sorted(source.class_names) and len(source.class_names) == 1000
+  assert (source.class_names[0], loaded.class_names[0]) == ("n01440764", "tench")
   images = np.stack([preprocessing.eval_example(source[i], 16, config.crop_fraction)["image"]
                      for i in sorted(labels)])
   expected = np.asarray(jax.jit(loaded.classifier.logits)(images)).argmax(-1)
