@@ -2,9 +2,9 @@
 
 Reading a record, decoding its JPEG (PIL or OpenCV, through TFDS) and PIL's
 resize release the GIL for most of their time, so threads run them in parallel
-on as many cores: one core decodes and crops ~100-200 ImageNet images a second
-(BENCHMARKS.md, "Input pipeline"), which keeps up with neither a GPU's forward
-passes nor its cheaper saliency methods. The pools are shared by every caller
+on as many cores: one core decodes and crops a few hundred ImageNet images a
+second (~365 in BENCHMARKS.md, "Input pipeline"), which keeps up with neither a
+GPU's forward passes nor its cheaper saliency methods. The pools are shared by every caller
 and kept for the life of the process.
 
   rows = map_examples(lambda i: eval_example(source[i], 224), indices)  # in order
