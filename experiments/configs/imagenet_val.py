@@ -8,11 +8,11 @@ and deletion (to the mean colour) with 224 pixels a step (the RISE paper's
 ImageNet settings, docs/metrics.md#insertion_deletion). Images are shown as
 torchvision's evaluation shows them: the shorter side resized to 256
 (bilinear, antialiased), the centre 224 x 224 crop. The report's accuracy of
-each model is its top-1 on the explained images (ResNet18 69.76 %, VGG11
-69.02 % on the whole split, torchvision's figures).
+each model is its top-1 on the explained images (on the whole split it should
+be close to torchvision's 69.76 % for ResNet18 and 69.02 % for VGG11).
 
 ImageNet cannot be downloaded by a script: register at
-https://image-net.org/download-images, download ILSVRC2012_img_val.tar (6.3 GB;
+https://image-net.org/download-images, download ILSVRC2012_img_val.tar (6.7 GB;
 the training tar is not needed), put it in ~/tensorflow_datasets/downloads/manual/
 and prepare it once (TFDS encodes with TensorFlow; README, "The ImageNet-validation
 protocol"):
