@@ -48,7 +48,9 @@ def get_config() -> ml_collections.ConfigDict:
   # applied on top, first those keyed by model, then by "<model>_<mode>".
   config.models = "resnet18,vgg11_bn"
   # vit_b_16 needs image_size a multiple of 16 (e.g. 64 or 80; 224 with pretrained weights).
-  config.modes = "scratch"  # comma list of "scratch", "feature_extraction", "finetune"
+  # A comma list of "scratch", "feature_extraction", "finetune" and "pretrained" (the ImageNet
+  # model as it is, not trained: experiments/configs/imagenet_val.py).
+  config.modes = "scratch"
   # The weights the transfer modes start from: "none" | "torchvision" | a .pth path.
   config.pretrained = "none"
   config.train = train_config.get_config()

@@ -20,7 +20,10 @@ Each batch is a dict of NumPy arrays:
   bbox:  f32[B, 4]      where the source has boxes: (ymin, xmin, ymax, xmax) in the
                         crop, clipped to [0, 1] (zero area if cropped away)
 
-A background thread prepares the next `prefetch` batches while the caller works.
+A background thread prepares the next `prefetch` batches while the caller works,
+the examples of each batch read and preprocessed by a pool of threads, one per
+host core by default (`example_pool`: one core keeps up with neither a GPU's
+forwards nor its cheaper methods).
 
 Usage:
 
@@ -37,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from salijax.data import preprocessing
+from salijax.data import example_pool, preprocessing
 from salijax.data.source import Source
 
 _ORDER_STREAM = 0
@@ -115,6 +118,7 @@ def batches(
   crop_scale: tuple[float, float] = (0.08, 1.0),
   crop_fraction: float = 0.875,
   prefetch: int = 2,
+  workers: int | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
   """Iterates over one epoch of batches (see the module doc).
 
@@ -131,6 +135,8 @@ def batches(
     crop_fraction: S / shorter side after resizing (evaluation); 1.0: the
       shorter side is resized to S.
     prefetch: batches prepared ahead by the background thread (0: none).
+    workers: threads that read and preprocess a batch's examples
+      (`example_pool`; None: one per host core).
 
   Returns:
     An iterator over the `num_batches(...) - start_batch` batch dicts (see the
@@ -149,6 +155,8 @@ def batches(
     prefetch,
     total,
   )
+  if workers is not None:
+    _check_positive_int("workers", workers)
   if training and total == 0:
     raise ValueError(
       f"batch_size: expected at most the {len(source)} examples of {source.name!r}"
@@ -158,19 +166,19 @@ def batches(
   order = epoch_order(len(source), seed, epoch) if training else np.arange(len(source))
   crop_scale = tuple(crop_scale)
 
+  def prepare(i: np.integer) -> dict[str, Any]:
+    example = source[int(i)]
+    if training:
+      rng = example_rng(seed, epoch, int(i))
+      return preprocessing.train_example(example, rng, image_size, crop_scale)
+    return preprocessing.eval_example(example, image_size, crop_fraction)
+
   def make_batch(k: int) -> dict[str, np.ndarray]:
     indices = order[k * batch_size : (k + 1) * batch_size]
     valid = np.ones(batch_size, dtype=bool)
     valid[len(indices) :] = False
     indices = np.concatenate([indices, np.full(batch_size - len(indices), indices[-1])])
-    rows = []
-    for i in indices[: int(valid.sum())]:
-      example = source[int(i)]
-      if training:
-        rng = example_rng(seed, epoch, int(i))
-        rows.append(preprocessing.train_example(example, rng, image_size, crop_scale))
-      else:
-        rows.append(preprocessing.eval_example(example, image_size, crop_fraction))
+    rows = example_pool.map_examples(prepare, indices[: int(valid.sum())], workers=workers)
     rows += [rows[-1]] * (batch_size - len(rows))
     batch = {
       "image": np.stack([r["image"] for r in rows]),

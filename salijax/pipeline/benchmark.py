@@ -21,7 +21,8 @@ Every stage is a function `stage(ctx) -> summary` of a `stage_context.Context`
 `batch_units.UnitStage`s. Several JAX processes (`salijax.parallel.initialize`)
 share the units; process 0 does the data and report stages. The train stage
 runs in one process (data parallel over its local devices): in a
-multi-process run it must already be done.
+multi-process run it must already be done, unless no run trains (every mode
+"pretrained": process 0 exports the models).
 
     from experiments.configs import benchmark
     summary = salijax.pipeline.run_benchmark(benchmark.get_config(), "workdir/benchmark")
@@ -110,7 +111,8 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   parallel.barrier("salijax-benchmark-config")
   if not lead:
     bw.check_same_config(workdir, config, mutable)
-  if parallel.process_count() > 1 and bw.stage_done(workdir, "train") is None:
+  trains = benchmark_config.trains(config)
+  if trains and parallel.process_count() > 1 and bw.stage_done(workdir, "train") is None:
     raise ValueError(
         "the train stage runs in one process: run the benchmark once with one process to "
         "train (or to the end), then start the processes again to share the other stages")
@@ -131,6 +133,7 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
       continue
     start = time.perf_counter()
     stage, lead_only = _TABLE[name]
+    lead_only = lead_only or (name == "train" and not trains)  # exports pretrained models
     summary = stage(ctx) if lead or not lead_only else {}
     parallel.barrier(f"salijax-benchmark-{name}")
     ctx.stage_seconds[name] = time.perf_counter() - start

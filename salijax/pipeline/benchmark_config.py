@@ -1,8 +1,10 @@
 """The benchmark config (experiments/configs/benchmark.py): validation and what it implies.
 
 `validate_config` runs before any data is loaded and raises a ValueError naming
-the field. `runs` lists the trainings (one per model and mode) and
-`train_config` builds each one's salijax.train config. `label_modes` and
+the field. `runs` lists the runs (one per model and mode) and `train_config`
+builds each trained one's salijax.train config; a run in mode "pretrained"
+(`PRETRAINED`) is not trained: it is config.pretrained's ImageNet model as it
+is, with its 1000 classes (`trained_models`). `label_modes` and
 `perturbation_names` list the other dimensions of the explain and evaluate units.
 `metric_names` and `metric_options` give the extra metrics of the evaluation
 stage (config.metrics, `salijax.pipeline.metric_calls`); `RESULT_FIELDS` are
@@ -20,7 +22,7 @@ import dataclasses
 
 import ml_collections
 
-from salijax import methods, metrics, models, perturbations, train
+from salijax import methods, metrics, models, perturbations, porting, train
 from salijax.config_checks import check_fields, expect, is_int
 from salijax.metrics.explanation_robustness import SSIM_MIN_SIZE
 from salijax.metrics.sanity_check import MODES as SANITY_MODES
@@ -41,6 +43,9 @@ STAGE_FIELDS = {"evaluate": RESULT_FIELDS, "report": RESULT_FIELDS}
 # Their values in a workdir made before the fields existed (a DONE.json without "config").
 RESULT_FIELDS_BEFORE = {"metrics": "", "metric_options": {}}
 LABEL_MODES = ("ground_truth", "predicted", "least_likely")
+# The mode of a run that explains config.pretrained's ImageNet classifier as it is (no training).
+PRETRAINED = "pretrained"
+MODES = (*train_modes.MODES, PRETRAINED)
 # Data fields of the benchmark that every training run shares.
 SHARED_DATA_FIELDS = ("dataset", "data_dir", "synthetic", "train_split", "eval_split",
                       "image_size", "crop_fraction", "seed")
@@ -48,7 +53,8 @@ SHARED_DATA_FIELDS = ("dataset", "data_dir", "synthetic", "train_split", "eval_s
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """One training of the benchmark: `model` in `mode`, named "<model>_<mode>"."""
+  """One model of the benchmark: `model` trained in `mode` (or PRETRAINED), named
+  "<model>_<mode>"."""
 
   model: str
   mode: str
@@ -67,6 +73,11 @@ def runs(config: ml_collections.ConfigDict) -> tuple[Run, ...]:
   """Every (model, mode) run, models first."""
   return tuple(Run(model, mode) for model in names_list(config.models)
                for mode in names_list(config.modes))
+
+
+def trains(config: ml_collections.ConfigDict) -> bool:
+  """Whether some run of `config` is trained (not every mode is PRETRAINED)."""
+  return any(run.mode != PRETRAINED for run in runs(config))
 
 
 def method_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
@@ -162,6 +173,19 @@ def _check_metrics(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f"config.metric_options.{name}: {error}") from None
 
 
+def _check_pretrained(config: ml_collections.ConfigDict, run: Run) -> None:
+  """A PRETRAINED run: ImageNet weights, shown images as torchvision's evaluation shows them
+  (`porting.eval_preprocessing`: the benchmark resizes bilinearly). run_overrides do not
+  apply to it."""
+  expect(config.pretrained != "none", "pretrained",
+         f"'torchvision' or a .pth file for mode {PRETRAINED!r}", config.pretrained)
+  evaluation = porting.eval_preprocessing(run.model)
+  expect(evaluation["interpolation"] == "bilinear", "models",
+         f"models evaluated with bilinear resizing in mode {PRETRAINED!r} "
+         f"({run.model}'s weights are evaluated with {evaluation['interpolation']})",
+         config.models)
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError on the first invalid field (see the config file's comments)."""
   check_fields(config, FIELDS, "experiments/configs/benchmark.py")
@@ -169,10 +193,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   expect(bool(model_names) and all(m in models.ARCHITECTURES for m in model_names), "models",
          f"a comma list of {models.ARCHITECTURES}", config.models)
   mode_names = names_list(config.modes)
-  expect(bool(mode_names) and all(m in train_modes.MODES for m in mode_names), "modes",
-         f"a comma list of {train_modes.MODES}", config.modes)
+  expect(bool(mode_names) and all(m in MODES for m in mode_names), "modes",
+         f"a comma list of {MODES}", config.modes)
   known = set(models.ARCHITECTURES) | {Run(a, m).name for a in models.ARCHITECTURES
-                                        for m in train_modes.MODES}
+                                        for m in MODES}
   for key in config.run_overrides:
     expect(key in known, f"run_overrides.{key}", "an architecture or <architecture>_<mode> "
            "(overrides of runs not in this benchmark are ignored)", key)
@@ -218,4 +242,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   expect(config.pointing_tolerance >= 0, "pointing_tolerance", "a distance >= 0 in pixels",
          config.pointing_tolerance)
   for run in runs(config):
-    train.validate_config(train_config(config, run))
+    if run.mode == PRETRAINED:
+      _check_pretrained(config, run)
+    else:
+      train.validate_config(train_config(config, run))

@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 
 from salijax import data
-from salijax.data import preprocessing
+from salijax.data import example_pool, preprocessing
 from salijax.pipeline import benchmark_workdir as bw
 
 
@@ -81,7 +81,8 @@ def select(config: ml_collections.ConfigDict, source: data.Source) -> Evaluation
 def eval_batch(config: ml_collections.ConfigDict, source: data.Source,
                eval_set: EvaluationSet, positions: np.ndarray, batch_size: int
                ) -> dict[str, np.ndarray]:
-  """The images at `positions` of the evaluation set, padded to `batch_size`.
+  """The images at `positions` of the evaluation set, padded to `batch_size`, read and
+  preprocessed by one thread per host core (`salijax.data.example_pool`).
 
   Returns:
     {"image": f32[batch_size,H,W,3] in [0, 1], "label": i32[..], "position": i32[..],
@@ -89,8 +90,9 @@ def eval_batch(config: ml_collections.ConfigDict, source: data.Source,
      "mask": bool[..,H,W] where the dataset has masks, else "bbox": f32[..,4] where
      it has boxes}.
   """
-  rows = [preprocessing.eval_example(source[eval_set.indices[int(p)]], config.image_size,
-                                     config.crop_fraction) for p in positions]
+  rows = example_pool.map_examples(
+      lambda p: preprocessing.eval_example(source[eval_set.indices[int(p)]], config.image_size,
+                                           config.crop_fraction), positions)
   valid = np.arange(batch_size) < len(rows)
   rows += [rows[-1]] * (batch_size - len(rows))
   padded = np.concatenate([positions, np.full(batch_size - len(positions), positions[-1])])

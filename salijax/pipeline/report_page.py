@@ -73,8 +73,9 @@ def accuracy_table(records: Mapping[str, Mapping[str, Any]]) -> Table:
 
 
 def write_page(ctx: Context, rows: Sequence[Mapping[str, Any]], out: pathlib.Path,
-               title: str) -> pathlib.Path:
-  """Writes out/index.html (module doc) after the figures; returns its path."""
+               title: str, records: Mapping[str, Mapping[str, Any]]) -> pathlib.Path:
+  """Writes out/index.html (module doc) after the figures; returns its path. `records`: each
+  run's models/<run>.json with its accuracy (`report_stage.model_records`)."""
   config = ctx.config
   figures = [(file, stem.replace("_", " ")) for file, stem in figure_files(out)]
   modes = ", ".join(m.replace("_", " ") for m in label_modes(config))
@@ -84,7 +85,7 @@ def write_page(ctx: Context, rows: Sequence[Mapping[str, Any]], out: pathlib.Pat
            + (f" Perturbations: {', '.join(shown)}." if shown else "")
            + " Files beside this page: results.csv (every value), summary.md, manifest.json.")
   page = benchmark_page_html(title, rows, map_views(ctx), intro=intro,
-                             accuracy=accuracy_table(ctx.all_records()), figures=figures,
+                             accuracy=accuracy_table(records), figures=figures,
                              controls=names_list(config.controls), colormap=config.colormap)
   path = out / PAGE_NAME
   atomic_files.write_text_atomic(path, page)

@@ -3,7 +3,8 @@
 report/results.csv, results.json   one row per (model, mode, image, label mode,
                                    perturbation, method, metric); the extra metrics'
                                    per-image fields as metrics "<metric>.<field>"
-report/summary.md                  accuracy per run, method x metric tables (mean, 95 % CI)
+report/summary.md                  accuracy per run (of an untrained "pretrained" run: on the
+                                   evaluation images), method x metric tables (mean, 95 % CI)
                                    per run (and label mode), one such table per extra metric
                                    (config.metrics) of its fields, the perturbations' prediction
                                    flips, map robustness and metric changes, the sanity
@@ -84,6 +85,23 @@ def _predictions(ctx: Context, run: Run) -> dict[str, np.ndarray]:
   return _concatenated([batch_units.read(ctx, "predict", batch_units.BatchUnit(run, b))
                         for b in range(batch_units.num_batches(ctx))],
                        axis={"perturbed_predicted": 1})
+
+
+def model_records(ctx: Context) -> dict[str, dict[str, Any]]:
+  """{run name: models/<run>.json}; a "pretrained" run's (untrained: no test accuracy and loss
+  in its record) with the top-1 accuracy and mean cross-entropy of the evaluation images, from
+  the predict stage's probabilities."""
+  records = {}
+  for run in ctx.runs:
+    record = dict(ctx.record(run))
+    if record["test_accuracy"] is None:
+      predicted = _predictions(ctx, run)
+      probabilities, true = predicted["probabilities"], predicted["true"]
+      p_true = probabilities[np.arange(len(true)), true]
+      record["test_accuracy"] = float(np.mean(probabilities.argmax(-1) == true))
+      record["test_loss"] = float(np.mean(-np.log(np.maximum(p_true, np.finfo(np.float32).tiny))))
+    records[run.name] = record
+  return records
 
 
 def _sanity(ctx: Context, run: Run) -> dict[str, dict[str, np.ndarray]]:
@@ -288,7 +306,7 @@ def _classes_text(config: ml_collections.ConfigDict) -> str:
 
 def run_stage(ctx: Context) -> dict[str, Any]:
   """Writes report/ (see the module doc); returns {"rows": number of result rows}."""
-  config, eval_set, records = ctx.config, ctx.eval_set(), ctx.all_records()
+  config, eval_set, records = ctx.config, ctx.eval_set(), model_records(ctx)
   out = pathlib.Path(ctx.workdir) / "report"
   rows = results_rows(ctx)
   report.write_results(rows, out)
@@ -317,7 +335,7 @@ def run_stage(ctx: Context) -> dict[str, Any]:
                                for file, name in report_page.figure_files(out))]
   bw.write_bytes_atomic(out / "summary.md", ("\n\n".join(sections) + "\n").encode())
   bw.write_json(out / "diagnostics.json", diagnostics(ctx))
-  report_page.write_page(ctx, rows, out, title)
+  report_page.write_page(ctx, rows, out, title, records)
   manifest = report.build_manifest(config, stage_seconds=ctx.stage_seconds,
                                    extra={"runs": dict(records)})
   bw.write_json(out / "manifest.json", manifest)

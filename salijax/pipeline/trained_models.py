@@ -3,9 +3,12 @@
 The training stage trains each run with `salijax.train.train_and_evaluate`
 (resumable on its own) in train/<run>/ and exports the final variables to
 models/<run>.msgpack (flax serialisation) with models/<run>.json (what the
-model is, its class names and accuracy). Later stages read only these two
-files, so they need neither orbax nor the training state, and any number of
-processes can read them.
+model is, its class names and accuracy). A run in mode "pretrained" is not
+trained: config.pretrained's ImageNet weights are ported and exported as they
+are (1000 classes, no accuracy in the record: the report measures it on the
+evaluation images). Later stages read only these two files, so they need
+neither orbax nor the training state, and any number of processes can read
+them.
 """
 
 import pathlib
@@ -19,7 +22,8 @@ from absl import logging
 
 from salijax import models, train
 from salijax.pipeline import benchmark_workdir as bw
-from salijax.pipeline.benchmark_config import Run, train_config
+from salijax.pipeline import model_loading
+from salijax.pipeline.benchmark_config import PRETRAINED, Run, train_config
 from salijax.train import config as train_config_lib
 
 
@@ -36,6 +40,8 @@ def train_run(config: ml_collections.ConfigDict, workdir: str, run: Run, *,
   variables_path, record_path = _paths(workdir, run)
   if record_path.exists():
     return bw.read_json(record_path)
+  if run.mode == PRETRAINED:
+    return _export_pretrained(config, workdir, run)
   run_config = train_config(config, run)
   run_config.progress_bar = progress
   run_workdir = bw.run_dir(workdir, "train", run.name)
@@ -56,10 +62,30 @@ def train_run(config: ml_collections.ConfigDict, workdir: str, run: Run, *,
   return record
 
 
+def _export_pretrained(config: ml_collections.ConfigDict, workdir: str, run: Run
+                       ) -> dict[str, Any]:
+  """Exports config.pretrained's ImageNet `run.model` untrained; returns its record."""
+  variables_path, record_path = _paths(workdir, run)
+  loaded = model_loading.pretrained_model(run.model, config.pretrained)
+  bw.write_bytes_atomic(variables_path, flax.serialization.to_bytes(
+      jax.device_get(loaded.classifier.variables)))
+  record = {
+      "run": run.name, "model": run.model, "mode": run.mode,
+      "num_classes": len(loaded.class_names), "head": "linear", "classifier_width": None,
+      "classifier_dropout": None, "image_size": config.image_size, "test_accuracy": None,
+      "test_loss": None, "eval_split": config.eval_split, "steps": 0, "epochs": 0,
+      "class_names": list(loaded.class_names), "weights": str(config.pretrained),
+  }
+  bw.write_json(record_path, record)
+  logging.info("%s: %s exported untrained", run.name, loaded.name)
+  return record
+
+
 def load_run_record(workdir: str, run: Run) -> dict[str, Any]:
   """models/<run>.json: run, model, mode, num_classes, head, classifier_width,
   classifier_dropout, image_size, test_accuracy, test_loss, eval_split, steps,
-  epochs, class_names."""
+  epochs, class_names (and weights for a "pretrained" run, whose test_accuracy and
+  test_loss are None)."""
   return bw.read_json(_paths(workdir, run)[1])
 
 

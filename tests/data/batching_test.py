@@ -118,6 +118,13 @@ def test_prefetch_does_not_change_the_batches():
   _assert_same_batches(_all(source, prefetch=0, **kwargs), _all(source, prefetch=3, **kwargs))
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_the_thread_pool_does_not_change_the_batches(training):
+  source = _source(9, masks=True)
+  kwargs = dict(batch_size=4, image_size=10, training=training, seed=0, epoch=1)
+  _assert_same_batches(_all(source, workers=1, **kwargs), _all(source, workers=3, **kwargs))
+
+
 def test_mask_is_transformed_with_the_image():
   # Grey images equal to their masks: crops, resizes and flips must keep them equal.
   rng = np.random.default_rng(4)
@@ -156,6 +163,7 @@ def test_the_background_thread_ends_when_iteration_stops():
     (dict(crop_scale=(0.5, 0.2)), "crop_scale"),
     (dict(crop_fraction=0.0), "crop_fraction"),
     (dict(seed=-1), "seed"),
+    (dict(workers=0), "workers"),
   ],
 )
 def test_bad_arguments(kwargs, match):
