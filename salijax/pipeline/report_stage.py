@@ -271,11 +271,11 @@ def write_figures(ctx: Context, out: pathlib.Path) -> None:
   every run, and the training curves (module doc)."""
   config, eval_set = ctx.config, ctx.eval_set()
   shown = min(config.overlay_images, len(eval_set.indices))
-  batch = ctx.batch(np.arange(shown), shown) if shown else None
   names = eval_set.class_names
   modes = label_modes(config)
   clean = perturbations.NONE
   for run in ctx.runs:
+    batch = ctx.batch(np.arange(shown), shown, run) if shown else None
     for label_mode in modes:
       explained = {m: _batches(ctx, "explain", run, m, label_mode, clean)
                    for m in method_names(config)}
