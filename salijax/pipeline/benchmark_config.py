@@ -124,7 +124,7 @@ def eval_interpolation(config: ml_collections.ConfigDict, run: Run) -> str:
   of its architecture's torchvision evaluation transform (`salijax.porting.eval_preprocessing`:
   bicubic for efficientnet_b0) when the run starts from pretrained weights ("torchvision" or
   a .pth in their layout), else bilinear, as salijax.train resamples. The geometry
-  (config.image_size, config.crop_fraction) is the same for every run (docs/design.md)."""
+  (config.image_size, config.crop_fraction) is the same for every run (docs/models.md)."""
   if train_config(config, run).pretrained == "none":
     return "bilinear"
   return porting.eval_preprocessing(run.model)["interpolation"]
