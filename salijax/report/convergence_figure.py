@@ -5,7 +5,7 @@ target probability p_t, `salijax.methods.mask_search_with_objective`), one
 faint line per image and their mean in bold. Right: what one map cost each
 method, the benchmark's measured wall time per image (a bar, log scale) with
 the model passes per image that the method's registry entry counts written
-beside it ("5000 forward", "1 gradient"). Controls are drawn grey.
+beside it ("5000 forward passes", "1 gradient pass"). Controls are drawn grey.
 
     convergence_figure(report_dir / "resnet18_scratch_mask_search.png", objective,
                        {"mask_search": MethodCost(2.1, "forward", 5000),
@@ -89,7 +89,8 @@ def convergence_figure(path: str | os.PathLike, objective: Any,
              edgecolor=["black" if m == method else "none" for m in names])
   for y, name in zip(positions, names, strict=True):
     cost = checked[name]
-    passes = "no pass" if cost.kind is None else f"{cost.passes} {cost.kind}"
+    passes = "no pass" if cost.kind is None else (
+        f"{cost.passes} {cost.kind} pass{'' if cost.passes == 1 else 'es'}")
     right.annotate(f" {cost.seconds:.3g} s, {passes}", (max(cost.seconds, floor), y),
                    va="center", fontsize="small")
   right.set_xscale("log")

@@ -44,7 +44,8 @@ def test_lines_are_each_image_and_their_mean_bars_the_seconds(monkeypatch, tmp_p
   # Top to bottom in the costs' order; the zero-second control drawn at the axis' floor.
   assert widths[:2] == [2.5, 0.004] and 0 < widths[2] <= 0.004
   labels = [text.get_text() for text in right.texts]
-  assert labels == [" 2.5 s, 5000 forward", " 0.004 s, 1 gradient", " 0 s, no pass"]
+  assert labels == [" 2.5 s, 5000 forward passes", " 0.004 s, 1 gradient pass",
+                    " 0 s, no pass"]
   ticks = sorted(zip(right.get_yticks(), [t.get_text() for t in right.get_yticklabels()],
                      strict=True), reverse=True)
   assert [name for _, name in ticks] == list(COSTS)
