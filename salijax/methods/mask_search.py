@@ -38,11 +38,11 @@ Cost: N forwards of the B images, one per step: the search is sequential, a
 
 Its objective: the search keeps the states whose masked image keeps the class
 score, so each step's p_t is recorded, `objective` f32[B,N] (column t - 1 is
-p_t, the score of the mask up(v_{t-1}) before step t's update). It is no
-descent: p_t is not monotone. At a fixed score every cell is on half of the
-time; states with a high score last longer (each cell keeps its state with
-probability p_t), so the search's mean score exceeds that of masks drawn
-without feedback (tests/methods/mask_search_test.py).
+p_t, the score of the mask up(v_{t-1}) before step t's update). It is neither
+a descent nor an ascent: p_t is not monotone. At a fixed score every cell is
+on half of the time; states with a high score last longer (each cell keeps
+its state with probability p_t), so the search's mean score exceeds that of
+masks drawn without feedback (tests/methods/mask_search_test.py).
 `mask_search_with_objective` returns it beside the maps, from the same jitted
 search as the registered `mask_search`, which drops it.
 
