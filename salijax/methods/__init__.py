@@ -25,7 +25,7 @@ from salijax.methods.integrated_gradients import integrated_gradients
 from salijax.methods.kernel_shap import kernel_shap
 from salijax.methods.lime import lime
 from salijax.methods.lrp import lrp
-from salijax.methods.mask_search import mask_search
+from salijax.methods.mask_search import MaskSearch, mask_search, mask_search_with_objective
 from salijax.methods.occlusion import occlusion
 from salijax.methods.registry import Method, MethodInfo, Option, get, info, names, register
 from salijax.methods.rise import rise
@@ -34,9 +34,10 @@ from salijax.methods.sidu import sidu, sidu_feature_space
 from salijax.methods.smoothgrad import smoothgrad
 from salijax.methods.xrai import xrai
 
-__all__ = ["Method", "MethodInfo", "Option", "ablation_cam", "blur_ig", "deeplift",
+__all__ = ["MaskSearch", "Method", "MethodInfo", "Option", "ablation_cam", "blur_ig", "deeplift",
            "deeplift_shap", "eigencam", "fake_cam", "get", "gradcam", "gradcam_plus_plus",
            "gradient", "gradient_shap", "guided_backprop", "guided_gradcam", "guided_ig", "iba",
            "iba_feature_stats", "info", "input_x_gradient", "integrated_gradients", "kernel_shap",
-           "layercam", "lime", "lrp", "mask_search", "names", "occlusion", "random_map", "register",
-           "rise", "score_cam", "sidu", "sidu_feature_space", "smoothgrad", "xgradcam", "xrai"]
+           "layercam", "lime", "lrp", "mask_search", "mask_search_with_objective", "names",
+           "occlusion", "random_map", "register", "rise", "score_cam", "sidu",
+           "sidu_feature_space", "smoothgrad", "xgradcam", "xrai"]

@@ -169,27 +169,36 @@ def check_guided_apply(clf: Classifier, method: str) -> None:
         " guided_apply=None")
 
 
+def core_arguments(info: MethodInfo, clf: Classifier, images: Any, labels: Any,
+                   key: jax.Array | None, options: Mapping[str, Any]
+                   ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+  """The host-side checks of a call of `info`'s method (the module doc): the positional
+  arguments of its core, (clf, images f32[B,H,W,3], labels i32[B][, key]), and its options
+  resolved. A method's variant with more outputs (`mask_search_with_objective`) checks its
+  call with it too."""
+  if labels is None and not info.uses_labels:  # class-agnostic: no forward for labels
+    validation.check_classifier(clf, images)
+    labels = jnp.zeros(images.shape[:1], jnp.int32)
+  else:
+    labels = validation.checked_labels(clf, images, labels)
+  images = jnp.asarray(images, jnp.float32)
+  if info.needs_key:
+    validation.check_key(key)
+  if info.needs_layer is not None:
+    check_has_layer(clf, info.title, needs_head=info.needs_layer == "features_and_head")
+    feature_shape(clf, images)
+  if info.needs_guided:
+    check_guided_apply(clf, info.title)
+  resolved = info.resolve(options)
+  labels = jnp.asarray(labels, jnp.int32)
+  return (clf, images, labels, key) if info.needs_key else (clf, images, labels), resolved
+
+
 def _public(info: MethodInfo) -> Method:
   def method(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
              **options: Any) -> jax.Array:
-    if labels is None and not info.uses_labels:  # class-agnostic: no forward for labels
-      validation.check_classifier(clf, images)
-      labels = jnp.zeros(images.shape[:1], jnp.int32)
-    else:
-      labels = validation.checked_labels(clf, images, labels)
-    images = jnp.asarray(images, jnp.float32)
-    if info.needs_key:
-      validation.check_key(key)
-    if info.needs_layer is not None:
-      check_has_layer(clf, info.title, needs_head=info.needs_layer == "features_and_head")
-      feature_shape(clf, images)
-    if info.needs_guided:
-      check_guided_apply(clf, info.title)
-    resolved = info.resolve(options)
-    labels = jnp.asarray(labels, jnp.int32)
-    if info.needs_key:
-      return info.core(clf, images, labels, key, **resolved)
-    return info.core(clf, images, labels, **resolved)
+    arguments, resolved = core_arguments(info, clf, images, labels, key, options)
+    return info.core(*arguments, **resolved)
 
   parameters = [
       inspect.Parameter("clf", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Classifier),

@@ -99,7 +99,7 @@ def batch_images(ctx: Context, unit: Any) -> tuple[np.ndarray, int]:
   return ctx.eval_set().batch_indices(ctx.config.batch_size)[unit.batch], ctx.config.batch_size
 
 
-# (context, the run's model, batch from `evaluation_set.eval_batch`, unit) -> the unit's arrays.
+# (context, the run's model, the run's batch from `Context.batch`, unit) -> the unit's arrays.
 UnitWork = Callable[[Context, TrainedModel, dict[str, np.ndarray], Any], dict[str, np.ndarray]]
 
 
@@ -125,7 +125,7 @@ class UnitStage:
   def compute(self, ctx: Context, unit: Any) -> dict[str, np.ndarray]:
     """Computes `unit` and writes its file; returns its arrays."""
     positions, size = self.images(ctx, unit)
-    arrays = self.work(ctx, ctx.model(unit.run), ctx.batch(positions, size), unit)
+    arrays = self.work(ctx, ctx.model(unit.run), ctx.batch(positions, size, unit.run), unit)
     bw.save_arrays(unit_path(ctx.workdir, self.name, unit), arrays)
     return arrays
 

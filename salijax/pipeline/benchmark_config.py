@@ -6,6 +6,7 @@ builds each trained one's salijax.train config; a run in mode "pretrained"
 (`PRETRAINED`) is not trained: it is config.pretrained's ImageNet model as it
 is, with its 1000 classes (`trained_models`). `label_modes` and
 `perturbation_names` list the other dimensions of the explain and evaluate units.
+`eval_interpolation` is the resampling of a run's evaluation images.
 `metric_names` and `metric_options` give the extra metrics of the evaluation
 stage (config.metrics, `salijax.pipeline.metric_calls`); `RESULT_FIELDS` are
 the fields a finished workdir may change (`benchmark_workdir.check_same_config`):
@@ -127,6 +128,17 @@ def train_config(config: ml_collections.ConfigDict, run: Run) -> ml_collections.
         raise ValueError(f"config.run_overrides.{key}.{field}: not a training config field")
       result[field] = value
   return result
+
+
+def eval_interpolation(config: ml_collections.ConfigDict, run: Run) -> str:
+  """How `run`'s evaluation images are resampled, "bilinear" or "bicubic": the interpolation
+  of its architecture's torchvision evaluation transform (`salijax.porting.eval_preprocessing`:
+  bicubic for efficientnet_b0) when the run starts from pretrained weights ("torchvision" or
+  a .pth in their layout), else bilinear, as salijax.train resamples. The geometry
+  (config.image_size, config.crop_fraction) is the same for every run (docs/models.md)."""
+  if train_config(config, run).pretrained == "none":
+    return "bilinear"
+  return porting.eval_preprocessing(run.model)["interpolation"]
 
 
 def _check_perturbations(config: ml_collections.ConfigDict) -> None:

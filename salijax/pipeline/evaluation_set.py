@@ -3,8 +3,12 @@
 The data stage prepares the dataset (generating the synthetic one on first use)
 and writes data/eval_set.json: the dataset indices, in increasing order, of the
 `num_images` images (0: all) drawn with `numpy.random.default_rng(seed)`, their
-labels and the class names. Later stages rebuild any batch of them with
-`eval_batch`, the same preprocessing as training's evaluation.
+labels and the class names: the dataset's own images, at their resolution.
+Later stages rebuild any batch of them for a run with `eval_batch`, resizing
+and centre-cropping each image to config.image_size (config.crop_fraction),
+the geometry training evaluates with and the same for every run, with the
+run's interpolation (`benchmark_config.eval_interpolation`: its checkpoint's
+evaluation transform, bicubic for a pretrained EfficientNet-B0).
 """
 
 import dataclasses
@@ -79,10 +83,11 @@ def select(config: ml_collections.ConfigDict, source: data.Source) -> Evaluation
 
 
 def eval_batch(config: ml_collections.ConfigDict, source: data.Source,
-               eval_set: EvaluationSet, positions: np.ndarray, batch_size: int
-               ) -> dict[str, np.ndarray]:
+               eval_set: EvaluationSet, positions: np.ndarray, batch_size: int,
+               interpolation: str = "bilinear") -> dict[str, np.ndarray]:
   """The images at `positions` of the evaluation set, padded to `batch_size`, read and
-  preprocessed by one thread per host core (`salijax.data.example_pool`).
+  preprocessed by one thread per host core (`salijax.data.example_pool`), resampled with
+  `interpolation` ("bilinear" or "bicubic"; the mask is resampled nearest either way).
 
   Returns:
     {"image": f32[batch_size,H,W,3] in [0, 1], "label": i32[..], "position": i32[..],
@@ -92,7 +97,7 @@ def eval_batch(config: ml_collections.ConfigDict, source: data.Source,
   """
   rows = example_pool.map_examples(
       lambda p: preprocessing.eval_example(source[eval_set.indices[int(p)]], config.image_size,
-                                           config.crop_fraction), positions)
+                                           config.crop_fraction, interpolation), positions)
   valid = np.arange(batch_size) < len(rows)
   rows += [rows[-1]] * (batch_size - len(rows))
   padded = np.concatenate([positions, np.full(batch_size - len(positions), positions[-1])])

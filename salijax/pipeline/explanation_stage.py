@@ -10,7 +10,9 @@ file), and writes explain/<run>/<method>/<label_mode>/<perturbation>/batch_NNNNN
   maps f32[b,H,W], position i32[b] (into the evaluation set), label i32[b] (the
   class explained and scored), true i32[b], predicted i32[b] (on the clean
   image), seconds (the method's wall time for the batch, compilation included
-  on the first).
+  on the first); for the methods of WITH_OBJECTIVE (the mask search) also
+  objective f32[b,N], the search's objective at each of its N steps
+  (`salijax.methods.mask_search_with_objective`).
 
 The key of a unit is `stage_helpers.method_key(seed, method, batch)`, the
 same for every label mode and perturbation: the maps do not depend on the
@@ -32,6 +34,10 @@ from salijax.pipeline import batch_units, stage_helpers
 from salijax.pipeline.benchmark_config import method_options
 from salijax.pipeline.stage_context import Context, TrainedModel
 
+# Methods whose explain files also hold their objective per step: name -> the variant that
+# returns it beside the maps (the same computation as the registered method).
+WITH_OBJECTIVE = {"mask_search": methods.mask_search_with_objective}
+
 
 def explain_unit(ctx: Context, model: TrainedModel, batch: dict[str, np.ndarray],
                  unit: batch_units.Unit) -> dict[str, np.ndarray]:
@@ -44,15 +50,21 @@ def explain_unit(ctx: Context, model: TrainedModel, batch: dict[str, np.ndarray]
       unit.label_mode, predicted["true"], predicted["probabilities"]), size)
   images = stage_helpers.images(ctx, unit.run, batch, unit.batch, unit.perturbation)
   start = time.perf_counter()
-  maps = parallel.run_sharded(
-      methods.get(unit.method), model.classifier, jnp.asarray(images), jnp.asarray(labels),
-      mesh=ctx.mesh, key=stage_helpers.method_key(config.seed, unit.method, unit.batch),
+  result = parallel.run_sharded(
+      WITH_OBJECTIVE.get(unit.method, methods.get(unit.method)), model.classifier,
+      jnp.asarray(images), jnp.asarray(labels), mesh=ctx.mesh,
+      key=stage_helpers.method_key(config.seed, unit.method, unit.batch),
       **method_options(config, unit.method))
-  maps = np.asarray(jax.block_until_ready(maps))
-  return {"maps": maps[valid].astype(np.float32), "position": batch["position"][valid],
-          "label": labels[valid], "true": batch["label"][valid],
+  result = jax.block_until_ready(result)
+  seconds = np.float64(time.perf_counter() - start)
+  extra = {}
+  if unit.method in WITH_OBJECTIVE:
+    result, extra = result.maps, {"objective": np.asarray(result.objective)[valid]}
+  return {"maps": np.asarray(result)[valid].astype(np.float32),
+          "position": batch["position"][valid], "label": labels[valid],
+          "true": batch["label"][valid],
           "predicted": predicted["probabilities"].argmax(-1).astype(np.int32),
-          "seconds": np.float64(time.perf_counter() - start)}
+          "seconds": seconds, **extra}
 
 
 STAGE = batch_units.UnitStage("explain", batch_units.method_units, explain_unit)

@@ -39,7 +39,7 @@ def map_views(ctx: Context) -> list[MapView]:
     for label_mode in label_modes(config):
       for perturbation in perturbation_names(config):
         for b, positions in enumerate(eval_set.batch_indices(config.batch_size)):
-          batch = ctx.batch(positions, config.batch_size)
+          batch = ctx.batch(positions, config.batch_size, run)
           images = stage_helpers.images(ctx, run, batch, b, perturbation)[batch["valid"]]
           explained = {method: batch_units.read(
               ctx, "explain", batch_units.Unit(run, method, label_mode, perturbation, b))

@@ -24,6 +24,10 @@ report/<run>_<metric>.<field>.png  mean curve per method of each curve field of 
 report/<run>_perturbations.png     the first image and its perturbations x methods (first
                                    label mode; with config.perturbations only)
 report/<run>_sanity.png            similarity per randomised block
+report/<run>_mask_search.png       with mask_search among the methods: its objective per step
+                                   (each image, and the mean) beside every method's cost per
+                                   image (seconds measured, passes counted; first label mode,
+                                   clean images)
 report/training.png                training curves of every run
 report/index.html                  all of the above in one page for a browser: the tables
                                    (sortable), the figures and a gallery of every map with
@@ -38,22 +42,27 @@ import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax
 import ml_collections
 import numpy as np
+from absl import logging
 
-from salijax import perturbations, report
+from salijax import methods, perturbations, report
+from salijax.methods.registry import Shapes
 from salijax.pipeline import batch_units, report_page
 from salijax.pipeline import benchmark_workdir as bw
 from salijax.pipeline.benchmark_config import (
     Run,
     label_modes,
     method_names,
+    method_options,
     metric_names,
     metric_options,
     names_list,
     perturbation_names,
 )
 from salijax.pipeline.stage_context import Context
+from salijax.report.convergence_figure import MethodCost, convergence_figure
 from salijax.report.summary_table import label_mode_text
 from salijax.train import metrics_writer
 
@@ -241,16 +250,54 @@ def _extra_sections(ctx: Context, rows: Sequence[dict[str, Any]],
   return sections
 
 
+def method_costs(ctx: Context, run: Run) -> dict[str, MethodCost]:
+  """{method: its cost per image under `run`}: the median over its explain units of their
+  seconds per explained image (the first unit's include compilation), and the passes per
+  image its registry entry counts with the config's options."""
+  config, size = ctx.config, ctx.config.image_size
+  clf = ctx.model(run).classifier
+  channels = 0 if clf.features is None else int(jax.eval_shape(
+      clf.features, clf.variables, jax.ShapeDtypeStruct((1, size, size, 3), np.float32)).shape[-1])
+  shapes = Shapes(config.batch_size, size, size, channels)
+  costs = {}
+  for method in method_names(config):
+    per_image = [float(arrays["seconds"]) / len(arrays["position"]) for arrays in (
+        batch_units.read(ctx, "explain", unit) for unit in batch_units.method_units(ctx)
+        if unit.run == run and unit.method == method)]
+    info = methods.info(method)
+    counted = info.cost(info.resolve(method_options(config, method)), shapes)
+    costs[method] = MethodCost(float(np.median(per_image)), counted.kind, counted.passes)
+  return costs
+
+
+def _mask_search_figure(ctx: Context, run: Run, out: pathlib.Path) -> None:
+  """<run>_mask_search.png (module doc), with mask_search among the methods."""
+  config = ctx.config
+  if "mask_search" not in method_names(config):
+    return
+  explained = _batches(ctx, "explain", run, "mask_search", label_modes(config)[0],
+                       perturbations.NONE)
+  if "objective" not in explained:  # explained before the explain files held it
+    logging.warning("%s: the mask_search explain files hold no objective (explained by an "
+                    "older salijax); no %s_mask_search.png", run.name, run.name)
+    return
+  convergence_figure(out / f"{run.name}_mask_search.png", explained["objective"],
+                     method_costs(ctx, run), method="mask_search",
+                     ylabel="target probability of the masked image",
+                     title=f"{run.name}: the mask search's convergence and each method's cost",
+                     controls=names_list(config.controls))
+
+
 def write_figures(ctx: Context, out: pathlib.Path) -> None:
-  """The overlay grids, pointing games, curves, perturbations and sanity strip of every run,
-  and the training curves (module doc)."""
+  """The overlay grids, pointing games, curves, perturbations, mask search convergence and
+  sanity strip of every run, and the training curves (module doc)."""
   config, eval_set = ctx.config, ctx.eval_set()
   shown = min(config.overlay_images, len(eval_set.indices))
-  batch = ctx.batch(np.arange(shown), shown) if shown else None
   names = eval_set.class_names
   modes = label_modes(config)
   clean = perturbations.NONE
   for run in ctx.runs:
+    batch = ctx.batch(np.arange(shown), shown, run) if shown else None
     for label_mode in modes:
       explained = {m: _batches(ctx, "explain", run, m, label_mode, clean)
                    for m in method_names(config)}
@@ -283,6 +330,7 @@ def write_figures(ctx: Context, out: pathlib.Path) -> None:
       _extra_curve_figures(ctx, run, label_mode, scores, out, title)
     if batch is not None and names_list(config.perturbations):
       _perturbation_figure(ctx, run, batch, out)
+    _mask_search_figure(ctx, run, out)
     sanity = _sanity(ctx, run)
     if sanity:
       blocks = [str(b) for b in next(iter(sanity.values()))["block_names"]]

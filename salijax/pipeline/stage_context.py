@@ -5,8 +5,10 @@ A stage is a function `stage(ctx) -> dict` (the summary its DONE.json stores;
 workdir, runs and local device mesh, and reads each run record
 (models/<run>.json) and data/eval_set.json at most once per `run_benchmark`.
 It keeps one trained model and one evaluation batch in memory, the last ones
-asked for (units come in run order), and it knows the unit stages by name, so
-that any stage reads any unit through `batch_units.read`.
+asked for (units come in run order; a batch is a run's, its images resampled
+with the run's interpolation, `benchmark_config.eval_interpolation`), and it
+knows the unit stages by name, so that any stage reads any unit through
+`batch_units.read`.
 """
 
 import contextlib
@@ -21,7 +23,7 @@ from jax.sharding import Mesh
 from salijax import data, models, parallel
 from salijax.classifier import Classifier
 from salijax.pipeline import evaluation_set, stage_progress, trained_models
-from salijax.pipeline.benchmark_config import Run
+from salijax.pipeline.benchmark_config import Run, eval_interpolation
 from salijax.progress import Progress
 
 
@@ -53,7 +55,7 @@ class Context:
   _eval_set: evaluation_set.EvaluationSet | None = _cache()
   _source: data.Source | None = _cache()
   _model: tuple[str, TrainedModel] | None = _cache()
-  _batch: tuple[tuple[tuple[int, ...], int], dict[str, np.ndarray]] | None = _cache()
+  _batch: tuple[tuple[tuple[int, ...], int, str], dict[str, np.ndarray]] | None = _cache()
 
   @property
   def lead(self) -> bool:
@@ -85,14 +87,16 @@ class Context:
                                            models.classifier(module, variables))
     return self._model[1]
 
-  def batch(self, positions: np.ndarray, size: int) -> dict[str, np.ndarray]:
-    """`evaluation_set.eval_batch` of `positions` padded to `size` (the last one is kept)."""
-    key = tuple(int(p) for p in positions), size
+  def batch(self, positions: np.ndarray, size: int, run: Run) -> dict[str, np.ndarray]:
+    """`evaluation_set.eval_batch` of `positions` padded to `size`, as `run`'s model sees them
+    (its `eval_interpolation`); the last one is kept."""
+    interpolation = eval_interpolation(self.config, run)
+    key = tuple(int(p) for p in positions), size, interpolation
     if self._batch is None or self._batch[0] != key:
       if self._source is None:
         self._source = evaluation_set.load_source(self.config, self.config.eval_split)
       self._batch = key, evaluation_set.eval_batch(self.config, self._source, self.eval_set(),
-                                                   np.asarray(positions), size)
+                                                   np.asarray(positions), size, interpolation)
     return self._batch[1]
 
   @contextlib.contextmanager

@@ -14,6 +14,8 @@
   report.mean_curve_figure(report_dir / "pixel_flipping.curve.png", {"gradcam": curves})
   report.sanity_figure(report_dir / "sanity.png", block_names, similarity, baseline)
   report.pointing_figure(report_dir / "pointing.png", images, {"gradcam": maps}, masks)
+  report.convergence_figure(report_dir / "mask_search.png", objective,
+                            {"mask_search": report.MethodCost(2.1, "forward", 5000)})
   report.training_figure(report_dir / "training.png", {"resnet18/scratch": records})
   page = report.benchmark_page_html(title, rows, views)   # index.html: tables, gallery
   page = report.explanations_page_html(title, images, methods)   # explain_image's page
@@ -26,6 +28,7 @@ backend (`plotting`).
 
 from salijax.report.benchmark_page import MapView, benchmark_page_html
 from salijax.report.confidence_interval import mean_confidence_interval
+from salijax.report.convergence_figure import MethodCost, convergence_figure
 from salijax.report.curve_figure import insertion_deletion_figure, mean_curve_figure
 from salijax.report.explanations_page import ExplainedImage, explanations_page_html
 from salijax.report.manifest import build_manifest
@@ -43,11 +46,11 @@ from salijax.report.summary_table import summary_markdown
 from salijax.report.training_figure import training_figure
 
 __all__ = [
-    "COLUMNS", "METRICS", "ExplainedImage", "MapView", "MetricInfo", "PointingMarks",
-    "benchmark_page_html", "build_manifest", "explanations_page_html",
-    "insertion_deletion_figure", "markdown_html", "mean_confidence_interval",
-    "mean_curve_figure", "metric_info", "ordered_metrics", "overlay_grid", "overlay_png",
-    "perturbation_markdown", "pointing_figure", "prediction_diagnostics", "pyplot",
-    "read_results", "sanity_figure", "save_figure", "summary_markdown", "training_figure",
-    "write_results",
+    "COLUMNS", "METRICS", "ExplainedImage", "MapView", "MethodCost", "MetricInfo",
+    "PointingMarks", "benchmark_page_html", "build_manifest", "convergence_figure",
+    "explanations_page_html", "insertion_deletion_figure", "markdown_html",
+    "mean_confidence_interval", "mean_curve_figure", "metric_info", "ordered_metrics",
+    "overlay_grid", "overlay_png", "perturbation_markdown", "pointing_figure",
+    "prediction_diagnostics", "pyplot", "read_results", "sanity_figure", "save_figure",
+    "summary_markdown", "training_figure", "write_results",
 ]

@@ -1,6 +1,7 @@
 """Tests of salijax.methods.mask_search against a slow reference and known answers."""
 
 import functools
+from typing import NamedTuple
 
 import float_tolerance
 import jax
@@ -10,7 +11,13 @@ import tiny_classifiers
 from skimage import transform
 
 from salijax.classifier import Classifier
-from salijax.methods.mask_search import mask_search, threshold_map, update_cells
+from salijax.methods.map_ops import upsample_bilinear
+from salijax.methods.mask_search import (
+  mask_search,
+  mask_search_with_objective,
+  threshold_map,
+  update_cells,
+)
 
 SIZE = 32
 
@@ -59,22 +66,33 @@ def threshold_map_atol(total: np.ndarray, total_atol: float, threshold: float) -
       shifted)
 
 
+class Reference(NamedTuple):
+  """What reference_mask_search computes, with bounds on float32's rounding errors."""
+
+  maps: np.ndarray  # f64[B,H,W]
+  sums: np.ndarray  # f64[B,H,W], the sums S of the upsampled masks
+  map_atol: float
+  sum_atol: float
+  scores: np.ndarray  # f64[B,N], p_t of each step
+  score_atol: float
+  last_mask: np.ndarray  # f64[B,H,W], up(v_{N-1}), the mask scored at step N
+
+
 def reference_mask_search(clf, images, labels, key, *, grid, initial_fraction, num_steps, rate,
                           threshold, fill):
   """docs/methods.md#mask_search literally, one image and one step at a time, with the
   module's key derivation.
 
-  Returns (maps, sums of the upsampled masks), f64[B,H,W] each, and bounds on their float32
-  rounding errors (random_cnn). (A draw within rounding of its threshold p or 1 - p could
-  take the other branch in float32, a change no tolerance covers; with these keys the
-  closest draw is ~5e-5 from its threshold.)
+  Returns a `Reference` (random_cnn's float32 rounding bounds). (A draw within rounding of
+  its threshold p or 1 - p could take the other branch in float32, a change no tolerance
+  covers; with these keys the closest draw is ~5e-5 from its threshold.)
   """
   apply = jax.jit(clf.apply)
   terms = jax.jit(functools.partial(tiny_classifiers.logit_terms, clf))
   n = tiny_classifiers.random_cnn_terms(images.shape[1] // 4, images.shape[2] // 4) + 8
   images = np.asarray(images, np.float64)
   batch, height, width, _ = images.shape
-  maps, sums, map_atol, sum_atol = [], [], 0.0, 0.0
+  maps, sums, scores, last, map_atol, sum_atol, all_score_atol = [], [], [], [], 0.0, 0.0, 0.0
   for b in range(batch):
     image_key = jax.random.fold_in(key, b)
 
@@ -84,6 +102,7 @@ def reference_mask_search(clf, images, labels, key, *, grid, initial_fraction, n
 
     cells = (uniforms(0) < initial_fraction).astype(np.float64)
     previous, total, score_atol = 0.0, np.zeros((height, width)), 0.0
+    scores.append([])
     for t in range(1, num_steps + 1):
       mask = upsample(cells, height, width)[..., None]
       masked = jnp.asarray((images[b] * mask + fill * (1 - mask))[None], jnp.float32)
@@ -92,6 +111,8 @@ def reference_mask_search(clf, images, labels, key, *, grid, initial_fraction, n
       # Logits within dz of exact make the softmax probability within p (2 dz + ...).
       dz = float_tolerance.sum_atol(terms(masked), n)
       score_atol = max(score_atol, score * (2 * dz + (len(logits) + 3) * float_tolerance.EPS))
+      scores[-1].append(score)
+      scored = mask[..., 0]
       u = uniforms(t)
       new = np.zeros_like(cells)
       for i in range(grid):
@@ -105,13 +126,16 @@ def reference_mask_search(clf, images, labels, key, *, grid, initial_fraction, n
     shifted = np.maximum(total - threshold * total.mean(), 0.0)
     maps.append(shifted / shifted.max() if shifted.max() > 0 else shifted)
     sums.append(total)
+    last.append(scored)
     # Each step's new cells err by rate 2 score_atol; the sums add num_steps masks (and 8
     # roundings of the upsampling each).
     total_atol = (num_steps * rate * 2 * score_atol
                   + float_tolerance.sum_atol(total.max(), num_steps + 8))
     sum_atol = max(sum_atol, total_atol)
     map_atol = max(map_atol, threshold_map_atol(total, total_atol, threshold))
-  return np.stack(maps), np.stack(sums), map_atol, sum_atol
+    all_score_atol = max(all_score_atol, score_atol)
+  return Reference(np.stack(maps), np.stack(sums), map_atol, sum_atol, np.array(scores),
+                   all_score_atol, np.stack(last))
 
 
 def test_matches_slow_reference():
@@ -122,15 +146,85 @@ def test_matches_slow_reference():
   settings = {"grid": 4, "initial_fraction": 0.4, "num_steps": 40, "rate": 0.5, "fill": 0.3}
   got = mask_search(clf, images, labels, key=key, threshold=0.96, **settings)
   assert got.shape == (3, SIZE, SIZE) and got.dtype == jnp.float32
-  expected, sums, atol, sums_atol = reference_mask_search(
-      clf, images, np.asarray(labels), key, threshold=0.96, **settings)
+  reference = reference_mask_search(clf, images, np.asarray(labels), key, threshold=0.96,
+                                    **settings)
+  sums = reference.sums
   # Not a trivial run: cells switched on (values below 1 appear) and the maps differ.
-  assert (np.unique(np.round(sums, 6)).size > 10) and expected.max() == 1.0
-  np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
+  assert (np.unique(np.round(sums, 6)).size > 10) and reference.maps.max() == 1.0
+  np.testing.assert_allclose(got, reference.maps, rtol=0, atol=reference.map_atol)
   # threshold = 0: the map is the sum of the masks over its maximum.
   raw = mask_search(clf, images, labels, key=key, threshold=0.0, **settings)
   np.testing.assert_allclose(raw, sums / sums.max(axis=(1, 2), keepdims=True), rtol=0,
-                             atol=2 * sums_atol / sums.max())
+                             atol=2 * reference.sum_atol / sums.max())
+  # The objective: every step's score, from the same search (the same maps).
+  found = mask_search_with_objective(clf, images, labels, key=key, threshold=0.96, **settings)
+  np.testing.assert_array_equal(found.maps, got)
+  assert found.objective.shape == (3, 40) and found.objective.dtype == jnp.float32
+  np.testing.assert_allclose(found.objective, reference.scores, rtol=0,
+                             atol=reference.score_atol)
+  # The last mask scored: up(v_{N-1}), cell values <= 1 that err by rate 2 score_atol (as the
+  # sums' terms), then 8 roundings.
+  np.testing.assert_allclose(found.mask, reference.last_mask, rtol=0,
+                             atol=settings["rate"] * 2 * reference.score_atol
+                             + float_tolerance.sum_atol(1.0, 8))
+
+
+def test_last_objective_is_the_score_of_the_returned_mask():
+  """objective[:, -1] is f_c of the image masked by the returned mask, recomputed in float64
+  from the classifier's logits; the scores change from step to step by far more than that
+  bound, so a mask off by one step would fail."""
+  clf = tiny_classifiers.random_cnn(jax.random.key(1), num_classes=3)
+  images = random_images(5, (2, SIZE, SIZE, 3))
+  labels = np.array([1, 2])
+  fill = 0.2
+  found = mask_search_with_objective(clf, images, labels, key=jax.random.key(4), num_steps=25,
+                                     grid=4, rate=0.3, fill=fill)
+  mask = np.asarray(found.mask, np.float64)[..., None]
+  masked = jnp.asarray(np.asarray(images, np.float64) * mask + fill * (1 - mask), jnp.float32)
+  logits = np.asarray(jax.jit(clf.apply)(clf.variables, masked), np.float64)
+  probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+  recomputed = (probabilities / probabilities.sum(axis=1, keepdims=True))[[0, 1], labels]
+  # Both sides: the logits of one program within dz of exact (random_cnn's terms), the mask
+  # within 8 roundings, the softmax a few more.
+  n = tiny_classifiers.random_cnn_terms(SIZE // 4, SIZE // 4) + 8
+  dz = float_tolerance.sum_atol(jax.jit(functools.partial(tiny_classifiers.logit_terms, clf))(
+      masked), n)
+  atol = 2 * recomputed.max() * (2 * dz + (logits.shape[1] + 3) * float_tolerance.EPS)
+  np.testing.assert_allclose(found.objective[:, -1], recomputed, rtol=0, atol=atol)
+  assert np.abs(np.diff(np.asarray(found.objective), axis=1)).max() > 100 * atol
+
+
+def test_search_scores_above_masks_drawn_without_feedback():
+  """The search is no descent (p_t goes up and down); what it guarantees is a bias: a cell
+  keeps its state with probability p_t, so high-scoring states last, while cells flipped
+  at a fixed rate are on half of the time whatever the score. A classifier whose class 0
+  rises (class 1 falls) with the brightness of the top-left quadrant, steep enough that
+  random masks score anywhere in (0, 1): each chain's mean objective over N = 400 steps
+  exceeds the mean score of 4000 masks with cells on with probability 1/2 (no feedback) by
+  > 0.05 (observed: random 0.50, chains 0.61-0.71 for either class over keys 3 to 7).
+  Neither is it an ascent: class 1 starts high (30 % of the cells on leave the quadrant
+  dark, p_1 ~ 0.88 on average) and its chains settle lower (first steps 0.67-0.92 for
+  key 3, means 0.66-0.69)."""
+  size = 32
+  inside = np.zeros((size, size), np.float32)
+  inside[:16, :16] = 1.0
+
+  def apply(v, x):
+    z = 10.0 * ((x.mean(axis=-1) * v).sum(axis=(1, 2)) / v.sum() - 0.25)
+    return jnp.stack([z, -z], axis=-1)
+
+  clf = Classifier(variables=jnp.asarray(inside), apply=apply)
+  images = jnp.full((8, size, size, 3), 0.5)
+  labels = jnp.array([0, 0, 0, 0, 1, 1, 1, 1])
+  objective = np.asarray(mask_search_with_objective(clf, images, labels, key=jax.random.key(3),
+                                                    num_steps=400).objective)
+  cells = (np.random.default_rng(0).random((4000, 8, 8)) < 0.5).astype(np.float32)
+  masks = upsample_bilinear(jnp.asarray(cells), size, size)[..., None]
+  blind = np.asarray(jax.nn.softmax(apply(clf.variables, images[:1] * masks)), np.float64)
+  assert 0.1 < blind.std(axis=0).min()  # random masks span the scores
+  assert (objective[:4].mean(axis=1) > blind[:, 0].mean() + 0.05).all()
+  assert (objective[4:].mean(axis=1) > blind[:, 1].mean() + 0.05).all()
+  assert objective[4:, 0].mean() > objective[4:].mean() + 0.05
 
 
 def test_constant_scores_give_known_sums():
@@ -200,5 +294,5 @@ def test_batch_composition_jit_and_no_recompilation():
       images, labels, key)
   # Another program, each within the reference's bound of the exact maps.
   atol = reference_mask_search(clf, images, np.asarray(labels), key, initial_fraction=0.3,
-                               rate=0.02, threshold=0.96, fill=0.0, **settings)[2]
+                               rate=0.02, threshold=0.96, fill=0.0, **settings).map_atol
   np.testing.assert_allclose(inside_jit, batch, rtol=0, atol=2 * atol)

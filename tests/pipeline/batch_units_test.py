@@ -33,8 +33,8 @@ class StubContext:
     self.now += 2.0
     return run.name
 
-  def batch(self, positions, size):
-    return {"position": np.asarray(positions, np.int32), "size": size}
+  def batch(self, positions, size, run):
+    return {"position": np.asarray(positions, np.int32), "size": size, "run": run.name}
 
   @contextlib.contextmanager
   def progress_bar(self, stage, unit="img"):
@@ -43,11 +43,13 @@ class StubContext:
 
 
 def _stage(ctx, units, computed):
-  """A stage whose unit (run, batch) holds its batch's positions times 10 and the run."""
+  """A stage whose unit (run, batch) holds its batch's positions times 10, the run of its
+  model and the run its batch was made for (the run's interpolation)."""
   def work(ctx, model, batch, unit):
     del ctx
     computed.append(unit)
-    return {"values": batch["position"] * 10, "model": np.array(model)}
+    return {"values": batch["position"] * 10, "model": np.array(model),
+            "batch_run": np.array(batch["run"])}
 
   stage = batch_units.UnitStage(
       "predict", lambda ctx: units, work,
@@ -82,7 +84,7 @@ def test_the_loop_computes_the_missing_units_in_order(tmp_path):
   assert ctx.progress_text.getvalue() == "predict: 8/8 img (100%), 1 img/s, 0:06 elapsed\n"
   arrays = bw.load_arrays(batch_units.unit_path(ctx.workdir, "predict", units[3]))
   np.testing.assert_array_equal(arrays["values"], [20, 30])
-  assert arrays["model"] == "vgg11_scratch"
+  assert arrays["model"] == arrays["batch_run"] == "vgg11_scratch"
   stage(ctx)  # resumed: every file exists
   assert len(computed) == 3
 

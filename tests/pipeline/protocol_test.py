@@ -1,4 +1,5 @@
-"""End to end: the label modes, diagnostics and perturbations of the protocol on a tiny config."""
+"""End to end: the label modes, diagnostics and perturbations of the protocol, and the mask
+search's objective and convergence figure, on a tiny config (tiny_protocol)."""
 
 import json
 import logging
@@ -10,7 +11,15 @@ import tiny_protocol
 from PIL import Image
 
 from salijax import methods, metrics, models, perturbations, report
-from salijax.pipeline import benchmark, benchmark_config, evaluation_set, trained_models
+from salijax.pipeline import (
+    batch_units,
+    benchmark,
+    benchmark_config,
+    evaluation_set,
+    report_stage,
+    stage_context,
+    trained_models,
+)
 from salijax.pipeline import benchmark_workdir as bw
 from salijax.pipeline.stage_helpers import method_key
 
@@ -219,3 +228,52 @@ def test_unreadable_units_are_named_and_computed_again(finished, tmp_path, caplo
   assert len(result) == len(reference)
   for got, want_row in zip(result, reference, strict=True):
     assert np.array_equal(got["value"], want_row["value"], equal_nan=True), got
+
+
+def test_the_report_draws_the_convergence_beside_the_costs(finished):
+  path = finished / "report" / "resnet18_scratch_mask_search.png"
+  with Image.open(path) as image:
+    assert image.format == "PNG" and image.size[0] > 800
+    assert np.asarray(image.convert("L")).std() > 10
+  assert "resnet18_scratch_mask_search.png" in (finished / "report" / "index.html").read_text()
+  config = tiny_protocol.get_config()
+  ctx = stage_context.Context(config, str(finished), (RUN,), unit_stages={})
+  costs = report_stage.method_costs(ctx, RUN)
+  assert list(costs) == ["rise", "mask_search", "random"]
+  assert (costs["mask_search"].kind, costs["mask_search"].passes) == (
+      "forward", tiny_protocol.MASK_SEARCH_STEPS)
+  assert (costs["rise"].kind, costs["rise"].passes, costs["random"].kind) == (
+      "forward", 8, None)  # a forward per mask
+  # Seconds per image: the median over the method's units (2 batches x 3 label modes x 4
+  # image versions) of their seconds over their images.
+  per_image = [float(a["seconds"]) / len(a["position"]) for a in (
+      bw.load_arrays(batch_units.unit_path(str(finished), "explain", batch_units.Unit(
+          RUN, "mask_search", mode, perturbation, b)))
+      for mode in ("ground_truth", "predicted", "least_likely")
+      for perturbation in ("none", "rotate45", "resize0.75", "fgsm0.1") for b in (0, 1))]
+  assert costs["mask_search"].seconds == pytest.approx(np.median(per_image))
+
+
+@pytest.mark.parametrize("perturbation", ["none", "rotate45"])
+def test_explain_files_hold_the_maps_and_objective_of_the_library_function(finished,
+                                                                           perturbation):
+  """Batch 0 (images 0 and 1) of the predicted class: the stored maps and objective are
+  mask_search_with_objective's on the unit's images with the unit's key."""
+  config = tiny_protocol.get_config()
+  ctx = stage_context.Context(config, str(finished), (RUN,), unit_stages={})
+  clf = models.classifier(*trained_models.load_run(
+      str(finished), RUN, trained_models.load_run_record(str(finished), RUN)))
+  stored = unit_file(finished, "explain", "mask_search", "predicted", perturbation, 0)
+  batch = ctx.batch(ctx.eval_set().batch_indices(config.batch_size)[0], config.batch_size, RUN)
+  images = batch["image"] if perturbation == "none" else bw.load_arrays(
+      bw.batch_path(finished, "perturb", RUN.name, perturbation, batch=0))["images"]
+  want = methods.mask_search_with_objective(
+      clf, images, stored["label"], key=method_key(config.seed, "mask_search", 0),
+      **benchmark_config.method_options(config, "mask_search"))
+  assert stored["objective"].shape == (2, tiny_protocol.MASK_SEARCH_STEPS)
+  np.testing.assert_allclose(stored["objective"], want.objective, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(stored["maps"], want.maps, rtol=1e-5, atol=1e-6)
+  rows = [r for r in report.read_results(finished / "report")
+          if (r["method"], r["perturbation"]) == ("mask_search", perturbation)]
+  assert {"insertion_auc", "deletion_auc"} <= {r["metric"] for r in rows}
+  assert len({r["image_id"] for r in rows}) == config.num_images
