@@ -186,16 +186,10 @@ def _check_metrics(config: ml_collections.ConfigDict) -> None:
 
 
 def _check_pretrained(config: ml_collections.ConfigDict, run: Run) -> None:
-  """A PRETRAINED run: ImageNet weights, shown images as torchvision's evaluation shows them
-  (`porting.eval_preprocessing`: the benchmark resizes bilinearly). run_overrides do not
-  apply to it."""
+  """A PRETRAINED run needs ImageNet weights (its images are resampled with their
+  checkpoint's interpolation: `eval_interpolation`). run_overrides do not apply to it."""
   expect(config.pretrained != "none", "pretrained",
          f"'torchvision' or a .pth file for mode {PRETRAINED!r}", config.pretrained)
-  evaluation = porting.eval_preprocessing(run.model)
-  expect(evaluation["interpolation"] == "bilinear", "models",
-         f"models evaluated with bilinear resizing in mode {PRETRAINED!r} "
-         f"({run.model}'s weights are evaluated with {evaluation['interpolation']})",
-         config.models)
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
