@@ -105,10 +105,10 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   lead = parallel.process_index() == 0
   mutable = benchmark_config.RESULT_FIELDS
   if lead:
-    bw.check_same_config(workdir, config, mutable)
+    bw.check_same_config(workdir, config, mutable, benchmark_config.FIELDS_BEFORE)
   parallel.barrier("salijax-benchmark-config")
   if not lead:
-    bw.check_same_config(workdir, config, mutable)
+    bw.check_same_config(workdir, config, mutable, benchmark_config.FIELDS_BEFORE)
   if parallel.process_count() > 1 and bw.stage_done(workdir, "train") is None:
     raise ValueError(
         "the train stage runs in one process: run the benchmark once with one process to "
