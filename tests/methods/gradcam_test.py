@@ -104,7 +104,6 @@ def resnet():
   return random_resnet18(RESNET_SIZE)
 
 
-@jax.default_matmul_precision("highest")  # float32 convs on GPU too: a definition test
 def test_resnet_layer4_is_the_class_activation_map(resnet):
   """At `layer4` the head is average pool + fc: alpha_k = fc[k, c] / (h w)."""
   module, variables = resnet
@@ -126,7 +125,6 @@ def test_resnet_layer4_is_the_class_activation_map(resnet):
   assert nonzero >= 3
 
 
-@jax.default_matmul_precision("highest")  # float32 convs on GPU too: a definition test
 def test_resnet_inside_a_residual_block_matches_a_hand_written_head(resnet):
   """At `layer4.1.conv2` the head is bn2, + skip (layer4.0's output), ReLU, pool, fc."""
   module, variables = resnet
