@@ -22,7 +22,7 @@ from random_resnet import random_resnet18
 from salijax import methods, metrics, models
 
 SIZE = 80  # XLA:CPU runs ResNet18 at 40-64 px many times slower
-OPTIONS = {"gradcam": {}, "rise": {"num_masks": 64, "chunk": 32}}
+OPTIONS = {"gradcam": {}, "rise": {"num_masks": 32, "chunk": 32}}
 
 
 @pytest.fixture(scope="module")

@@ -40,8 +40,9 @@ def _equations(jaxpr: core.Jaxpr):
       yield from _equations(getattr(sub, "jaxpr", sub))
 
 
-@pytest.mark.parametrize("arch", models.ARCHITECTURES)
-def test_every_convolution_and_matmul_of_every_model_runs_in_bfloat16(arch):
+@pytest.mark.parametrize("arch", ["resnet18", "vgg11_bn", "efficientnet_b0",
+                                  "mobilenet_v3_large", "vit_b_16"])  # each family
+def test_every_convolution_and_matmul_of_the_models_runs_in_bfloat16(arch):
   """No float32 constant of a model (its normalisation, say) promotes a layer back to float32."""
   module = models.create(arch, num_classes=5)
   size = 64  # a multiple of the ViT's 16 px patches
@@ -125,8 +126,8 @@ def test_a_classifier_is_required():
 
 
 # The issue's representative methods at a tiny size.
-OPTIONS = {"gradcam": {}, "rise": {"num_masks": 256, "chunk": 64}, "sidu": {},
-           "lime": {"num_samples": 200, "num_segments": 16},
+OPTIONS = {"gradcam": {}, "rise": {"num_masks": 128, "chunk": 64}, "sidu": {},
+           "lime": {"num_samples": 100, "num_segments": 16},
            "integrated_gradients": {"steps": 16, "chunk": 16}, "occlusion": {}}
 
 
