@@ -40,6 +40,12 @@ With each model's class model of each image's explained (top-1) class (Simonyan 
   python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 \
     --class_model --class_model_steps=100 --class_model_l2=0.001
 
+With the models' forwards in bfloat16 on a GPU or TPU (the maps stay float32; README:
+Precision):
+
+  python -m experiments.explain_image --image=photos/cat.jpg --model=resnet18 \
+    --compute_dtype=bfloat16
+
 With a language model's commentary on each panel (OPENAI_API_KEY and, for another
 endpoint than OpenAI's, OPENAI_BASE_URL; the panels are sent there):
 
@@ -64,6 +70,7 @@ import sys
 from absl import app, flags
 
 from experiments import orbax_logging
+from salijax import compute_dtype
 from salijax import models as models_lib
 from salijax.pipeline import (
     commentary,
@@ -113,6 +120,10 @@ _FGSM = flags.DEFINE_string(
     "fgsm", None, "An epsilon in (0, 1] (a number or a fraction, e.g. 2/255): beside each "
     "model's column, the image's FGSM version for that model (one signed-gradient step "
     "raising the explained class's cross-entropy), predicted and explained too.")
+_COMPUTE_DTYPE = flags.DEFINE_enum(
+    "compute_dtype", "float32", list(compute_dtype.DTYPES),
+    "The dtype of every model forward: bfloat16 (or float16) for GPUs and TPUs, the maps and "
+    "probabilities staying float32 (README: Precision).")
 _COMMENTARY = flags.DEFINE_enum(
     "commentary", "off", ["off", "on", "optional"],
     "A language model's commentary on each panel, written to <stem>.commentary.md: 'on' "
@@ -296,7 +307,8 @@ def main(argv):
                                            class_model=_CLASS_MODEL.value,
                                            class_model_options=class_model_options,
                                            commentary=commentator, layers=layers,
-                                           target=target, fgsm=fgsm)
+                                           target=target, fgsm=fgsm,
+                                           compute_dtype=_COMPUTE_DTYPE.value)
   except (OSError, ValueError) as err:
     raise SystemExit(f"error: {err}") from None
   for record in records:

@@ -115,12 +115,21 @@ def chromium():
 
 
 def pytest_configure(config):
-  """Shares compiled XLA programs between test processes and runs (a persistent cache)."""
+  """Pins float32 matmuls and shares compiled programs between test processes and runs.
+
+  Matmul precision: XLA's default runs float32 convolutions and matmuls as TF32 on NVIDIA
+  GPUs and as bfloat16 passes on TPUs; the tests check definitions against float32/float64
+  references with tolerances from float32 arithmetic, so the whole suite runs at "highest"
+  (true float32 on every backend; XLA:CPU computes float32 either way). A test of another
+  precision sets it itself (`jax.default_matmul_precision(...)`, or a compute dtype:
+  salijax.compute_dtype). The persistent compilation cache shares compiled programs.
+  """
   del config
   import tempfile  # noqa: PLC0415
 
   import jax  # noqa: PLC0415
 
+  jax.config.update("jax_default_matmul_precision", "highest")
   cache = os.environ.get("SALIJAX_TEST_JAX_CACHE",
                          os.path.join(tempfile.gettempdir(), "salijax_test_jax_cache"))
   jax.config.update("jax_compilation_cache_dir", cache)

@@ -118,6 +118,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.sanity = ml_collections.ConfigDict({
       "num_images": 4, "methods": "gradcam,random", "mode": "cascading"})
 
+  # The dtype of every model forward after training (predictions, methods, metrics, the sanity
+  # check): "float32", or "bfloat16" (or "float16") for accelerators, the maps, scores and their
+  # sums staying float32 (salijax.compute_dtype; README "Precision"). Training stays float32.
+  config.compute_dtype = "float32"
+
   # Report.
   config.overlay_images = 6
   config.colormap = "jet"

@@ -163,11 +163,13 @@ def mask_search(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.
 
 
 def mask_search_with_objective(clf: Classifier, images: Any, labels: Any = None, *,
-                               key: jax.Array | None = None, **options: Any) -> MaskSearch:
+                               key: jax.Array | None = None, compute_dtype: Any = None,
+                               **options: Any) -> MaskSearch:
   """`mask_search`'s maps with its objective per step and last scored mask (`MaskSearch`).
 
   Called as `mask_search` (the same arguments, options and errors); the maps
   are the same numbers, from the same compiled search.
   """
-  arguments, resolved = core_arguments(mask_search.info, clf, images, labels, key, options)
+  arguments, resolved = core_arguments(mask_search.info, clf, images, labels, key, options,
+                                       compute_dtype)
   return _search(*arguments, **resolved)

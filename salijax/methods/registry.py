@@ -5,13 +5,16 @@
 
 Every registered method is called as
 
-    method(clf, images, labels=None, *, key=None, **options) -> f32[B,H,W]
+    method(clf, images, labels=None, *, key=None, compute_dtype=None, **options) -> f32[B,H,W]
 
   clf: a `salijax.Classifier`; images: f32[B,H,W,3] in [0, 1]; labels: i32[B],
   the class explained for each image, or None for its predicted class (the
   argmax logit); key: a `jax.random.key`, required by the methods that draw
-  (`info(name).needs_key`) and ignored by the others; options: the method's
-  hyperparameters (`info(name).options`: defaults and checks; docs/methods.md).
+  (`info(name).needs_key`) and ignored by the others; compute_dtype: None (the
+  Classifier as given: float32) or the dtype of the model's forwards,
+  "float32", "bfloat16" or "float16" (`salijax.compute_dtype`: the map and its
+  sums stay float32); options: the method's hyperparameters
+  (`info(name).options`: defaults and checks; docs/methods.md).
 
 It raises TypeError for an argument of the wrong type (an unknown option
 included) and ValueError for a bad value (images outside [0, 1], labels out of
@@ -41,16 +44,19 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import with_compute_dtype
 
 PASS_KINDS = ("forward", "gradient")
 LAYER_NEEDS = (None, "features", "features_and_head")
 
 
 class Method(Protocol):
-  """(clf, images f32[B,H,W,3], labels i32[B] | None, *, key, **options) -> f32[B,H,W]."""
+  """(clf, images f32[B,H,W,3], labels i32[B] | None, *, key, compute_dtype, **options)
+  -> f32[B,H,W]."""
 
   def __call__(self, clf: Classifier, images: Any, labels: Any = None, *,
-               key: jax.Array | None = None, **options: Any) -> jax.Array: ...
+               key: jax.Array | None = None, compute_dtype: Any = None,
+               **options: Any) -> jax.Array: ...
 
 
 class Shapes(NamedTuple):
@@ -170,12 +176,14 @@ def check_guided_apply(clf: Classifier, method: str) -> None:
 
 
 def core_arguments(info: MethodInfo, clf: Classifier, images: Any, labels: Any,
-                   key: jax.Array | None, options: Mapping[str, Any]
+                   key: jax.Array | None, options: Mapping[str, Any], compute_dtype: Any = None
                    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
   """The host-side checks of a call of `info`'s method (the module doc): the positional
-  arguments of its core, (clf, images f32[B,H,W,3], labels i32[B][, key]), and its options
-  resolved. A method's variant with more outputs (`mask_search_with_objective`) checks its
-  call with it too."""
+  arguments of its core, (clf, images f32[B,H,W,3], labels i32[B][, key]), with clf's
+  forwards in `compute_dtype` (None: as given), and its options resolved. A method's variant
+  with more outputs (`mask_search_with_objective`) checks its call with it too."""
+  if compute_dtype is not None:  # the forwards (labels=None's included) in that dtype
+    clf = with_compute_dtype(clf, compute_dtype)
   if labels is None and not info.uses_labels:  # class-agnostic: no forward for labels
     validation.check_classifier(clf, images)
     labels = jnp.zeros(images.shape[:1], jnp.int32)
@@ -196,15 +204,16 @@ def core_arguments(info: MethodInfo, clf: Classifier, images: Any, labels: Any,
 
 def _public(info: MethodInfo) -> Method:
   def method(clf: Classifier, images: Any, labels: Any = None, *, key: jax.Array | None = None,
-             **options: Any) -> jax.Array:
-    arguments, resolved = core_arguments(info, clf, images, labels, key, options)
+             compute_dtype: Any = None, **options: Any) -> jax.Array:
+    arguments, resolved = core_arguments(info, clf, images, labels, key, options, compute_dtype)
     return info.core(*arguments, **resolved)
 
   parameters = [
       inspect.Parameter("clf", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Classifier),
       inspect.Parameter("images", inspect.Parameter.POSITIONAL_OR_KEYWORD),
       inspect.Parameter("labels", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
-      inspect.Parameter("key", inspect.Parameter.KEYWORD_ONLY, default=None)]
+      inspect.Parameter("key", inspect.Parameter.KEYWORD_ONLY, default=None),
+      inspect.Parameter("compute_dtype", inspect.Parameter.KEYWORD_ONLY, default=None)]
   parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option.default)
                  for name, option in info.options.items()]
   if info.takes_extra_options:
@@ -213,8 +222,8 @@ def _public(info: MethodInfo) -> Method:
   method.__name__ = method.__qualname__ = info.name
   method.__module__ = info.core.__module__
   method.__doc__ = (inspect.cleandoc(info.core.__doc__ or "") + "\n\nCalled as (clf, images,"
-                    " labels=None, *, key=None, **options): the shared arguments and errors"
-                    " are in salijax.methods.registry.")
+                    " labels=None, *, key=None, compute_dtype=None, **options): the shared"
+                    " arguments and errors are in salijax.methods.registry.")
   method.info = info
   return method
 

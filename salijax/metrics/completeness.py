@@ -38,6 +38,7 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import baselines
 from salijax.metrics.perturbed_scores import SCORES, class_scores
 
@@ -77,6 +78,7 @@ def _completeness(clf: Classifier, images: jax.Array, maps: jax.Array, labels: j
                       relative_gap=relative, complete=jnp.abs(gap) <= atol + rtol * size)
 
 
+@takes_compute_dtype
 def completeness(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                  baseline: Any = "black", score: str = "logit", rtol: float = 0.05,
                  atol: float = 0.0) -> Completeness:

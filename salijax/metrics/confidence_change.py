@@ -23,6 +23,7 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 
 
 class ConfidenceChange(NamedTuple):
@@ -65,6 +66,7 @@ def _confidence_change(clf: Classifier, images: jax.Array, maps: jax.Array,
       score=clean, explanation_score=explained)
 
 
+@takes_compute_dtype
 def confidence_change(clf: Classifier, images: Any, maps: Any,
                       labels: Any = None) -> ConfidenceChange:
   """Per-image drop, increase and gain of the class score (see the module doc).

@@ -47,6 +47,7 @@ import jax.numpy as jnp
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import attribution_groups as groups_lib
 from salijax.metrics import baselines
 from salijax.metrics.perturbed_scores import class_scores, per_forward, perturbed_scores
@@ -128,6 +129,7 @@ def _faithfulness_estimate(clf: Classifier, images: jax.Array, maps: jax.Array,
   return FaithfulnessEstimate(groups_lib.pearson(sums, drops, x_terms=step_pixels), sums, drops)
 
 
+@takes_compute_dtype
 def faithfulness_correlation(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                              key: Any = None, num_runs: int = 100, subset_size: int = 224,
                              features: str = "pixels", baseline: Any = "black",
@@ -173,6 +175,7 @@ def faithfulness_correlation(clf: Classifier, images: Any, maps: Any, labels: An
       copies_per_forward=per_forward(chunk, batch))
 
 
+@takes_compute_dtype
 def faithfulness_estimate(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                           step_pixels: int = 1, baseline: Any = "black", score: str = "logit",
                           chunk: int = 256) -> FaithfulnessEstimate:

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import attribution_groups as groups_lib
 from salijax.metrics import baselines
 from salijax.metrics.per_image_draws import per_image
@@ -104,6 +105,7 @@ def _infidelity(clf: Classifier, images: jax.Array, maps: jax.Array, labels: jax
   return Infidelity((errors * errors).mean(axis=1))
 
 
+@takes_compute_dtype
 def infidelity(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                key: Any = None, perturbation: str = "gaussian", num_samples: int = 100,
                noise_std: float = 0.2, patch_size: int = 4, baseline: Any = "min",

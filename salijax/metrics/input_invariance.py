@@ -41,6 +41,7 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics.completeness import check_non_negative
 from salijax.metrics.random_logit import resolve_method
 
@@ -68,6 +69,7 @@ def shifted_classifier(clf: Classifier, shift: float) -> Classifier:
                     guided_apply=moved(clf.guided_apply))
 
 
+@takes_compute_dtype
 def input_invariance(method: Any, clf: Classifier, images: Any, labels: Any = None, *,
                      key: jax.Array, shift: float = -1.0, shifted_clf: Classifier | None = None,
                      atol: float = 1e-4, rtol: float = 1e-5,

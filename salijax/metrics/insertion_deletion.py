@@ -47,6 +47,7 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import substrates
 from salijax.metrics.perturbed_scores import SCORES, perturbed_scores
 from salijax.metrics.saliency_order import pixel_ranks
@@ -131,6 +132,7 @@ def _check_colour(value: Any, name: str) -> tuple[float, float, float]:
   return tuple(float(c) for c in colour)
 
 
+@takes_compute_dtype
 def insertion_deletion(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                        step_pixels: int = 224, insertion_substrate: str = "blur",
                        deletion_substrate: str = "mean", substrate_space: str = "normalised",

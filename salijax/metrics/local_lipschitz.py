@@ -32,6 +32,7 @@ import jax.numpy as jnp
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import perturbed_explanations as pe
 
 
@@ -67,6 +68,7 @@ def _local_lipschitz(clf: Classifier, images: jax.Array, labels: jax.Array, maps
   return LocalLipschitzEstimate(estimate=ratios.max(axis=1))
 
 
+@takes_compute_dtype
 def local_lipschitz_estimate(method: Any, clf: Classifier, images: Any, labels: Any = None, *,
                              key: jax.Array, num_samples: int = 200, std: float = 0.1,
                              chunk: int = 64, method_options: Mapping[str, Any] | None = None

@@ -44,6 +44,7 @@ import jax.numpy as jnp
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import attribution_groups as groups_lib
 from salijax.metrics import baselines
 from salijax.metrics.per_image_draws import per_image
@@ -118,6 +119,7 @@ def _monotonicity_correlation(clf: Classifier, images: jax.Array, maps: jax.Arra
                                  variances)
 
 
+@takes_compute_dtype
 def monotonicity(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                  step_pixels: int = 1, baseline: Any = "black", score: str = "softmax",
                  chunk: int = 256) -> Monotonicity:
@@ -148,6 +150,7 @@ def monotonicity(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
       score=score, copies_per_forward=per_forward(chunk, batch))
 
 
+@takes_compute_dtype
 def monotonicity_correlation(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                              key: Any = None, num_samples: int = 100, step_pixels: int = 1,
                              absolute: bool = True, score: str = "softmax",

@@ -61,6 +61,7 @@ import jax.numpy as jnp
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import parameter_randomization
 from salijax.metrics.random_logit import (
     SIMILARITIES,
@@ -115,6 +116,7 @@ def _check_common(method: Any, clf: Classifier, images: Any, labels: Any, key: A
   return method, jnp.asarray(images, jnp.float32), labels, dict(method_options or {})
 
 
+@takes_compute_dtype
 def efficient_mprt(method: Any, clf: Classifier, images: Any, labels: Any = None, *,
                    key: jax.Array, n_bins: int = 100,
                    init: Callable[[jax.Array], Any] | None = None,
@@ -185,6 +187,7 @@ def _smoothed(method: Callable[..., Any], options: dict[str, Any], images: jax.A
   return jax.jit(smoothed)
 
 
+@takes_compute_dtype
 def smooth_mprt(method: Any, clf: Classifier, images: Any, labels: Any = None, *,
                 key: jax.Array, num_samples: int = 50, noise_magnitude: float = 0.1,
                 blocks: Sequence[str] | None = None, mode: str = "cascading",

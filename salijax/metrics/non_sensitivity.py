@@ -39,6 +39,7 @@ import jax.numpy as jnp
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import baselines
 from salijax.metrics.completeness import check_non_negative
 from salijax.metrics.perturbed_scores import SCORES, class_scores, per_forward, perturbed_scores
@@ -94,6 +95,7 @@ def _non_sensitivity(clf: Classifier, images: jax.Array, maps: jax.Array, labels
                         violations=zero_but_sensitive + nonzero_but_insensitive)
 
 
+@takes_compute_dtype
 def non_sensitivity(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                     eps: float = 1e-5, output_eps: float | None = None,
                     normalise: bool = False, baseline: Any = "black", unit: str = "pixel",

@@ -39,6 +39,7 @@ from jax.extend import core as jax_core
 
 from salijax import models
 from salijax.classifier import Classifier
+from salijax.compute_dtype import original
 from salijax.wrapping.haiku_model import HaikuModel
 
 HAIKU_SEPARATOR = "/~/"  # between a Haiku module's name and its submodule's
@@ -104,7 +105,8 @@ def parameter_groups(clf: Classifier, images: jax.Array) -> ParameterGroups:
   Raises:
     ValueError: a Classifier without variables.
   """
-  model = getattr(clf.apply, "model", None)
+  apply = original(clf.apply)  # a compute dtype's cast would read every leaf first
+  model = getattr(apply, "model", None)
   haiku = model if isinstance(model, HaikuModel) else None
   separator = HAIKU_SEPARATOR if haiku else "."
   paths = [tuple(part for entry in path for part in _entry_name(entry).split(separator))
@@ -123,7 +125,7 @@ def parameter_groups(clf: Classifier, images: jax.Array) -> ParameterGroups:
   leaf_groups = [separator.join(path[:shared + 1]) or "variables" for path in paths]
   of_leaf = tuple(blocks.get(name, name) for name in leaf_groups)
 
-  jaxpr = jax.make_jaxpr(clf.apply)(clf.variables, images[:1]).jaxpr
+  jaxpr = jax.make_jaxpr(apply)(clf.variables, images[:1]).jaxpr
   reads: dict[int, int] = {}
   _first_reads(jaxpr, {var: i for i, var in enumerate(jaxpr.invars[:len(paths)])}, reads,
                itertools.count())

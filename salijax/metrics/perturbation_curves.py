@@ -61,6 +61,7 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import baselines
 from salijax.metrics.perturbed_scores import SCORES, perturbed_scores
 from salijax.metrics.perturbed_scores import per_forward as _per_forward
@@ -234,6 +235,7 @@ def _pixel_flipping(clf, images, maps, labels, key, *, features_in_step, baselin
   return PixelFlipping(curve=curve, auc=area)
 
 
+@takes_compute_dtype
 def pixel_flipping(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                    key: Any = None, features_in_step: int = 1, baseline: Any = "black",
                    score: str = "softmax", auc: str = "normalised", chunk: int = 256,
@@ -333,6 +335,7 @@ def _check_patches(maps, patch_size):
   return patch_units(height, width, int(patch_size))[1]
 
 
+@takes_compute_dtype
 def region_perturbation(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                         key: Any = None, patch_size: int = 8, order: str = "morf",
                         regions_evaluation: int = 100, baseline: Any = "black",
@@ -375,6 +378,7 @@ def _selectivity(clf, images, maps, labels, key, *, patch_size, baseline, score,
   return Selectivity(curve=curve, auc=area)
 
 
+@takes_compute_dtype
 def selectivity(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                 key: Any = None, patch_size: int = 8, baseline: Any = "black",
                 score: str = "softmax", auc: str = "normalised", chunk: int = 256,
@@ -450,6 +454,7 @@ def _irof(clf, images, maps, labels, key, segments, *, num_units, num_slic, comp
   return Irof(curve=ratios, aoc=area, num_segments=count)
 
 
+@takes_compute_dtype
 def irof(clf: Classifier, images: Any, maps: Any, labels: Any = None, *, key: Any = None,
          segments: Any = None, num_segments: int = 100, compactness: float = 10.0,
          slic_sigma: float = 0.0, baseline: Any = "mean", score: str = "softmax",

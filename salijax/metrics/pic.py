@@ -49,6 +49,7 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics.per_image_draws import per_image
 from salijax.metrics.perturbed_scores import per_forward, perturbed_scores
 from salijax.metrics.road import signed_probabilities
@@ -160,6 +161,7 @@ def _check_thresholds(thresholds: Any) -> tuple[float, ...]:
   return values
 
 
+@takes_compute_dtype
 def pic(clf: Classifier, images: Any, maps: Any, labels: Any = None, *, key: Any = None,
         random_mask: Any = None, mask_fraction: float = 0.01,
         thresholds: Sequence[float] = DEFAULT_THRESHOLDS, min_pred_value: float = 0.8,

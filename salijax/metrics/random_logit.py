@@ -35,6 +35,7 @@ import jax.numpy as jnp
 from salijax import methods as methods_module
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import map_similarity
 from salijax.metrics.per_image_draws import per_image
 
@@ -125,6 +126,7 @@ def draw_other_labels(key: jax.Array, labels: jax.Array, num_classes: int) -> ja
   return drawn + (drawn >= labels).astype(jnp.int32)
 
 
+@takes_compute_dtype
 def random_logit(method: Any, clf: Classifier, images: Any, labels: Any = None, *,
                  key: jax.Array, similarity: Any = "ssim", other_labels: Any = None,
                  method_options: Mapping[str, Any] | None = None) -> RandomLogit:

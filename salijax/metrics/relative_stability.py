@@ -43,6 +43,7 @@ import jax.numpy as jnp
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import perturbed_explanations as pe
 
 CHANGED_PREDICTIONS = ("skip", "nan", "keep")
@@ -115,6 +116,7 @@ def _reduce(ratios: jax.Array, same: jax.Array, changed_predictions: str) -> jax
   return jnp.where(same.any(axis=1), best, jnp.nan)
 
 
+@takes_compute_dtype
 def relative_stability(method: Any, clf: Classifier, images: Any, labels: Any = None, *,
                        key: jax.Array, num_samples: int = 200, low: float = 0.02,
                        high: float = 0.2, eps_min: float = 1e-6,

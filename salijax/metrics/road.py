@@ -56,6 +56,7 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics.perturbed_scores import per_forward, perturbed_scores
 from salijax.metrics.saliency_order import pixel_ranks
 
@@ -246,6 +247,7 @@ def _check_percentages(percentages: Any) -> tuple[float, ...]:
   return values
 
 
+@takes_compute_dtype
 def road(clf: Classifier, images: Any, maps: Any, labels: Any = None, *, key: Any = None,
          percentages: Sequence[float] = DEFAULT_PERCENTAGES, noise: float = 0.01,
          tol: float = 1e-5, max_iterations: int | None = None, chunk: int = 256,

@@ -41,6 +41,7 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import map_similarity, parameter_randomization
 
 MODES = ("cascading", "independent")
@@ -55,6 +56,7 @@ class SanityCheck(NamedTuple):
   passed: dict[str, bool]  # the rule of the module doc
 
 
+@takes_compute_dtype
 def sanity_check(method_fn: Callable[..., Any], clf: Classifier, images: Any,
                  labels: Any = None, *, key: jax.Array,
                  blocks: Sequence[str] | None = None, mode: str = "cascading",

@@ -30,6 +30,7 @@ import jax
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import perturbed_explanations as pe
 
 
@@ -66,6 +67,7 @@ def _sensitivity(clf: Classifier, images: jax.Array, labels: jax.Array, maps: ja
   return Sensitivity(max_sensitivity=change.max(axis=1), avg_sensitivity=change.mean(axis=1))
 
 
+@takes_compute_dtype
 def sensitivity(method: Any, clf: Classifier, images: Any, labels: Any = None, *,
                 key: jax.Array, num_samples: int = 200, radius: float = 0.2,
                 relative: bool = True, chunk: int = 64,

@@ -39,6 +39,7 @@ import numpy as np
 
 from salijax import validation
 from salijax.classifier import Classifier
+from salijax.compute_dtype import takes_compute_dtype
 from salijax.metrics import attribution_groups as groups_lib
 from salijax.metrics import baselines
 from salijax.metrics.perturbed_scores import class_scores, per_forward, perturbed_scores
@@ -86,6 +87,7 @@ def _sensitivity_n(clf: Classifier, images: jax.Array, maps: jax.Array, labels: 
   return SensitivityN(correlation.reshape(batch, len(subset_sizes)))
 
 
+@takes_compute_dtype
 def sensitivity_n(clf: Classifier, images: Any, maps: Any, labels: Any = None, *,
                   key: Any = None, subset_sizes: Sequence[int] | None = None,
                   num_samples: int = 100, baseline: Any = "black", score: str = "softmax",

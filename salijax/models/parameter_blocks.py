@@ -24,6 +24,7 @@ variables to its block, named as torchvision names modules:
 from typing import Any
 
 from salijax.classifier import Classifier
+from salijax.compute_dtype import original
 from salijax.models import architectures, naming, param_layers, resnet, vit
 from salijax.wrapping.linen_model import LinenModel
 from salijax.wrapping.wrapped_classifier import WrappedLogits
@@ -46,7 +47,7 @@ def _own_block(module: architectures.Model, layer: str) -> str:
 
 def _salijax_model(clf: Classifier) -> architectures.Model | None:
   """The salijax model a Classifier runs (`salijax.models.classifier`), or None."""
-  logits = clf.apply
+  logits = original(clf.apply)  # a compute dtype's cast: the model under it
   if isinstance(logits, WrappedLogits) and isinstance(logits.model, LinenModel):
     module: Any = logits.model.module
     if isinstance(module, architectures.Model):

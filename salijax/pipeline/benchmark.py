@@ -107,10 +107,10 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   lead = parallel.process_index() == 0
   mutable = benchmark_config.RESULT_FIELDS
   if lead:
-    bw.check_same_config(workdir, config, mutable)
+    bw.check_same_config(workdir, config, mutable, benchmark_config.FIELDS_BEFORE)
   parallel.barrier("salijax-benchmark-config")
   if not lead:
-    bw.check_same_config(workdir, config, mutable)
+    bw.check_same_config(workdir, config, mutable, benchmark_config.FIELDS_BEFORE)
   trains = benchmark_config.trains(config)
   if trains and parallel.process_count() > 1 and bw.stage_done(workdir, "train") is None:
     raise ValueError(

@@ -23,7 +23,7 @@ import dataclasses
 
 import ml_collections
 
-from salijax import methods, metrics, models, perturbations, porting, train
+from salijax import compute_dtype, methods, metrics, models, perturbations, porting, train
 from salijax.config_checks import check_fields, expect, is_int
 from salijax.metrics.explanation_robustness import SSIM_MIN_SIZE
 from salijax.metrics.sanity_check import MODES as SANITY_MODES
@@ -35,7 +35,7 @@ FIELDS = (
     "crop_fraction", "models", "modes", "pretrained", "train", "run_overrides", "num_images",
     "batch_size", "label_modes", "perturbations", "diagnostics_top_k", "methods", "controls",
     "method_options", "insertion_deletion", "pointing_tolerance", "metrics", "metric_options",
-    "sanity", "overlay_images", "colormap",
+    "sanity", "overlay_images", "colormap", "compute_dtype",
 )
 # Fields a workdir's config may change after a run: the stages of STAGE_FIELDS that use them
 # run again (their DONE.json records the fields' values).
@@ -43,6 +43,8 @@ RESULT_FIELDS = ("metrics", "metric_options")
 STAGE_FIELDS = {"evaluate": RESULT_FIELDS, "report": RESULT_FIELDS}
 # Their values in a workdir made before the fields existed (a DONE.json without "config").
 RESULT_FIELDS_BEFORE = {"metrics": "", "metric_options": {}}
+# The values of fields added later, in a workdir made before they existed (its config.json).
+FIELDS_BEFORE = {"compute_dtype": "float32"}
 LABEL_MODES = ("ground_truth", "predicted", "least_likely")
 # The mode of a run that explains config.pretrained's ImageNet classifier as it is (no training).
 PRETRAINED = "pretrained"
@@ -245,6 +247,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   expect("fake_cam" not in names_list(sanity.methods), "sanity.methods",
          "methods with non-constant maps (no rank correlation of Fake-CAM's all-ones maps)",
          sanity.methods)
+  expect(config.compute_dtype in compute_dtype.DTYPES, "compute_dtype",
+         f"one of {compute_dtype.DTYPES}, the dtype of every model forward after training",
+         config.compute_dtype)
   expect(config.pointing_tolerance >= 0, "pointing_tolerance", "a distance >= 0 in pixels",
          config.pointing_tolerance)
   for run in runs(config):

@@ -84,18 +84,20 @@ def batch_path(workdir: str | os.PathLike, stage: str, run: str, *parts: str,
 
 
 def check_same_config(workdir: str | os.PathLike, config: ml_collections.ConfigDict,
-                      mutable: Sequence[str] = ()) -> None:
+                      mutable: Sequence[str] = (), before: Mapping[str, Any] | None = None
+                      ) -> None:
   """Stores the config on the first run; raises ValueError if the workdir holds another one.
 
   A config that differs only in the top-level fields `mutable` replaces the stored one (the
-  stages that use them know from their DONE.json's "config", `done_matches`).
+  stages that use them know from their DONE.json's "config", `done_matches`). `before`: the
+  values of top-level fields that a workdir made before they existed ran with.
   """
   path = pathlib.Path(workdir) / "config.json"
   current = train_workdir.config_as_json(config)
   if not path.exists():
     write_json(path, current)
     return
-  stored = read_json(path)
+  stored = {**(before or {}), **read_json(path)}
   if stored != current:
     differing = sorted(_differences(stored, current))
     fixed = [d for d in differing if d.split(".")[0] not in mutable]

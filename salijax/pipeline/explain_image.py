@@ -62,7 +62,7 @@ Files in out_dir, per image (<stem> = the file name without its suffix,
                      "<model name>/class_model" f32[S,S,3] and
                      "<model name>/class_model_logit" f32[steps+1], the explained
                      class's logit along the ascent (entry t after t steps)
-  predictions.json   {"seed", "methods", "method_options", "target", "fgsm",
+  predictions.json   {"seed", "compute_dtype", "methods", "method_options", "target", "fgsm",
                      "class_model_options" (None without class models),
                      "commentary" ({"model", "endpoint"}, None without),
                      "models" (each {"name", "image_size", "crop_fraction",
@@ -92,6 +92,7 @@ from absl import logging
 from salijax import atomic_files, perturbations, validation, visualisation
 from salijax import methods as methods_lib
 from salijax.classifier import Classifier
+from salijax.compute_dtype import dtype_name, with_compute_dtype
 from salijax.data import image_file, preprocessing
 from salijax.pipeline import commentary as commentary_lib
 from salijax.pipeline import explain_image_page, explain_target
@@ -358,7 +359,8 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
                    class_model_options: Mapping[str, Any] | None = None,
                    commentary: commentary_lib.Commentator | None = None,
                    layers: Mapping[str, str] | None = None, target: str | int = "top1",
-                   fgsm: float | None = None) -> list[dict[str, Any]]:
+                   fgsm: float | None = None,
+                   compute_dtype: str = "float32") -> list[dict[str, Any]]:
   """Predicts and explains each image with each model and method; writes the files (module doc).
 
   Args:
@@ -385,6 +387,9 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
       name (`salijax.pipeline.explain_target`).
     fgsm: None, or the epsilon of an FGSM version of each image beside each
       model's column, in (0, 1] (module doc).
+    compute_dtype: the dtype of every model forward (predictions, methods,
+      FGSM, class models): "float32", "bfloat16" or "float16"
+      (`salijax.compute_dtype`: the maps and probabilities stay float32).
 
   Returns:
     One record per image, in the order of `paths`: {"image": the path, "stem",
@@ -402,7 +407,8 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
       options without class_model, unknown or with bad values; layers for no
       model, of a model that is not a salijax model, or not a tap of it; a
       target index beyond a model's classes, a name that no class (or several)
-      of a model has; an fgsm outside (0, 1]. All before any image is read.
+      of a model has; an fgsm outside (0, 1]; another compute_dtype. All
+      before any image is read.
     TypeError: a model that is not a LoadedModel, a non-int seed, a non-bool
       class_model, a commentary that is not a Commentator, layers not a
       mapping, a target of another type, an fgsm that is not a number.
@@ -411,7 +417,10 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
   _check_arguments(models, top_k, seed, cmap, commentary)
   class_model_options = check_class_model_options(class_model, class_model_options)
   _check_fgsm(fgsm)
-  models = _at_layers(models, layers)
+  compute_dtype = dtype_name(compute_dtype)
+  models = [dataclasses.replace(model, classifier=with_compute_dtype(model.classifier,
+                                                                     compute_dtype))
+            for model in _at_layers(models, layers)]
   fixed = [explain_target.fixed_class(target, model.class_names, model.name)
            for model in models]
   topk = target == explain_target.TOPK
@@ -478,7 +487,8 @@ def explain_images(paths: Sequence[str | os.PathLike], models: Sequence[LoadedMo
                  for name, model in zip(names, models, strict=True)]
   commentary_json = None if commentary is None else {"model": commentary.model,
                                                       "endpoint": commentary.endpoint}
-  summary = {"seed": seed, "methods": list(methods), "method_options": method_options,
+  summary = {"seed": seed, "compute_dtype": compute_dtype, "methods": list(methods),
+             "method_options": method_options,
              "target": target if isinstance(target, str) else int(target), "fgsm": fgsm,
              "class_model_options": class_model_options, "commentary": commentary_json,
              "models": models_json, "images": records}

@@ -39,7 +39,7 @@ from salijax import methods, metrics, parallel
 from salijax.metrics import catalogue
 
 # Keyword arguments the benchmark gives itself, never options.
-RESERVED = ("key", "method_options")
+RESERVED = ("key", "method_options", "compute_dtype")
 # Options the benchmark sets where the metric takes them and the config does not (module doc).
 BENCHMARK_DEFAULTS = {"allow_constant_maps": True}
 
@@ -116,7 +116,8 @@ def check_options(name: str, options: Mapping[str, Any]) -> None:
   bad = sorted(set(options) - set(accepted))
   if bad:
     given_by = {"key": "the benchmark derives it from (seed, run, method, batch)",
-                "method_options": "config.method_options gives them"}
+                "method_options": "config.method_options gives them",
+                "compute_dtype": "config.compute_dtype gives it (for every forward)"}
     notes = "".join(f"; {b}: {given_by[b]}" for b in bad if b in given_by)
     raise ValueError(f"unknown options {bad} of {name}; its options: {', '.join(accepted)} "
                      f"({signature_text(name)}){notes}")

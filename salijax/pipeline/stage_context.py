@@ -22,13 +22,15 @@ from jax.sharding import Mesh
 
 from salijax import data, models, parallel
 from salijax.classifier import Classifier
+from salijax.compute_dtype import with_compute_dtype
 from salijax.pipeline import evaluation_set, stage_progress, trained_models
 from salijax.pipeline.benchmark_config import Run, eval_interpolation
 from salijax.progress import Progress
 
 
 class TrainedModel(NamedTuple):
-  """A run's exported model: the module and variables, and their Classifier."""
+  """A run's exported model: the module and variables, and their Classifier, whose forwards
+  run in config.compute_dtype (`salijax.compute_dtype`)."""
 
   module: Any
   variables: Any
@@ -83,8 +85,9 @@ class Context:
     if self._model is None or self._model[0] != run.name:
       self._model = None  # one model in memory at a time
       module, variables = trained_models.load_run(self.workdir, run, self.record(run))
-      self._model = run.name, TrainedModel(module, variables,
-                                           models.classifier(module, variables))
+      classifier = with_compute_dtype(models.classifier(module, variables),
+                                      self.config.compute_dtype)
+      self._model = run.name, TrainedModel(module, variables, classifier)
     return self._model[1]
 
   def batch(self, positions: np.ndarray, size: int, run: Run) -> dict[str, np.ndarray]:

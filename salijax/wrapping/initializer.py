@@ -19,6 +19,7 @@ from typing import Any
 import jax
 
 from salijax.classifier import Classifier
+from salijax.compute_dtype import original
 from salijax.wrapping.haiku_model import HaikuModel
 from salijax.wrapping.linen_model import LinenModel
 from salijax.wrapping.wrapped_classifier import WrappedLogits
@@ -26,7 +27,7 @@ from salijax.wrapping.wrapped_classifier import WrappedLogits
 
 def initializer(clf: Classifier) -> Callable[[jax.Array, jax.Array], Any] | None:
   """(key, images f32[B,H,W,3]) -> fresh variables of the model `clf` wraps; None (module doc)."""
-  logits = clf.apply
+  logits = original(clf.apply)  # a compute dtype's cast: the model under it
   if not isinstance(logits, WrappedLogits):
     return None
   model = logits.model

@@ -133,8 +133,7 @@ def test_gradient_matches_captum_saliency(torch, captum, ported, images):
   model, clf = ported
   expected = to_numpy(captum.attr.Saliency(model).attribute(
       to_torch(torch, images), target=targets(torch), abs=True)).max(-1)
-  with jax.default_matmul_precision("highest"):
-    got = np.asarray(gradient(clf, jnp.asarray(images), jnp.asarray(LABELS)))
+  got = np.asarray(gradient(clf, jnp.asarray(images), jnp.asarray(LABELS)))
   assert_close(got, expected)
 
 
@@ -146,9 +145,8 @@ def test_guided_backprop_matches_captum(torch, captum, ported, images):
       to_torch(torch, images), target=targets(torch), abs=False))
   # Captum's ReLU hooks acted: guided and vanilla gradients differ.
   assert np.abs(vanilla - expected).max() > 0.1 * np.abs(expected).max()
-  with jax.default_matmul_precision("highest"):
-    got = np.asarray(guided_backprop(clf, jnp.asarray(images), jnp.asarray(LABELS),
-                                     reduce="none"))
+  got = np.asarray(guided_backprop(clf, jnp.asarray(images), jnp.asarray(LABELS),
+                                   reduce="none"))
   assert_close(got, expected)
 
 
@@ -158,12 +156,11 @@ def test_integrated_gradients_matches_captum(torch, captum, ported, images):
       to_torch(torch, images), baselines=0.0, target=targets(torch), n_steps=IG_STEPS,
       method="riemann_right", return_convergence_delta=True)
   expected = to_numpy(attributions)
-  with jax.default_matmul_precision("highest"):
-    got = np.asarray(integrated_gradients(clf, jnp.asarray(images), jnp.asarray(LABELS),
-                                          baseline=0.0, steps=IG_STEPS, rule="right",
-                                          chunk=IG_STEPS, reduce="none"))
-    logits = np.asarray(clf.apply(clf.variables, jnp.asarray(images)))
-    black = np.asarray(clf.apply(clf.variables, jnp.zeros_like(jnp.asarray(images))))
+  got = np.asarray(integrated_gradients(clf, jnp.asarray(images), jnp.asarray(LABELS),
+                                        baseline=0.0, steps=IG_STEPS, rule="right",
+                                        chunk=IG_STEPS, reduce="none"))
+  logits = np.asarray(clf.apply(clf.variables, jnp.asarray(images)))
+  black = np.asarray(clf.apply(clf.variables, jnp.zeros_like(jnp.asarray(images))))
   assert_close(got, expected)
   # Completeness: both libraries miss y_c(I) - y_c(0) by the same quadrature error.
   rows = np.arange(len(LABELS))
@@ -185,11 +182,10 @@ def test_gradcam_matches_captum_layer_gradcam(torch, captum, resnet18, images):
   pixel_resnet, resnet, clf = resnet18
   expected = captum_gradcam(torch, captum, pixel_resnet, resnet, images)
   assert expected.max() > 0.0
-  with jax.default_matmul_precision("highest"):
-    got = np.asarray(gradcam(clf, jnp.asarray(images), jnp.asarray(LABELS)))
-    feats = clf.features(clf.variables, jnp.asarray(images))
-    grads = jax.grad(lambda a: clf.head(clf.variables, a, jnp.asarray(images))[
-        np.arange(len(LABELS)), LABELS].sum())(feats)
+  got = np.asarray(gradcam(clf, jnp.asarray(images), jnp.asarray(LABELS)))
+  feats = clf.features(clf.variables, jnp.asarray(images))
+  grads = jax.grad(lambda a: clf.head(clf.variables, a, jnp.asarray(images))[
+      np.arange(len(LABELS)), LABELS].sum())(feats)
   # As tests/methods/gradcam_test.py's layer4 test: sum_k alpha_k A^k cancels, so its
   # rounding is bounded relative to sum_k |alpha_k A^k| (k channels, alpha averaging h w).
   _, h, w, k = feats.shape
@@ -203,7 +199,6 @@ def test_guided_gradcam_matches_captum(torch, captum, resnet18, images):
   pixel_resnet, resnet, clf = resnet18
   expected = to_numpy(captum.attr.GuidedGradCam(pixel_resnet, resnet.layer4).attribute(
       to_torch(torch, images), target=targets(torch), interpolate_mode="bilinear"))
-  with jax.default_matmul_precision("highest"):
-    got = np.asarray(guided_gradcam(clf, jnp.asarray(images), jnp.asarray(LABELS),
-                                    reduce="none"))
+  got = np.asarray(guided_gradcam(clf, jnp.asarray(images), jnp.asarray(LABELS),
+                                  reduce="none"))
   assert_close(got, expected)

@@ -60,16 +60,14 @@ def images():
 
 
 def logit_scale(clf, images):
-  with jax.default_matmul_precision("highest"):
-    return float(np.abs(np.asarray(clf.apply(clf.variables, jnp.asarray(images)))).max())
+  return float(np.abs(np.asarray(clf.apply(clf.variables, jnp.asarray(images)))).max())
 
 
 def test_input_x_gradient_matches_captum(torch, captum, resnet18, images):
   model, clf = resnet18
   expected = anchor.to_numpy(captum.attr.InputXGradient(model).attribute(
       anchor.to_torch(torch, images), target=anchor.targets(torch)))
-  with jax.default_matmul_precision("highest"):
-    got = np.asarray(methods.input_x_gradient(clf, images, LABELS, reduce="none"))
+  got = np.asarray(methods.input_x_gradient(clf, images, LABELS, reduce="none"))
   anchor.assert_close(got, expected)
 
 
@@ -103,10 +101,9 @@ def test_gradient_shap_matches_captum_on_the_same_draws(torch, captum, resnet18,
         anchor.to_torch(torch, images), baselines=anchor.to_torch(torch, baselines),
         n_samples=n, stdevs=noise, target=anchor.targets(torch)))
   assert sorted(calls) == ["choice", "normal", "uniform"]  # every draw was salijax's
-  with jax.default_matmul_precision("highest"):
-    got = np.asarray(methods.gradient_shap(clf, images, LABELS, key=key, baselines=baselines,
-                                           num_samples=n, noise=noise, chunk=n,
-                                           reduce="none"))
+  got = np.asarray(methods.gradient_shap(clf, images, LABELS, key=key, baselines=baselines,
+                                         num_samples=n, noise=noise, chunk=n,
+                                         reduce="none"))
   anchor.assert_close(got, expected)
 
 
@@ -119,10 +116,9 @@ def test_occlusion_matches_captum(torch, captum, resnet18, images, channels):
       anchor.to_torch(torch, images), sliding_window_shapes=(planes, window, window),
       strides=(planes, stride, stride), baselines=0.5, target=anchor.targets(torch),
       perturbations_per_eval=16))
-  with jax.default_matmul_precision("highest"):
-    got = np.asarray(methods.occlusion(clf, images, LABELS, window=window, stride=stride,
-                                       baseline=0.5, channels=channels, score="logit",
-                                       reduce="none"))
+  got = np.asarray(methods.occlusion(clf, images, LABELS, window=window, stride=stride,
+                                     baseline=0.5, channels=channels, score="logit",
+                                     reduce="none"))
   # Drops of logits: the two libraries' logits agree within ~1e-6 of their scale (1e-4
   # allowed, as captum_agreement_test); averages of drops stay within twice that.
   atol = 2e-4 * logit_scale(clf, images)
@@ -137,11 +133,10 @@ def test_kernel_shap_matches_captum_on_the_same_coalitions(torch, captum, resnet
   # one model per image anyway
   images = ndi.zoom(coarse, (1, SIZE // 5, SIZE // 5, 1), order=1).clip(0, 1).astype(np.float32)
   key, num_samples, num_segments = jax.random.key(3), 48, 16
-  with jax.default_matmul_precision("highest"):
-    got = np.asarray(methods.kernel_shap(clf, images, LABELS[:1], key=key,
-                                         num_samples=num_samples, num_segments=num_segments,
-                                         segmentation="skimage", hide="mean", score="logit",
-                                         chunk=num_samples))
+  got = np.asarray(methods.kernel_shap(clf, images, LABELS[:1], key=key,
+                                       num_samples=num_samples, num_segments=num_segments,
+                                       segmentation="skimage", hide="mean", score="logit",
+                                       chunk=num_samples))
   segments = lime_module._host_segments(images, num_segments, 10.0, 1.0, 10)
   columns = max(methods.slic.slic_grid(SIZE, SIZE, num_segments).size, segments.max() + 1)
   for b in range(len(images)):

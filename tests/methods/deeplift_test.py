@@ -246,11 +246,9 @@ def test_ported_models_match_captum(torch, torch_models, captum, arch):
     base = np.asarray(blurred(jnp.asarray(images)))
     expected = to_numpy(captum.attr.DeepLift(pixel_model(torch, model)).attribute(
         nchw(torch, images), baselines=nchw(torch, base), target=target))
-    with jax.default_matmul_precision("highest"):
-      got = np.asarray(deeplift(clf, images, LABELS, baseline="blur", reduce="none"))
+    got = np.asarray(deeplift(clf, images, LABELS, baseline="blur", reduce="none"))
   else:
     expected = to_numpy(captum.attr.DeepLift(pixel_model(torch, model)).attribute(
         nchw(torch, images), baselines=0.0, target=target))
-    with jax.default_matmul_precision("highest"):
-      got = np.asarray(deeplift(clf, images, LABELS, reduce="none"))
+    got = np.asarray(deeplift(clf, images, LABELS, reduce="none"))
   assert_close(got, expected)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tiny_classifiers
 from random_inputs import random_images
+from random_resnet import random_resnet18
 from skimage import transform
 
 from salijax import models
@@ -99,32 +100,10 @@ RESNET_SIZE = 80
 
 @pytest.fixture(scope="module")
 def resnet():
-  """A ResNet18 (5 classes, 80x80) with random weights, BatchNorm parameters and statistics.
-
-  80 px, not 64: XLA:CPU runs ResNet18 at 40-64 px many times slower.
-
-  Drawn with numpy into the shapes of `models.init` (compiling the
-  initialiser would take longer than these tests).
-  """
-  module = models.create("resnet18", num_classes=5)
-  shapes = jax.eval_shape(lambda key: models.init(module, key, image_size=RESNET_SIZE),
-                          jax.random.key(0))
-  rng = np.random.default_rng(0)
-
-  def draw(path, leaf):
-    name = path[-1].key
-    if name == "kernel":  # He normal, fan in
-      values = rng.normal(size=leaf.shape) * np.sqrt(2.0 / np.prod(leaf.shape[:-1]))
-    elif name in ("scale", "var"):
-      values = rng.uniform(0.5, 1.5, size=leaf.shape)
-    else:  # bias, mean
-      values = 0.1 * rng.normal(size=leaf.shape)
-    return jnp.asarray(values, leaf.dtype)
-
-  return module, jax.tree_util.tree_map_with_path(draw, shapes)
+  """A ResNet18 (5 classes, 80x80) with random weights (`random_resnet`)."""
+  return random_resnet18(RESNET_SIZE)
 
 
-@jax.default_matmul_precision("highest")  # float32 convs on GPU too: a definition test
 def test_resnet_layer4_is_the_class_activation_map(resnet):
   """At `layer4` the head is average pool + fc: alpha_k = fc[k, c] / (h w)."""
   module, variables = resnet
@@ -146,7 +125,6 @@ def test_resnet_layer4_is_the_class_activation_map(resnet):
   assert nonzero >= 3
 
 
-@jax.default_matmul_precision("highest")  # float32 convs on GPU too: a definition test
 def test_resnet_inside_a_residual_block_matches_a_hand_written_head(resnet):
   """At `layer4.1.conv2` the head is bn2, + skip (layer4.0's output), ReLU, pool, fc."""
   module, variables = resnet

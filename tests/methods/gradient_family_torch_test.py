@@ -7,7 +7,6 @@ initialised torchvision-layout ResNet18 and VGG11 (experiments/torch_models.py)
 ported with salijax.porting, at precision="highest".
 """
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -84,8 +83,7 @@ def test_vanilla_gradient_matches_torch(ported, inputs, torch_vanilla):
   clf = ported[2]
   images, labels = inputs
   expected = torch_vanilla
-  with jax.default_matmul_precision("highest"):
-    raw = np.asarray(gradient(clf, jnp.asarray(images), jnp.asarray(labels), reduce="none"))
+  raw = np.asarray(gradient(clf, jnp.asarray(images), jnp.asarray(labels), reduce="none"))
   assert_close(raw, expected)
   assert_close(np.abs(raw).max(-1), np.abs(expected).max(-1))
 
@@ -101,9 +99,8 @@ def test_guided_backprop_matches_torch_relu_hooks(torch, ported, inputs, torch_v
       handle.remove()
   # The hooks acted.
   assert np.abs(torch_vanilla - expected).max() > 0.1 * np.abs(expected).max()
-  with jax.default_matmul_precision("highest"):
-    raw = np.asarray(guided_backprop(clf, jnp.asarray(images), jnp.asarray(labels),
-                                     reduce="none"))
+  raw = np.asarray(guided_backprop(clf, jnp.asarray(images), jnp.asarray(labels),
+                                   reduce="none"))
   assert_close(raw, expected)
 
 
@@ -116,8 +113,7 @@ def test_integrated_gradients_matches_torch(torch, ported, inputs):
     total += torch_input_gradients(torch, model, baseline + k / IG_STEPS * (images - baseline),
                                    labels) / IG_STEPS
   expected = (images - baseline) * total
-  with jax.default_matmul_precision("highest"):
-    raw = np.asarray(integrated_gradients(clf, jnp.asarray(images), jnp.asarray(labels),
-                                          baseline=0.25, steps=IG_STEPS, chunk=2,
-                                          reduce="none"))
+  raw = np.asarray(integrated_gradients(clf, jnp.asarray(images), jnp.asarray(labels),
+                                        baseline=0.25, steps=IG_STEPS, chunk=2,
+                                        reduce="none"))
   assert_close(raw, expected)

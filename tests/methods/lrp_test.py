@@ -97,9 +97,8 @@ def test_equals_zennit(torch, torch_models, zennit, arch, composite):
   model, clf = ported(torch, torch_models, arch)
   images = np.random.default_rng(0).uniform(size=(2, SIZE, SIZE, 3)).astype(np.float32)
   expected = zennit_relevance(torch, zennit, model, arch, composite, images)
-  with jax.default_matmul_precision("highest"):
-    got = np.asarray(lrp(clf, jnp.asarray(images), jnp.asarray(LABELS), composite=composite,
-                         reduce="none"))
+  got = np.asarray(lrp(clf, jnp.asarray(images), jnp.asarray(LABELS), composite=composite,
+                       reduce="none"))
   scale = np.abs(expected).max()
   assert scale > 0.0
   mismatched = ~np.isclose(got, expected, rtol=1e-4, atol=1e-4 * scale)
@@ -295,15 +294,14 @@ def test_a_wrapped_flax_model_gets_its_batchnorm_merged():
 
   images = jax.random.uniform(jax.random.key(2), (2, 8, 8, 3))
   labels = jnp.array([0, 2])
-  with jax.default_matmul_precision("highest"):
-    np.testing.assert_allclose(wrapped.logits(images), plain(merged, images), rtol=1e-5,
-                               atol=1e-5)
-    for composite in ("epsilon_gamma_box", "epsilon_alpha2_beta1"):
-      got = np.asarray(lrp(wrapped, images, labels, composite=composite, reduce="none"))
-      expected = np.asarray(lrp(Classifier(variables=merged, apply=plain), images, labels,
-                                composite=composite, reduce="none"))
-      # The two compute s * (W x) and (s W) x: a few roundings apart per layer, over sums
-      # of <= 36 terms, in three layers.
-      magnitude = np.abs(expected).max()
-      np.testing.assert_allclose(got, expected, rtol=0,
-                                 atol=float_tolerance.sum_atol(magnitude, 3 * 36))
+  np.testing.assert_allclose(wrapped.logits(images), plain(merged, images), rtol=1e-5,
+                             atol=1e-5)
+  for composite in ("epsilon_gamma_box", "epsilon_alpha2_beta1"):
+    got = np.asarray(lrp(wrapped, images, labels, composite=composite, reduce="none"))
+    expected = np.asarray(lrp(Classifier(variables=merged, apply=plain), images, labels,
+                              composite=composite, reduce="none"))
+    # The two compute s * (W x) and (s W) x: a few roundings apart per layer, over sums
+    # of <= 36 terms, in three layers.
+    magnitude = np.abs(expected).max()
+    np.testing.assert_allclose(got, expected, rtol=0,
+                               atol=float_tolerance.sum_atol(magnitude, 3 * 36))

@@ -82,8 +82,7 @@ def test_logits_match_torchvision(torch, tiny_pair):
   model, module, variables, images = tiny_pair
   with torch.no_grad():
     expected = model(_torch_input(torch, images)).numpy()
-  with jax.default_matmul_precision("highest"):
-    actual = np.asarray(module.apply(variables, jnp.asarray(images)))
+  actual = np.asarray(module.apply(variables, jnp.asarray(images)))
   assert np.abs(expected).max() > 0.1
   np.testing.assert_allclose(actual, expected, rtol=0, atol=_atol(TINY, expected))
 
@@ -115,8 +114,7 @@ def test_tap_features_match_torch_forward_hooks(torch, tiny_pair, tap):
     side = math.isqrt(expected.shape[1] - 1)
     expected = expected[:, 1:].reshape(expected.shape[0], side, side, expected.shape[-1])
   clf = models.classifier(module, variables, layer=tap)
-  with jax.default_matmul_precision("highest"):
-    feats = np.asarray(clf.features(variables, jnp.asarray(images)))
+  feats = np.asarray(clf.features(variables, jnp.asarray(images)))
   np.testing.assert_allclose(feats, expected, rtol=0, atol=_atol(TINY, expected))
 
 
@@ -141,8 +139,7 @@ def test_default_tap_gradients_match_torch(torch, tiny_pair):
   expected_feats = captured["out"].detach().numpy()[:, 1:].reshape(grid)
   expected_grads = captured["out"].grad.numpy()[:, 1:].reshape(grid)
   clf = models.classifier(module, variables)
-  with jax.default_matmul_precision("highest"):
-    feats, grads, _ = gradient_cams.layer_gradients(clf, jnp.asarray(images), jnp.asarray(labels))
+  feats, grads, _ = gradient_cams.layer_gradients(clf, jnp.asarray(images), jnp.asarray(labels))
   np.testing.assert_allclose(feats, expected_feats, rtol=0, atol=_atol(TINY, expected_feats))
   assert np.abs(expected_grads).max() > 0
   np.testing.assert_allclose(grads, expected_grads, rtol=0, atol=_atol(TINY, expected_grads))
@@ -173,9 +170,8 @@ def test_swapped_patch_embeddings_give_the_other_images_logits():
   same parameter for both images."""
   module, variables, images = _tiny()
   clf = models.classifier(module, variables, layer="conv_proj")
-  with jax.default_matmul_precision("highest"):
-    logits = module.apply(variables, images)
-    swapped = clf.head(variables, clf.features(variables, images)[::-1], images)
+  logits = module.apply(variables, images)
+  swapped = clf.head(variables, clf.features(variables, images)[::-1], images)
   np.testing.assert_allclose(swapped, logits[::-1], rtol=0, atol=_atol(TINY, logits))
 
 
@@ -246,8 +242,7 @@ def test_vit_b_16_logits_match_torchvision(torch):
   images = np.asarray(jax.random.uniform(jax.random.key(0), (1, 224, 224, 3)))
   with torch.no_grad():
     expected = model(_torch_input(torch, images)).numpy()
-  with jax.default_matmul_precision("highest"):
-    actual = np.asarray(models.create("vit_b_16").apply(variables, jnp.asarray(images)))
+  actual = np.asarray(models.create("vit_b_16").apply(variables, jnp.asarray(images)))
   assert np.abs(expected).max() > 0.1
   np.testing.assert_allclose(actual, expected, rtol=0, atol=_atol(models.VIT_B_16, expected))
 

@@ -35,6 +35,7 @@ def test_the_default_config_is_valid(config):
     ("perturbations", "resize0.1", "config.perturbations.*11 x 11"),
     ("diagnostics_top_k", 0, "config.diagnostics_top_k"),
     ("pointing_tolerance", -1.0, "config.pointing_tolerance"),
+    ("compute_dtype", "float64", "config.compute_dtype: expected one of"),
     ("metrics", "localisation,localisation", "config.metrics: expected a comma list of distinct"),
     ("metrics", "localisation,nonexistent",
      "config.metrics: unknown metric .nonexistent.; catalogued: completeness, complexity, "

@@ -10,7 +10,6 @@ torchvision_to_flax_test.py.
 import math
 
 import float_tolerance
-import jax
 import numpy as np
 import pytest
 
@@ -77,9 +76,8 @@ def test_logits_match_torchvision(torch, torchvision, torch_models, arch):
     variables = torchvision_to_flax(arch, _state_dict(model), head=head)
     with torch.no_grad():
       expected = model(_torch_input(torch, images)).numpy()
-    with jax.default_matmul_precision("highest"):
-      logits = np.asarray(models.create(arch, num_classes=num_classes, head=head)
-                          .apply(variables, images))
+    logits = np.asarray(models.create(arch, num_classes=num_classes, head=head)
+                        .apply(variables, images))
     assert expected.shape == (2, num_classes)
     assert expected.std() > 0.1  # large enough for the tolerance to mean something
     assert np.abs(logits - expected).max() <= _atol(arch, expected), head
@@ -110,29 +108,28 @@ def test_taps_match_torchvision_hooks(torch, torchvision, torch_models, arch):
   assert set(names) == set(captured) and len(names) == len(set(names))
   assert models.default_tap(module) == DEFAULT_TAPS[arch]
 
-  with jax.default_matmul_precision("highest"):
-    _, state = module.apply(variables, images, capture_intermediates=True,
-                            mutable=["intermediates"])
-    for name in names:
-      node = state["intermediates"]
-      for level in models.tap_path(module, name).split("/"):
-        node = node[level]
-      want = _to_nhwc(captured[name][0])
-      np.testing.assert_allclose(node["__call__"][0], want, rtol=0, atol=_atol(arch, want),
-                                 err_msg=name)
-    for name in HEAD_TAPS[arch]:
-      clf = models.classifier(module, variables, layer=name)
-      feats = clf.features(variables, images)
-      want = _to_nhwc(captured[name][0])
-      np.testing.assert_allclose(feats, want, rtol=0, atol=_atol(arch, want), err_msg=name)
-      np.testing.assert_allclose(clf.head(variables, feats, images), logits, rtol=0,
-                                 atol=_atol(arch, logits), err_msg=name)
-      hook = modules[name].register_forward_hook(lambda _, __, out, n=name: captured[n][0].flip(0))
-      with torch.no_grad():
-        swapped = model(x).numpy()
-      hook.remove()
-      np.testing.assert_allclose(clf.head(variables, feats[::-1], images), swapped, rtol=0,
-                                 atol=_atol(arch, swapped), err_msg=name)
+  _, state = module.apply(variables, images, capture_intermediates=True,
+                          mutable=["intermediates"])
+  for name in names:
+    node = state["intermediates"]
+    for level in models.tap_path(module, name).split("/"):
+      node = node[level]
+    want = _to_nhwc(captured[name][0])
+    np.testing.assert_allclose(node["__call__"][0], want, rtol=0, atol=_atol(arch, want),
+                               err_msg=name)
+  for name in HEAD_TAPS[arch]:
+    clf = models.classifier(module, variables, layer=name)
+    feats = clf.features(variables, images)
+    want = _to_nhwc(captured[name][0])
+    np.testing.assert_allclose(feats, want, rtol=0, atol=_atol(arch, want), err_msg=name)
+    np.testing.assert_allclose(clf.head(variables, feats, images), logits, rtol=0,
+                               atol=_atol(arch, logits), err_msg=name)
+    hook = modules[name].register_forward_hook(lambda _, __, out, n=name: captured[n][0].flip(0))
+    with torch.no_grad():
+      swapped = model(x).numpy()
+    hook.remove()
+    np.testing.assert_allclose(clf.head(variables, feats[::-1], images), swapped, rtol=0,
+                               atol=_atol(arch, swapped), err_msg=name)
 
 
 def test_round_trip_through_torch_save_and_read_pth(torch, torchvision, torch_models, tmp_path):
@@ -144,6 +141,5 @@ def test_round_trip_through_torch_save_and_read_pth(torch, torchvision, torch_mo
     path = tmp_path / f"mobilenet_v3_large_{zipped}.pth"
     torch.save(model.state_dict(), path, _use_new_zipfile_serialization=zipped)
     variables = torchvision_to_flax("mobilenet_v3_large", read_pth(path))
-    with jax.default_matmul_precision("highest"):
-      logits = models.create("mobilenet_v3_large", num_classes=10).apply(variables, images)
+    logits = models.create("mobilenet_v3_large", num_classes=10).apply(variables, images)
     assert np.abs(np.asarray(logits) - expected).max() <= _atol("mobilenet_v3_large", expected)

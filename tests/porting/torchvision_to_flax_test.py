@@ -120,8 +120,7 @@ def test_logits_match_torch(torch, torch_models, arch):
         lambda a, b: a.shape == b.shape and a.dtype == b.dtype, variables, expected_shapes))
     with torch.no_grad():
       expected = model(_torch_input(torch, images)).numpy()
-    with jax.default_matmul_precision("highest"):
-      logits = np.asarray(module.apply(variables, images))
+    logits = np.asarray(module.apply(variables, images))
     assert expected.shape == (2, num_classes)
     assert expected.std() > 0.1  # large enough for the tolerance to mean something
     assert np.abs(logits - expected).max() <= _atol(arch, expected), head
@@ -137,8 +136,7 @@ def test_round_trip_through_torch_save_and_read_pth(torch, torch_models, tmp_pat
     path = tmp_path / f"resnet18_{zipped}.pth"
     torch.save(model.state_dict(), path, _use_new_zipfile_serialization=zipped)
     variables = torchvision_to_flax("resnet18", read_pth(path))
-    with jax.default_matmul_precision("highest"):
-      logits = models.create("resnet18", num_classes=10).apply(variables, images)
+    logits = models.create("resnet18", num_classes=10).apply(variables, images)
     assert np.abs(np.asarray(logits) - expected).max() <= _atol("resnet18", expected)
 
 
@@ -195,25 +193,24 @@ def test_taps_match_torch_hooks(torch, torch_models, arch, check_identity):
     hook.remove()
   assert all(len(captured[n]) == 1 for n in names)
 
-  with jax.default_matmul_precision("highest"):
-    for name in names:
-      clf = models.classifier(module, variables, layer=name)
-      feats = clf.features(variables, images)
-      want = _to_nhwc(captured[name][0])
-      np.testing.assert_allclose(feats, want, rtol=0, atol=_atol(arch, want), err_msg=name)
-      if check_identity:
-        np.testing.assert_allclose(clf.head(variables, feats, images),
-                                   logits, rtol=0, atol=_atol(arch, logits), err_msg=name)
-      if name not in HEAD_TAPS[arch]:
-        continue
-      hook = modules[name].register_forward_hook(
-          lambda _, __, out, n=name: captured[n][0].flip(0))
-      with torch.no_grad():
-        swapped = model(x).numpy()
-      hook.remove()
-      np.testing.assert_allclose(
-          clf.head(variables, feats[::-1], images), swapped,
-          rtol=0, atol=_atol(arch, swapped), err_msg=name)
+  for name in names:
+    clf = models.classifier(module, variables, layer=name)
+    feats = clf.features(variables, images)
+    want = _to_nhwc(captured[name][0])
+    np.testing.assert_allclose(feats, want, rtol=0, atol=_atol(arch, want), err_msg=name)
+    if check_identity:
+      np.testing.assert_allclose(clf.head(variables, feats, images),
+                                 logits, rtol=0, atol=_atol(arch, logits), err_msg=name)
+    if name not in HEAD_TAPS[arch]:
+      continue
+    hook = modules[name].register_forward_hook(
+        lambda _, __, out, n=name: captured[n][0].flip(0))
+    with torch.no_grad():
+      swapped = model(x).numpy()
+    hook.remove()
+    np.testing.assert_allclose(
+        clf.head(variables, feats[::-1], images), swapped,
+        rtol=0, atol=_atol(arch, swapped), err_msg=name)
 
 
 # ------------------------------------------------------------------ errors
