@@ -15,6 +15,11 @@ bandwidth W bytes/s, at utilisations u_f of P and u_b of W, is projected as
 dtype; P is the bf16 dense peak; bytes are those of the float32 program as
 XLA:CPU fuses it (a bfloat16 program moves about half as many, and a GPU's or
 TPU's fusion differs), so memory-bound projections are upper bounds.
+XLA:CPU's YNNPACK fusions merge chains of convolutions into one operation
+whose intermediate activations the cost analysis does not count (VGG11's
+eight convolutions become one): run with
+XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= (none), as a GPU or TPU
+reads and writes them; the report records XLA_FLAGS.
 `floor_flops_per_image` is the pass-count floor's FLOPs (passes x the FLOPs
 of one image's pass, from the compiled pass alone); methods whose passes run
 only through the head (CAMs, Ablation-CAM, IBA) are below it.
@@ -29,6 +34,7 @@ communication), against the goal of two hours on one H100.
 """
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -256,4 +262,5 @@ def roofline_report(models: Sequence[str], image_size: int, **kwargs: Any) -> di
           "flops_utilisation": kwargs.get("flops_utilisation", FLOPS_UTILISATION),
           "bandwidth_utilisation": kwargs.get("bandwidth_utilisation", BANDWIDTH_UTILISATION),
           "method": "experiments/roofline.py, experiments/program_cost.py",
+          "xla_flags": os.environ.get("XLA_FLAGS", ""),
           "rows": rows, "protocol": protocol}
