@@ -71,7 +71,8 @@ SIZES = {
                         "xrai": {"steps": 20}},
         memory_counts=(1000, 8000), warmup=1, repeats=3, num_classes=1000, budget_sec=270.0),
     "tiny": SuiteSize(
-        image_size=32, forward_models=("resnet18",), forward_batch=2, method_model="resnet18", fill=2,
+        image_size=32, forward_models=("resnet18",), forward_batch=2, method_model="resnet18",
+        fill=2,
         method_options={
             "rise": {"num_masks": 4, "chunk": 2}, "lime": {"num_samples": 4, "chunk": 4},
             "kernel_shap": {"num_samples": 4, "chunk": 4}, "mask_search": {"num_steps": 2},

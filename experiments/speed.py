@@ -30,8 +30,12 @@ maps, and each metric against its pass-count floor (experiments/quantus_speed.py
 H100 and a TPU v5e chip from the FLOPs and bytes of its program compiled here (compiling
 only; experiments/roofline.py), and the ImageNet-validation protocol's hours from them:
 
-  python -m experiments.speed --benchmark=roofline --models=resnet18,vgg11 --image_size=224 \
-    --num_classes=1000 --json=roofline.json
+  XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= python -m experiments.speed \
+    --benchmark=roofline --models=resnet18,vgg11 --image_size=224 --num_classes=1000 \
+    --json=roofline.json
+
+(the XLA flag keeps XLA:CPU from fusing chains of convolutions, whose
+activations its cost analysis would then not count).
 
 --benchmark=suite is the one-shot device suite (experiments/device_suite.py): forward
 throughput in float32 and bfloat16, every method against its floor, RISE's and LIME's peak
