@@ -12,7 +12,7 @@ measured:
   methods  every registered method and insertion/deletion against its
            pass-count floor (experiments/method_speed.py), each at the batch
            that fills the device (experiments/filling_batch.py), the ImageNet
-           protocol's methods first.
+           protocol's methods first, then the others grouped by batch.
 
 The peers (Captum, zennit, Quantus, PAIR: --benchmark=anchors and quantus)
 are left out: they run torch models for minutes on their own.
@@ -124,22 +124,25 @@ def forward_rows(size: SuiteSize) -> list[dict]:
 
 def _method_groups(size: SuiteSize, given: Mapping[str, Mapping[str, Any]]
                    ) -> list[tuple[int, list[str]]]:
-  """[(B, methods)]: the methods in protocol-first order, consecutive ones of one B together."""
+  """[(B, methods)]: the protocol's methods first, then the others by B (one group per B)."""
   first = [*PROTOCOL_METHODS, "insertion_deletion"]
-  names = first + [m for m in method_speed.benchmarked_methods() if m not in first]
   module = models_lib.create(size.method_model, num_classes=size.num_classes)
   clf = models_lib.classifier(module, models_lib.init(module, jax.random.key(0),
                                                       size.image_size))
   image = jax.ShapeDtypeStruct((1, size.image_size, size.image_size, 3), jnp.float32)
   channels = int(jax.eval_shape(clf.features, clf.variables, image).shape[-1])
+
+  def batch(name: str) -> int:
+    return filling_batch(name, given.get(name, {}), height=size.image_size,
+                         width=size.image_size, channels=channels, fill=size.fill)
+
+  rest = sorted((m for m in method_speed.benchmarked_methods() if m not in first), key=batch)
   groups: list[tuple[int, list[str]]] = []
-  for name in names:
-    batch = filling_batch(name, given.get(name, {}), height=size.image_size,
-                          width=size.image_size, channels=channels, fill=size.fill)
-    if groups and groups[-1][0] == batch:
+  for name in first + rest:
+    if groups and groups[-1][0] == batch(name):
       groups[-1][1].append(name)
     else:
-      groups.append((batch, [name]))
+      groups.append((batch(name), [name]))
   return groups
 
 

@@ -37,6 +37,18 @@ def test_filling_batch(name, given, fill, expected):
   assert filling_batch(name, given, height=224, width=224, channels=512, fill=fill) == expected
 
 
+def test_method_groups_hold_every_method_once_protocol_first():
+  size = device_suite.SIZES["tiny"]
+  groups = device_suite._method_groups(size, size.method_options)
+  names = [name for _, group in groups for name in group]
+  assert sorted(names) == sorted(method_speed.benchmarked_methods())
+  assert names[:5] == ["gradcam", "rise", "sidu", "lime", "insertion_deletion"]
+  for batch, group in groups:
+    for name in group:
+      assert batch == filling_batch(name, size.method_options.get(name, {}), height=32,
+                                    width=32, channels=512, fill=size.fill)
+
+
 def test_full_size_covers_the_issue():
   full = device_suite.SIZES["full"]
   assert full.image_size == 224 and full.memory_counts == (1000, 8000)
