@@ -37,6 +37,7 @@ def rows():
   return {"gradcam": cheap[0], "fake_cam": cheap[1], "rise4": rise[0], "rise8": rise[1]}
 
 
+@pytest.mark.slow  # the rows fixture compiles ResNet18's programs: minutes on 2 shared cores
 def test_rows_project_from_their_own_numbers(rows):
   for row in rows.values():
     for key, accelerator in roofline.ACCELERATORS.items():
@@ -46,6 +47,7 @@ def test_rows_project_from_their_own_numbers(rows):
       assert row[f"{key}_bound"] == ("compute" if compute >= memory else "memory")
 
 
+@pytest.mark.slow  # the rows fixture compiles ResNet18's programs: minutes on 2 shared cores
 def test_flops_follow_the_passes(rows):
   rise4, rise8, gradcam = rows["rise4"], rows["rise8"], rows["gradcam"]
   assert (rise4["passes_per_image"], rise8["passes_per_image"]) == (4, 8)
@@ -92,6 +94,7 @@ def test_protocol_ignores_rows_with_other_options():
   assert roofline.protocol_projection(rows) == []
 
 
+@pytest.mark.slow  # the rows fixture compiles ResNet18's programs: minutes on 2 shared cores
 def test_markdown_tables_have_a_line_per_row(rows):
   table = roofline.markdown_table(list(rows.values()))
   assert len(table.splitlines()) == 2 + len(rows)
