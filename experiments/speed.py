@@ -26,6 +26,24 @@ maps, and each metric against its pass-count floor (experiments/quantus_speed.py
 
   python -m experiments.speed --benchmark=quantus --image_size=112,224 --batch_size=8
 
+--benchmark=roofline projects every method's and insertion/deletion's time per image on an
+H100 and a TPU v5e chip from the FLOPs and bytes of its program compiled here (compiling
+only; experiments/roofline.py), and the ImageNet-validation protocol's hours from them:
+
+  XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= python -m experiments.speed \
+    --benchmark=roofline --models=resnet18,vgg11 --image_size=224 --num_classes=1000 \
+    --json=roofline.json
+
+(the XLA flag keeps XLA:CPU from fusing chains of convolutions, whose
+activations its cost analysis would then not count).
+
+--benchmark=suite is the one-shot device suite (experiments/device_suite.py): forward
+throughput in float32 and bfloat16, every method against its floor, RISE's and LIME's peak
+device memory; one table and a JSON report (--json) with the device, versions and date.
+--suite_size=tiny runs it in seconds on a CPU:
+
+  python -m experiments.speed --benchmark=suite --json=suite.json
+
 --benchmark=anchors times the methods that have an anchor library beside it
 (Captum's Occlusion, KernelSHAP, DeepLIFT and DeepLIFT-SHAP; PAIR's XRAI,
 Guided IG and Blur IG; zennit's LRP) on the same ResNet18, images and work
@@ -34,7 +52,7 @@ Guided IG and Blur IG; zennit's LRP) on the same ResNet18, images and work
   python -m experiments.speed --benchmark=anchors --image_size=224 --batch_size=8 --repeats=3
 
 A benchmark is a function `() -> list[dict]` (one row per measurement, read
-from its flags) registered in BENCHMARKS.
+from its flags; roofline and suite: a report dict) registered in BENCHMARKS.
 """
 
 from collections.abc import Callable
@@ -42,13 +60,13 @@ from collections.abc import Callable
 import jax
 from absl import app, flags, logging
 
-from experiments import anchor_speed, method_speed, quantus_speed
+from experiments import anchor_speed, device_suite, method_speed, quantus_speed, roofline
 from salijax import atomic_files
 from salijax.train import throughput
 
 _BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train", "methods", "rise_memory", "quantus",
-                                                     "anchors"],
-                                "What to time.")
+                                                     "anchors", "roofline", "suite"],
+                                "What to time (or, for roofline, to compile).")
 _MODELS = flags.DEFINE_list("models", ["resnet18"], "Architectures (salijax.models).")
 _IMAGE_SIZES = flags.DEFINE_list("image_size", ["80"], "Square image sizes in pixels "
                                   "(one or a comma-separated list).")
@@ -71,7 +89,20 @@ _CHUNK = flags.DEFINE_integer("chunk", None, "Every method's `chunk` option (def
                               "method's); --benchmark=rise_memory: masks per forward (256).")
 _METRICS = flags.DEFINE_list("metrics", None, "--benchmark=quantus: the metrics timed "
                              "(default: every pair of experiments/quantus_speed.py).")
-_OUTPUT = flags.DEFINE_string("output", None, "Optional path of a JSON file of the rows.")
+_FILL = flags.DEFINE_integer("fill", None, "--benchmark=roofline and suite: images per pass "
+                             "that fill the device (experiments/filling_batch.py; default: "
+                             "256, the suite's size's).")
+_FLOPS_UTILISATION = flags.DEFINE_float("flops_utilisation", roofline.FLOPS_UTILISATION,
+                                        "--benchmark=roofline: fraction of the peak FLOP/s.")
+_BANDWIDTH_UTILISATION = flags.DEFINE_float(
+    "bandwidth_utilisation", roofline.BANDWIDTH_UTILISATION,
+    "--benchmark=roofline: fraction of the peak memory bandwidth.")
+_SUITE_SIZE = flags.DEFINE_enum("suite_size", "full", list(device_suite.SIZES),
+                                "--benchmark=suite: full (224 px, for a GPU or TPU chip) or tiny "
+                                "(32 px, 2 images, few masks: a CPU test).")
+_OUTPUT = flags.DEFINE_string("output", None, "Optional path of a JSON file of the rows (the "
+                              "report, for roofline and suite).")
+flags.DEFINE_alias("json", "output")
 
 
 def train_benchmark() -> list[dict]:
@@ -127,18 +158,36 @@ def anchors_benchmark() -> list[dict]:
       repeats=_REPEATS.value, num_classes=_NUM_CLASSES.value)]
 
 
-BENCHMARKS: dict[str, Callable[[], list[dict]]] = {
+def roofline_benchmark() -> dict:
+  """The roofline report (experiments/roofline.py) at the one --image_size."""
+  if len(_IMAGE_SIZES.value) != 1:
+    raise app.UsageError(f"--benchmark=roofline takes one --image_size, got {_IMAGE_SIZES.value}")
+  return roofline.roofline_report(
+      _MODELS.value, int(_IMAGE_SIZES.value[0]), methods=_METHODS.value,
+      options=method_speed.parse_method_options(_METHOD_OPTIONS.value), fill=_FILL.value or 256,
+      num_classes=_NUM_CLASSES.value, flops_utilisation=_FLOPS_UTILISATION.value,
+      bandwidth_utilisation=_BANDWIDTH_UTILISATION.value)
+
+
+def suite_benchmark() -> dict:
+  """The one-shot device suite's report (experiments/device_suite.py)."""
+  return device_suite.run_suite(device_suite.SIZES[_SUITE_SIZE.value], fill=_FILL.value,
+                                output=_OUTPUT.value)
+
+
+BENCHMARKS: dict[str, Callable[[], list[dict] | dict]] = {
     "train": train_benchmark, "methods": methods_benchmark, "rise_memory": rise_memory_benchmark,
-    "quantus": quantus_benchmark, "anchors": anchors_benchmark}
+    "quantus": quantus_benchmark, "anchors": anchors_benchmark, "roofline": roofline_benchmark,
+    "suite": suite_benchmark}
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.info("jax %s on %s", jax.__version__, jax.devices())
-  rows = BENCHMARKS[_BENCHMARK.value]()
+  result = BENCHMARKS[_BENCHMARK.value]()
   if _OUTPUT.value:
-    atomic_files.write_json_atomic(_OUTPUT.value, rows)
+    atomic_files.write_json_atomic(_OUTPUT.value, result)
 
 
 if __name__ == "__main__":
