@@ -8,7 +8,7 @@ measured:
            samples (B = 1, their default chunks; experiments/device_memory.py),
            first, so that the process's peak is theirs;
   forward  forward throughput of ResNet18, VGG11, EfficientNet-B0 and ViT-B/16
-           in float32 and bfloat16 (`cast_for_compute`) on random images;
+           in float32 and bfloat16 (`salijax.with_compute_dtype`) on random images;
   methods  every registered method and insertion/deletion against its
            pass-count floor (experiments/method_speed.py), each at the batch
            that fills the device (experiments/filling_batch.py), the ImageNet
@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+import salijax
 from experiments import device_memory, method_speed
 from experiments.filling_batch import filling_batch
 from experiments.roofline import PROTOCOL_METHODS, PROTOCOL_OPTIONS
@@ -89,15 +90,10 @@ SIZES = {
 }
 
 
-def cast_for_compute(variables: Any, images: jax.Array, dtype: Any) -> tuple[Any, jax.Array]:
-  """The variables' floating leaves and the images in `dtype`: the models then compute in it.
-
-  The suite's stand-in for a `compute_dtype` option of the library.
-  """
-  def cast(leaf: jax.Array) -> jax.Array:
-    return leaf.astype(dtype) if jnp.issubdtype(leaf.dtype, jnp.floating) else leaf
-
-  return jax.tree.map(cast, variables), images.astype(dtype)
+@jax.jit
+def _logits(clf: salijax.Classifier, images: jax.Array) -> jax.Array:
+  """f32[B,H,W,3] -> f32[B,K], in the Classifier's compute dtype."""
+  return clf.logits(images)
 
 
 def forward_rows(size: SuiteSize) -> list[dict]:
@@ -108,11 +104,11 @@ def forward_rows(size: SuiteSize) -> list[dict]:
     variables = models_lib.init(module, jax.random.key(0), size.image_size)
     images = jax.random.uniform(jax.random.key(1),
                                 (size.forward_batch, size.image_size, size.image_size, 3))
-    forward = jax.jit(lambda v, x, module=module: module.apply(v, x, train=False))
+    clf = models_lib.classifier(module, variables)
     for name, dtype in DTYPES.items():
-      cast_variables, cast_images = cast_for_compute(variables, images, dtype)
-      timing = throughput.time_calls(lambda _, f=forward, v=cast_variables, x=cast_images: f(v, x),
-                                     None, batch_size=size.forward_batch, warmup=size.warmup,
+      cast = salijax.with_compute_dtype(clf, dtype)
+      timing = throughput.time_calls(lambda _, c=cast, x=images: _logits(c, x), None,
+                                     batch_size=size.forward_batch, warmup=size.warmup,
                                      repeats=size.repeats)
       rows.append({"benchmark": "forward", "model": model, "dtype": name,
                    "image_size": size.image_size, "batch_size": size.forward_batch,

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import jax
-import jax.numpy as jnp
 import pytest
 
 from experiments import device_suite, method_speed
@@ -15,13 +14,6 @@ from experiments.filling_batch import filling_batch
 from salijax import methods
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def test_cast_for_compute_casts_floating_leaves_and_images_only():
-  variables = {"params": {"w": jnp.ones((2, 2))}, "steps": jnp.arange(3)}
-  cast, images = device_suite.cast_for_compute(variables, jnp.ones((1, 4, 4, 3)), jnp.bfloat16)
-  assert cast["params"]["w"].dtype == jnp.bfloat16 and images.dtype == jnp.bfloat16
-  assert cast["steps"].dtype == variables["steps"].dtype
 
 
 @pytest.mark.parametrize("name, given, fill, expected", [
