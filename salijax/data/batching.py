@@ -10,6 +10,10 @@ Evaluation (`training=False`): dataset order; resize + centre crop; the last
 batch is padded to `batch_size` by repeating the last example, with
 `valid=False` on the padding rows.
 
+With `share=(i, n)` a batch holds only the rows of process i of n: its
+contiguous block of the batch's rows (`salijax.parallel.process_share`), the
+only examples that process reads.
+
 Each batch is a dict of NumPy arrays:
 
   image: f32[B, S, S, 3] in [0, 1]
@@ -39,6 +43,7 @@ import numpy as np
 
 from salijax.data import preprocessing
 from salijax.data.source import Source
+from salijax.parallel import processes
 
 _ORDER_STREAM = 0
 _AUGMENT_STREAM = 1
@@ -78,6 +83,7 @@ def _check_args(
   crop_fraction: float,
   prefetch: int,
   total: int,
+  share: tuple[int, int],
 ) -> None:
   _check_positive_int("batch_size", batch_size)
   _check_positive_int("image_size", image_size)
@@ -90,6 +96,11 @@ def _check_args(
     or not (0 <= start_batch <= total)
   ):
     raise ValueError(f"start_batch: expected an int in [0, {total}], got {start_batch!r}")
+  index, count = share
+  if not (isinstance(count, (int, np.integer)) and isinstance(index, (int, np.integer))
+          and count <= batch_size and 0 <= index < count):
+    raise ValueError(f"share: expected (index, count) with 0 <= index < count <= batch_size="
+                     f"{batch_size}, got {share!r}")
   if len(crop_scale) != 2 or not 0 < crop_scale[0] <= crop_scale[1] <= 1:
     raise ValueError(
       f"crop_scale: expected (low, high) with 0 < low <= high <= 1, got {crop_scale}"
@@ -115,6 +126,7 @@ def batches(
   crop_scale: tuple[float, float] = (0.08, 1.0),
   crop_fraction: float = 0.875,
   prefetch: int = 2,
+  share: tuple[int, int] = (0, 1),
 ) -> Iterator[dict[str, np.ndarray]]:
   """Iterates over one epoch of batches (see the module doc).
 
@@ -131,10 +143,12 @@ def batches(
     crop_fraction: S / shorter side after resizing (evaluation); 1.0: the
       shorter side is resized to S.
     prefetch: batches prepared ahead by the background thread (0: none).
+    share: (i, n): only the rows of process i of n (module doc); (0, 1): all.
 
   Returns:
     An iterator over the `num_batches(...) - start_batch` batch dicts (see the
-    module doc). The arguments are checked when `batches` is called.
+    module doc), of B rows (or the share's). The arguments are checked when
+    `batches` is called.
   """
   total = num_batches(source, batch_size, training)
   _check_args(
@@ -148,6 +162,7 @@ def batches(
     crop_fraction,
     prefetch,
     total,
+    share,
   )
   if training and total == 0:
     raise ValueError(
@@ -157,21 +172,24 @@ def batches(
     )
   order = epoch_order(len(source), seed, epoch) if training else np.arange(len(source))
   crop_scale = tuple(crop_scale)
+  block = processes.process_share(batch_size, index=share[0], count=share[1])
 
   def make_batch(k: int) -> dict[str, np.ndarray]:
     indices = order[k * batch_size : (k + 1) * batch_size]
     valid = np.ones(batch_size, dtype=bool)
     valid[len(indices) :] = False
     indices = np.concatenate([indices, np.full(batch_size - len(indices), indices[-1])])
+    indices, valid = indices[block], valid[block]
     rows = []
-    for i in indices[: int(valid.sum())]:
+    # A block of padding only still needs one (padding) example to repeat.
+    for i in indices[: max(int(valid.sum()), 1)]:
       example = source[int(i)]
       if training:
         rng = example_rng(seed, epoch, int(i))
         rows.append(preprocessing.train_example(example, rng, image_size, crop_scale))
       else:
         rows.append(preprocessing.eval_example(example, image_size, crop_fraction))
-    rows += [rows[-1]] * (batch_size - len(rows))
+    rows += [rows[-1]] * (len(indices) - len(rows))
     batch = {
       "image": np.stack([r["image"] for r in rows]),
       "label": np.array([r["label"] for r in rows], dtype=np.int32),
