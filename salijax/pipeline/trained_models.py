@@ -5,7 +5,8 @@ The training stage trains each run with `salijax.train.train_and_evaluate`
 models/<run>.msgpack (flax serialisation) with models/<run>.json (what the
 model is, its class names and accuracy). Later stages read only these two
 files, so they need neither orbax nor the training state, and any number of
-processes can read them.
+processes can read them. With several JAX processes, all of them train each
+run together (data parallel, `salijax.train.loop`) and process 0 exports it.
 """
 
 import pathlib
@@ -17,27 +18,38 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from salijax import models, train
+from salijax import models, parallel, train
 from salijax.pipeline import benchmark_workdir as bw
 from salijax.pipeline.benchmark_config import Run, train_config
 from salijax.train import config as train_config_lib
 
 
-def _paths(workdir: str, run: Run) -> tuple[pathlib.Path, pathlib.Path]:
+def paths(workdir: str, run: Run) -> tuple[pathlib.Path, pathlib.Path]:
+  """models/<run>.msgpack (the variables) and models/<run>.json (the record)."""
   base = pathlib.Path(workdir) / "models" / run.name
   return base.with_suffix(".msgpack"), base.with_suffix(".json")
 
 
-def train_run(config: ml_collections.ConfigDict, workdir: str, run: Run) -> dict[str, Any]:
-  """Trains (or resumes, or finds finished) `run`, exports it; returns its models/<run>.json."""
-  variables_path, record_path = _paths(workdir, run)
-  if record_path.exists():
+def train_run(config: ml_collections.ConfigDict, workdir: str, run: Run) -> dict[str, Any] | None:
+  """Trains (or resumes, or finds finished) `run`, exports it; returns its models/<run>.json.
+
+  With several JAX processes, all of them call it and train together; process
+  0 exports the model (the others get None, and read the record once the
+  stage's barrier has passed).
+  """
+  variables_path, record_path = paths(workdir, run)
+  exported = record_path.exists() and variables_path.exists()
+  parallel.barrier(f"salijax-train-{run.name}")  # every process has looked
+  if exported:
     return bw.read_json(record_path)
   run_config = train_config(config, run)
   run_workdir = bw.run_dir(workdir, "train", run.name)
   results = train.train_and_evaluate(run_config, str(run_workdir))
   module, variables, _ = train.load_trained(str(run_workdir), which="latest")
-  bw.write_bytes_atomic(variables_path, flax.serialization.to_bytes(jax.device_get(variables)))
+  variables = jax.device_get(variables)
+  if parallel.process_index() != 0:
+    return None
+  bw.write_bytes_atomic(variables_path, flax.serialization.to_bytes(variables))
   record = {
       "run": run.name, "model": run.model, "mode": run.mode,
       "num_classes": int(module.num_classes), "head": run_config.head,
@@ -56,12 +68,12 @@ def load_run_record(workdir: str, run: Run) -> dict[str, Any]:
   """models/<run>.json: run, model, mode, num_classes, head, classifier_width,
   classifier_dropout, image_size, test_accuracy, test_loss, eval_split, steps,
   epochs, class_names."""
-  return bw.read_json(_paths(workdir, run)[1])
+  return bw.read_json(paths(workdir, run)[1])
 
 
 def load_run(workdir: str, run: Run, record: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
   """(module, variables) of a run the training stage exported; `record` its models/<run>.json."""
-  variables_path, _ = _paths(workdir, run)
+  variables_path, _ = paths(workdir, run)
   module = models.create(record["model"], num_classes=record["num_classes"],
                          head=record["head"], classifier_width=record["classifier_width"],
                          # Records written before classifier_dropout existed lack it.
