@@ -11,8 +11,9 @@ batch is padded to `batch_size` by repeating the last example, with
 `valid=False` on the padding rows.
 
 With `share=(i, n)` a batch holds only the rows of process i of n: its
-contiguous block of the batch's rows (`salijax.parallel.process_share`), the
-only examples that process reads.
+contiguous block of the batch's rows, the only examples that process reads
+(the blocks of `salijax.parallel.process_share`: in process order, their
+sizes differing by at most one, the first ones larger).
 
 Each batch is a dict of NumPy arrays:
 
@@ -43,7 +44,6 @@ import numpy as np
 
 from salijax.data import preprocessing
 from salijax.data.source import Source
-from salijax.parallel import processes
 
 _ORDER_STREAM = 0
 _AUGMENT_STREAM = 1
@@ -65,6 +65,13 @@ def epoch_order(num_examples: int, seed: int, epoch: int) -> np.ndarray:
 def example_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
   """The augmentation randomness of example `index` in `epoch`."""
   return np.random.default_rng([seed, epoch, _AUGMENT_STREAM, index])
+
+
+def _block(batch_size: int, index: int, count: int) -> slice:
+  """Rows of process `index` of `count` in a batch (module doc)."""
+  small, extra = divmod(batch_size, count)
+  start = index * small + min(index, extra)
+  return slice(start, start + small + (index < extra))
 
 
 def _check_positive_int(name: str, value: Any) -> None:
@@ -172,7 +179,7 @@ def batches(
     )
   order = epoch_order(len(source), seed, epoch) if training else np.arange(len(source))
   crop_scale = tuple(crop_scale)
-  block = processes.process_share(batch_size, index=share[0], count=share[1])
+  block = _block(batch_size, *share)
 
   def make_batch(k: int) -> dict[str, np.ndarray]:
     indices = order[k * batch_size : (k + 1) * batch_size]

@@ -116,7 +116,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P(data_parallel.DATA_AXIS))
 
-  train_source, eval_source = _load_sources(config)
+  if lead:  # prepares the dataset on first use; then the other processes read it
+    train_source, eval_source = _load_sources(config)
+  parallel.barrier("salijax-train-data")
+  if not lead:
+    train_source, eval_source = _load_sources(config)
   steps_per_epoch = data.num_batches(train_source, config.batch_size, training=True)
   if steps_per_epoch < 1:
     raise ValueError(f"config.batch_size: expected at most the {len(train_source)} "
