@@ -33,7 +33,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Benchmark config file
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of every stage's outputs.")
 _STAGES_THROUGH = flags.DEFINE_enum(
     "stages_through", "report", list(pipeline.STAGES),
-    "Stop after this stage (e.g. train, before starting several processes).")
+    "Stop after this stage (e.g. train).")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar per stage.")
 flags.mark_flags_as_required(["config", "workdir"])
 

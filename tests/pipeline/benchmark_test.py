@@ -255,13 +255,19 @@ def _run_records(workdir: pathlib.Path) -> dict:
 
 
 def _assert_trained_alike(workdir: pathlib.Path, reference: pathlib.Path) -> None:
-  """The same runs, trained alike: the test loss to 1e-3 (two AdamW steps whose sums differ in
-  rounding only), the accuracy to one test image (a prediction at a tie may flip)."""
+  """The same runs, trained alike: the test loss to 1e-2, the accuracy to one test image.
+
+  Not their weights: one step on 1 device and on several agrees to float rounding (1e-7), but
+  the second step's forward through the BatchNorms amplifies it (their batch statistics divide
+  by the standard deviation of channels that the first AdamW step left nearly constant); the
+  test loss after two steps differed by 3.5e-3 (relative) between 1 and 3 devices, by 2e-6
+  between 3 and 8.
+  """
   records, expected = _run_records(workdir), _run_records(reference)
   assert records.keys() == expected.keys() == {"resnet18_scratch"}
   num_test = tiny_benchmark.get_config().synthetic.num_test
   for name, record in records.items():
-    assert record["test_loss"] == pytest.approx(expected[name]["test_loss"], rel=1e-3)
+    assert record["test_loss"] == pytest.approx(expected[name]["test_loss"], rel=1e-2)
     assert abs(record["test_accuracy"] - expected[name]["test_accuracy"]) <= 1 / num_test
     assert record["steps"] == expected[name]["steps"]
   rows, reference_rows = (_values(report.read_results(w / "report")) for w in (workdir, reference))

@@ -36,7 +36,7 @@ def tiny_config(data_dir: str) -> ml_collections.ConfigDict:
   config.batch_size = 15
   config.num_epochs = 2
   config.optimizer = "sgd"
-  config.learning_rate = 0.05
+  config.learning_rate = 0.01
   config.warmup_epochs = 0.5
   config.log_every_steps = 2
   config.checkpoint_every_steps = 1
