@@ -5,16 +5,16 @@ r"""The saliency benchmark, end to end: data, training, explanation, evaluation,
 
 Restarting the same command resumes: finished stages and finished batches are
 skipped. The report (tables, summary.md, figures, manifest.json) is written to
-WORKDIR/report. Several processes share the explanation, evaluation and sanity
-stages once the train stage is done, e.g. two on one machine:
+WORKDIR/report. Several JAX processes run it together (experiments/process_flags.py):
+every stage, training included, is shared by all of them, e.g. two on one machine:
 
-  python -m experiments.benchmark --config=... --workdir=W --stages_through=train
   for i in 0 1; do
     python -m experiments.benchmark --config=... --workdir=W \
       --coordinator_address=127.0.0.1:8476 --num_processes=2 --process_id=$i &
   done; wait
 
-(on GPUs or TPUs, each process uses its local devices; on CPUs add
+or on every worker of a TPU slice, `--coordinator_address=auto` (README: "Several
+devices and hosts"). Each process uses its local devices (on CPUs add
 XLA_FLAGS=--xla_force_host_platform_device_count=N to split a process's batches).
 
 experiments/configs/protocol.py adds the label modes (ground truth, predicted,
@@ -25,19 +25,15 @@ the ACML 2024 protocol; protocol_imagenette.py is its ImageNet-weights version.
 from absl import app, flags
 from ml_collections import config_flags
 
-from experiments import orbax_logging
-from salijax import parallel, pipeline
+from experiments import orbax_logging, process_flags
+from salijax import pipeline
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Benchmark config file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of every stage's outputs.")
 _STAGES_THROUGH = flags.DEFINE_enum(
     "stages_through", "report", list(pipeline.STAGES),
-    "Stop after this stage (e.g. train, before starting several processes).")
-_COORDINATOR = flags.DEFINE_string(
-    "coordinator_address", "", "host:port of process 0, for a multi-process run.")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", 1, "Number of JAX processes.")
-_PROCESS_ID = flags.DEFINE_integer("process_id", 0, "This process's index.")
+    "Stop after this stage (e.g. train).")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress lines on stderr: per stage, "
                               "and per training epoch.")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -46,10 +42,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  if _NUM_PROCESSES.value > 1:
-    if not _COORDINATOR.value:
-      raise app.UsageError("--coordinator_address is needed with --num_processes > 1")
-    parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  process_flags.join()
   orbax_logging.drop_orbax_info()
   pipeline.run_benchmark(_CONFIG.value, _WORKDIR.value, progress=_PROGRESS.value,
                          stages_through=_STAGES_THROUGH.value)

@@ -10,6 +10,11 @@ Evaluation (`training=False`): dataset order; resize + centre crop; the last
 batch is padded to `batch_size` by repeating the last example, with
 `valid=False` on the padding rows.
 
+With `share=(i, n)` a batch holds only the rows of process i of n: its
+contiguous block of the batch's rows, the only examples that process reads
+(the blocks of `salijax.parallel.process_share`: in process order, their
+sizes differing by at most one, the first ones larger).
+
 Each batch is a dict of NumPy arrays:
 
   image: f32[B, S, S, 3] in [0, 1]
@@ -65,6 +70,13 @@ def example_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
   return np.random.default_rng([seed, epoch, _AUGMENT_STREAM, index])
 
 
+def _block(batch_size: int, index: int, count: int) -> slice:
+  """Rows of process `index` of `count` in a batch (module doc)."""
+  small, extra = divmod(batch_size, count)
+  start = index * small + min(index, extra)
+  return slice(start, start + small + (index < extra))
+
+
 def _check_positive_int(name: str, value: Any) -> None:
   if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
     raise ValueError(f"{name}: expected a positive int, got {value!r}")
@@ -81,6 +93,7 @@ def _check_args(
   crop_fraction: float,
   prefetch: int,
   total: int,
+  share: tuple[int, int],
 ) -> None:
   _check_positive_int("batch_size", batch_size)
   _check_positive_int("image_size", image_size)
@@ -93,6 +106,11 @@ def _check_args(
     or not (0 <= start_batch <= total)
   ):
     raise ValueError(f"start_batch: expected an int in [0, {total}], got {start_batch!r}")
+  index, count = share
+  if not (isinstance(count, (int, np.integer)) and isinstance(index, (int, np.integer))
+          and count <= batch_size and 0 <= index < count):
+    raise ValueError(f"share: expected (index, count) with 0 <= index < count <= batch_size="
+                     f"{batch_size}, got {share!r}")
   if len(crop_scale) != 2 or not 0 < crop_scale[0] <= crop_scale[1] <= 1:
     raise ValueError(
       f"crop_scale: expected (low, high) with 0 < low <= high <= 1, got {crop_scale}"
@@ -119,6 +137,7 @@ def batches(
   crop_fraction: float = 0.875,
   prefetch: int = 2,
   workers: int | None = None,
+  share: tuple[int, int] = (0, 1),
 ) -> Iterator[dict[str, np.ndarray]]:
   """Iterates over one epoch of batches (see the module doc).
 
@@ -137,10 +156,12 @@ def batches(
     prefetch: batches prepared ahead by the background thread (0: none).
     workers: threads that read and preprocess a batch's examples
       (`example_pool`; None: one per host core).
+    share: (i, n): only the rows of process i of n (module doc); (0, 1): all.
 
   Returns:
     An iterator over the `num_batches(...) - start_batch` batch dicts (see the
-    module doc). The arguments are checked when `batches` is called.
+    module doc), of B rows (or the share's). The arguments are checked when
+    `batches` is called.
   """
   total = num_batches(source, batch_size, training)
   _check_args(
@@ -154,6 +175,7 @@ def batches(
     crop_fraction,
     prefetch,
     total,
+    share,
   )
   if workers is not None:
     _check_positive_int("workers", workers)
@@ -165,6 +187,7 @@ def batches(
     )
   order = epoch_order(len(source), seed, epoch) if training else np.arange(len(source))
   crop_scale = tuple(crop_scale)
+  block = _block(batch_size, *share)
 
   def prepare(i: np.integer) -> dict[str, Any]:
     example = source[int(i)]
@@ -178,8 +201,11 @@ def batches(
     valid = np.ones(batch_size, dtype=bool)
     valid[len(indices) :] = False
     indices = np.concatenate([indices, np.full(batch_size - len(indices), indices[-1])])
-    rows = example_pool.map_examples(prepare, indices[: int(valid.sum())], workers=workers)
-    rows += [rows[-1]] * (batch_size - len(rows))
+    indices, valid = indices[block], valid[block]
+    # A block of padding only still needs one (padding) example to repeat.
+    rows = example_pool.map_examples(prepare, indices[: max(int(valid.sum()), 1)],
+                                     workers=workers)
+    rows += [rows[-1]] * (len(indices) - len(rows))
     batch = {
       "image": np.stack([r["image"] for r in rows]),
       "label": np.array([r["label"] for r in rows], dtype=np.int32),

@@ -18,11 +18,13 @@ stages) run again, and only the changed extra metrics are computed:
 
 Every stage is a function `stage(ctx) -> summary` of a `stage_context.Context`
 (the summary goes into its DONE.json); the stages made of units are
-`batch_units.UnitStage`s. Several JAX processes (`salijax.parallel.initialize`)
-share the units; process 0 does the data and report stages. The train stage
-runs in one process (data parallel over its local devices): in a
-multi-process run it must already be done, unless no run trains (every mode
-"pretrained": process 0 exports the models).
+`batch_units.UnitStage`s. Before any stage runs, the workdir is checked to
+hold what its finished stages wrote (`workdir_completeness`). Several JAX
+processes (`salijax.parallel.initialize`) share the units; process 0 does
+the data and report stages; the train stage trains each run data parallel
+over all of them (`salijax.train.loop`), so one command runs the whole
+benchmark on several hosts (a "pretrained" run is not trained: process 0
+exports its model).
 
     from experiments.configs import benchmark
     summary = salijax.pipeline.run_benchmark(benchmark.get_config(), "workdir/benchmark")
@@ -53,6 +55,7 @@ from salijax.pipeline import (
     sanity_stage,
     stage_context,
     train_stage,
+    workdir_completeness,
 )
 from salijax.pipeline import benchmark_workdir as bw
 
@@ -96,8 +99,9 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
     stages_through: the last stage to run (`STAGES`).
 
   Raises:
-    ValueError: an invalid config, a workdir holding another config, or a
-      multi-process run whose train stage is not done.
+    ValueError: an invalid config, or a workdir holding another config.
+    workdir_completeness.IncompleteWorkdirError: a finished stage's outputs are
+      missing, or a stage is done while one before it is not.
   """
   benchmark_config.validate_config(config)
   if stages_through not in STAGES:
@@ -111,11 +115,7 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   parallel.barrier("salijax-benchmark-config")
   if not lead:
     bw.check_same_config(workdir, config, mutable, benchmark_config.FIELDS_BEFORE)
-  trains = benchmark_config.trains(config)
-  if trains and parallel.process_count() > 1 and bw.stage_done(workdir, "train") is None:
-    raise ValueError(
-        "the train stage runs in one process: run the benchmark once with one process to "
-        "train (or to the end), then start the processes again to share the other stages")
+  workdir_completeness.check_complete(workdir, benchmark_config.runs(config), STAGES)
   ctx = stage_context.Context(
       config, workdir, benchmark_config.runs(config), progress=progress,
       unit_stages={name: stage for name, (stage, _) in _TABLE.items()
@@ -133,7 +133,6 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
       continue
     start = time.perf_counter()
     stage, lead_only = _TABLE[name]
-    lead_only = lead_only or (name == "train" and not trains)  # exports pretrained models
     summary = stage(ctx) if lead or not lead_only else {}
     parallel.barrier(f"salijax-benchmark-{name}")
     ctx.stage_seconds[name] = time.perf_counter() - start

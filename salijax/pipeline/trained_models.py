@@ -8,7 +8,8 @@ trained: config.pretrained's ImageNet weights are ported and exported as they
 are (1000 classes, no accuracy in the record: the report measures it on the
 evaluation images). Later stages read only these two files, so they need
 neither orbax nor the training state, and any number of processes can read
-them.
+them. With several JAX processes, all of them train each run together (data
+parallel, `salijax.train.loop`) and process 0 exports it.
 """
 
 import pathlib
@@ -20,34 +21,45 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from salijax import models, train
+from salijax import models, parallel, train
 from salijax.pipeline import benchmark_workdir as bw
 from salijax.pipeline import model_loading
 from salijax.pipeline.benchmark_config import PRETRAINED, Run, train_config
 from salijax.train import config as train_config_lib
 
 
-def _paths(workdir: str, run: Run) -> tuple[pathlib.Path, pathlib.Path]:
+def paths(workdir: str, run: Run) -> tuple[pathlib.Path, pathlib.Path]:
+  """models/<run>.msgpack (the variables) and models/<run>.json (the record)."""
   base = pathlib.Path(workdir) / "models" / run.name
   return base.with_suffix(".msgpack"), base.with_suffix(".json")
 
 
 def train_run(config: ml_collections.ConfigDict, workdir: str, run: Run, *,
-              progress: bool = False) -> dict[str, Any]:
+              progress: bool = False) -> dict[str, Any] | None:
   """Trains (or resumes, or finds finished) `run`, exports it; returns its models/<run>.json.
-  `progress` shows the training's progress line per epoch (its steps, steps/s and images/s),
-  whatever config.train.progress_bar says."""
-  variables_path, record_path = _paths(workdir, run)
-  if record_path.exists():
+
+  `progress` shows the training's progress line per epoch (its steps, steps/s
+  and images/s), whatever config.train.progress_bar says. With several JAX
+  processes, all of them call it and train together; process 0 exports the
+  model (the others get None, and read the record once the stage's barrier has
+  passed).
+  """
+  variables_path, record_path = paths(workdir, run)
+  exported = record_path.exists() and variables_path.exists()
+  parallel.barrier(f"salijax-train-{run.name}")  # every process has looked
+  if exported:
     return bw.read_json(record_path)
-  if run.mode == PRETRAINED:
-    return _export_pretrained(config, workdir, run)
+  if run.mode == PRETRAINED:  # process 0 exports it, untrained
+    return _export_pretrained(config, workdir, run) if parallel.process_index() == 0 else None
   run_config = train_config(config, run)
   run_config.progress_bar = progress
   run_workdir = bw.run_dir(workdir, "train", run.name)
   results = train.train_and_evaluate(run_config, str(run_workdir))
   module, variables, _ = train.load_trained(str(run_workdir), which="latest")
-  bw.write_bytes_atomic(variables_path, flax.serialization.to_bytes(jax.device_get(variables)))
+  variables = jax.device_get(variables)
+  if parallel.process_index() != 0:
+    return None
+  bw.write_bytes_atomic(variables_path, flax.serialization.to_bytes(variables))
   record = {
       "run": run.name, "model": run.model, "mode": run.mode,
       "num_classes": int(module.num_classes), "head": run_config.head,
@@ -65,7 +77,7 @@ def train_run(config: ml_collections.ConfigDict, workdir: str, run: Run, *,
 def _export_pretrained(config: ml_collections.ConfigDict, workdir: str, run: Run
                        ) -> dict[str, Any]:
   """Exports config.pretrained's ImageNet `run.model` untrained; returns its record."""
-  variables_path, record_path = _paths(workdir, run)
+  variables_path, record_path = paths(workdir, run)
   loaded = model_loading.pretrained_model(run.model, config.pretrained)
   bw.write_bytes_atomic(variables_path, flax.serialization.to_bytes(
       jax.device_get(loaded.classifier.variables)))
@@ -86,12 +98,12 @@ def load_run_record(workdir: str, run: Run) -> dict[str, Any]:
   classifier_dropout, image_size, test_accuracy, test_loss, eval_split, steps,
   epochs, class_names (and weights for a "pretrained" run, whose test_accuracy and
   test_loss are None)."""
-  return bw.read_json(_paths(workdir, run)[1])
+  return bw.read_json(paths(workdir, run)[1])
 
 
 def load_run(workdir: str, run: Run, record: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
   """(module, variables) of a run the training stage exported; `record` its models/<run>.json."""
-  variables_path, _ = _paths(workdir, run)
+  variables_path, _ = paths(workdir, run)
   module = models.create(record["model"], num_classes=record["num_classes"],
                          head=record["head"], classifier_width=record["classifier_width"],
                          # Records written before classifier_dropout existed lack it.

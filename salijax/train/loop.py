@@ -14,9 +14,14 @@ evaluate and offer the best checkpoint (written synchronously), then save the
 latest state; so a restored step `r` has all its logs and evals on disk, and
 the ones after `r` are discarded and recomputed.
 
-Devices: one process, data parallel over its local devices (the batch is
-split along a "data" mesh axis, the state replicated); `batch_size` and
-`eval_batch_size` must be multiples of the device count.
+Devices: data parallel over every device of every JAX process
+(`salijax.parallel.initialize` first for several): each process reads its
+block of every batch, padded to fill its devices with rows that count for
+nothing (`data_parallel`), so any batch size runs on any number of devices
+with the results of one device (up to float rounding); the state is
+replicated. With several processes, all of them run `train_and_evaluate` on
+the same workdir (a file system they share): they write the checkpoints
+together (orbax), process 0 writes run.json, the logs and results.json.
 """
 
 import pathlib
@@ -31,9 +36,9 @@ from absl import logging
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from salijax import atomic_files, data
+from salijax import atomic_files, data, parallel
 from salijax.progress import Progress
-from salijax.train import checkpointing, training_setup
+from salijax.train import checkpointing, data_parallel, training_setup
 from salijax.train import config as config_lib
 from salijax.train import metrics_writer as metrics_writer_lib
 from salijax.train import steps as steps_lib
@@ -50,13 +55,6 @@ def _load_sources(config: ml_collections.ConfigDict) -> tuple[data.Source, data.
           data.load(config.dataset, config.eval_split, **kwargs))
 
 
-def _check_batch_sizes(config: ml_collections.ConfigDict, num_devices: int) -> None:
-  for field in ("batch_size", "eval_batch_size"):
-    if config[field] % num_devices:
-      raise ValueError(f"config.{field}: expected a multiple of the {num_devices} devices, "
-                       f"got {config[field]}")
-
-
 class _Evaluator:
   """Evaluates variables on one split: mean loss and accuracy over its valid rows."""
 
@@ -69,18 +67,19 @@ class _Evaluator:
                          out_shardings=replicated)
     self._source = source
     self._config = config
-    self._batch_sharding = batch_sharding
+    self._mesh = batch_sharding.mesh
 
   def __call__(self, variables: Any) -> dict[str, float]:
     """{"loss", "accuracy"} of `variables` ({"params", "batch_stats"})."""
-    put = lambda x: jax.device_put(x, self._batch_sharding)  # noqa: E731
+    size = self._config.eval_batch_size
     sums = None
-    for batch in data.batches(self._source, batch_size=self._config.eval_batch_size,
+    for local in data.batches(self._source, batch_size=size,
                               image_size=self._config.image_size, training=False,
                               crop_scale=tuple(self._config.crop_scale),
-                              crop_fraction=self._config.crop_fraction):
-      out = self._step(variables, put(batch["image"]), put(batch["label"]),
-                       put(batch["valid"]))
+                              crop_fraction=self._config.crop_fraction,
+                              share=data_parallel.share()):
+      batch = data_parallel.global_batch(local, size, self._mesh)
+      out = self._step(variables, batch["image"], batch["label"], batch["valid"])
       sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
     sums = jax.device_get(sums)
     return {"loss": float(sums["loss"] / sums["count"]),
@@ -107,26 +106,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   """
   start_time = time.perf_counter()
   config_lib.validate_config(config)
-  if jax.process_count() > 1:
-    raise ValueError(f"jax.process_count(): expected 1 (single-process training), "
-                     f"got {jax.process_count()}")
+  for field in ("batch_size", "eval_batch_size"):
+    data_parallel.check_batch_size(field, config[field])
   workdir = pathlib.Path(workdir)
+  lead = jax.process_index() == 0
   same_run = workdir_lib.check_same_run(workdir, config)
   _log_start(config, workdir)
-  mesh = jax.make_mesh((jax.local_device_count(),), ("data",),
-                       axis_types=(jax.sharding.AxisType.Auto,))
-  replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-  _check_batch_sizes(config, mesh.size)
+  mesh = data_parallel.data_mesh()
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P(data_parallel.DATA_AXIS))
 
-  train_source, eval_source = _load_sources(config)
+  if lead:  # prepares the dataset on first use; then the other processes read it
+    train_source, eval_source = _load_sources(config)
+  parallel.barrier("salijax-train-data")
+  if not lead:
+    train_source, eval_source = _load_sources(config)
   steps_per_epoch = data.num_batches(train_source, config.batch_size, training=True)
   if steps_per_epoch < 1:
     raise ValueError(f"config.batch_size: expected at most the {len(train_source)} "
                      f"training examples, got {config.batch_size}")
-  if not same_run:
+  if not same_run and lead:
     workdir_lib.write_run_record(workdir, config, num_classes=train_source.num_classes,
                                  class_names=list(train_source.class_names),
                                  steps_per_epoch=steps_per_epoch)
+  parallel.barrier("salijax-train-run-record")
   setup = training_setup.build_setup(config, num_classes=train_source.num_classes,
                                      steps_per_epoch=steps_per_epoch)
   abstract = checkpointing.abstract_with_sharding(
@@ -138,12 +141,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     start_step = checkpoints.latest_step()
     if start_step is None:
       start_step = 0
-      state = jax.device_put(training_setup.initial_state(setup, config), replicated)
+      state = data_parallel.replicate(training_setup.initial_state(setup, config), mesh)
     else:
       state = checkpoints.restore_latest(abstract, start_step)
       logging.info("resuming from step %d of %d", start_step, setup.total_steps)
     checkpoints.discard_after(start_step)
-    writer = metrics_writer_lib.MetricsWriter(workdir, resume_step=start_step)
+    if lead:
+      writer = metrics_writer_lib.MetricsWriter(workdir, resume_step=start_step)
     evaluate = _Evaluator(setup.module, eval_source, config, replicated, batch_sharding)
     state, final_eval = _train(config, setup, state, start_step, checkpoints, writer,
                                evaluate, train_source, replicated, batch_sharding)
@@ -164,17 +168,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       "resumed_from_step": start_step,
       "wall_time_sec": time.perf_counter() - start_time,
   }
-  atomic_files.write_json_atomic(workdir_lib.results_path(workdir), results)
+  if lead:
+    atomic_files.write_json_atomic(workdir_lib.results_path(workdir), results)
   logging.info("results: %s", results)
   return results
 
 
 def _train(config: ml_collections.ConfigDict, setup: training_setup.TrainingSetup,
            state: TrainState, start_step: int, checkpoints: checkpointing.Checkpoints,
-           writer: metrics_writer_lib.MetricsWriter, evaluate: _Evaluator,
+           writer: metrics_writer_lib.MetricsWriter | None, evaluate: _Evaluator,
            train_source: data.Source, replicated: NamedSharding,
            batch_sharding: NamedSharding) -> tuple[TrainState, dict[str, float] | None]:
-  """Runs steps `start_step + 1 .. total_steps`.
+  """Runs steps `start_step + 1 .. total_steps`; `writer` None: not process 0, no logs.
 
   Returns:
     The final state and its eval (None if there was no step left to run).
@@ -182,35 +187,39 @@ def _train(config: ml_collections.ConfigDict, setup: training_setup.TrainingSetu
   spe, total = setup.steps_per_epoch, setup.total_steps
   if start_step >= total:
     return state, None
+  mesh = batch_sharding.mesh
+  rows = data_parallel.rows_per_process(config.batch_size, mesh) * jax.process_count()
   image_spec = jax.ShapeDtypeStruct(
-      (config.batch_size, config.image_size, config.image_size, 3), jnp.float32,
-      sharding=batch_sharding)
-  label_spec = jax.ShapeDtypeStruct((config.batch_size,), jnp.int32, sharding=batch_sharding)
+      (rows, config.image_size, config.image_size, 3), jnp.float32, sharding=batch_sharding)
+  label_spec = jax.ShapeDtypeStruct((rows,), jnp.int32, sharding=batch_sharding)
+  valid_spec = jax.ShapeDtypeStruct((rows,), jnp.bool_, sharding=batch_sharding)
   compile_start = time.perf_counter()
   train_step = jax.jit(
       steps_lib.make_train_step(setup.module, setup.tx, setup.trainable,
                                 dropout_key=training_setup.dropout_key(config),
                                 label_smoothing=config.label_smoothing),
-      in_shardings=(replicated, batch_sharding, batch_sharding), out_shardings=replicated,
-  ).lower(state, image_spec, label_spec).compile()
+      in_shardings=(replicated, batch_sharding, batch_sharding, batch_sharding),
+      out_shardings=replicated,
+  ).lower(state, image_spec, label_spec, valid_spec).compile()
   logging.info("train step compiled in %.1f s", time.perf_counter() - compile_start)
 
   last_eval = None
   step = start_step
   progress = Progress("train", unit="step", per_unit=("img", config.batch_size),
-                      enabled=config.progress_bar)
+                      enabled=config.progress_bar and writer is not None)
   window_start, window_first_step = time.perf_counter(), step
   with progress:
     while step < total:
       epoch, start_batch = divmod(step, spe)
       progress.reset(spe, desc=f"epoch {epoch + 1}/{config.num_epochs}", initial=start_batch)
-      for batch in data.batches(train_source, batch_size=config.batch_size,
+      for local in data.batches(train_source, batch_size=config.batch_size,
                                 image_size=config.image_size, training=True,
                                 seed=config.seed, epoch=epoch, start_batch=start_batch,
                                 crop_scale=tuple(config.crop_scale),
-                                crop_fraction=config.crop_fraction):
-        state = train_step(state, jax.device_put(batch["image"], batch_sharding),
-                           jax.device_put(batch["label"], batch_sharding))
+                                crop_fraction=config.crop_fraction,
+                                share=data_parallel.share()):
+        batch = data_parallel.global_batch(local, config.batch_size, mesh)
+        state = train_step(state, batch["image"], batch["label"], batch["valid"])
         step += 1
         progress.update(1)
         epoch_end = step % spe == 0
@@ -223,15 +232,17 @@ def _train(config: ml_collections.ConfigDict, setup: training_setup.TrainingSetu
               "learning_rate": float(setup.schedule(step - 1)),
               "images_per_sec": (step - window_first_step) * config.batch_size / seconds,
           }
-          writer.write_train(step=step, epoch=step / spe, **values)
+          if writer is not None:
+            writer.write_train(step=step, epoch=step / spe, **values)
           progress.set_postfix(loss=f"{values['loss']:.4f}",
                                acc=f"{values['accuracy']:.3f}")
-          state = state.replace(window=jax.device_put(train_state_lib.empty_window(),
-                                                      replicated))
+          state = state.replace(window=data_parallel.replicate(train_state_lib.empty_window(),
+                                                              mesh))
         if epoch_end and ((step // spe) % config.eval_every_epochs == 0 or step == total):
           last_eval = evaluate(state.variables)
-          writer.write_eval(step=step, epoch=step / spe, split=config.eval_split,
-                            **last_eval)
+          if writer is not None:
+            writer.write_eval(step=step, epoch=step / spe, split=config.eval_split,
+                              **last_eval)
           logging.info("step %d (epoch %d): %s %s", step, step // spe, config.eval_split,
                        last_eval)
           checkpoints.save_best(step, state.variables, last_eval["accuracy"])

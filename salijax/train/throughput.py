@@ -99,7 +99,8 @@ def train_throughput(arch: str, *, image_size: int, batch_size: int,
   train_step = jax.jit(steps_lib.make_train_step(
       module, tx, jax.tree.map(lambda _: True, params), dropout_key=key,
       label_smoothing=0.0))
-  return time_calls(lambda s: train_step(s, images, labels), state,
+  valid = jnp.ones((batch_size,), bool)
+  return time_calls(lambda s: train_step(s, images, labels, valid), state,
                     batch_size=batch_size, **timing)
 
 

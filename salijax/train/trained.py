@@ -6,7 +6,9 @@ Usage:
   clf = salijax.models.classifier(module, variables)
 
 The module is built for inference (every BatchNorm follows `train`, so with
-`train=False` all use their running statistics).
+`train=False` all use their running statistics). With several JAX processes,
+every process must call it (the restore is collective); each gets the
+variables replicated over every device (`jax.device_get` reads them).
 """
 
 import os
@@ -17,7 +19,7 @@ import jax
 import ml_collections
 
 from salijax import models
-from salijax.train import checkpointing, training_setup
+from salijax.train import checkpointing, data_parallel, training_setup
 from salijax.train import config as config_lib
 from salijax.train import workdir as workdir_lib
 
@@ -50,7 +52,10 @@ def load_trained(workdir: str | os.PathLike, which: str = "best"
     step = checkpoints.best_step() if which == "best" else checkpoints.latest_step()
     if step is None:
       raise ValueError(f"which: workdir {workdir} holds no {which!r} checkpoint yet")
-    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    # Several processes restore together (orbax), each a whole copy on every device.
+    sharding = (jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+                if jax.process_count() == 1 else
+                jax.sharding.NamedSharding(data_parallel.data_mesh(), jax.sharding.PartitionSpec()))
     if which == "best":
       abstract = jax.eval_shape(lambda: models.init(
           module, training_setup.init_key(config), config.image_size))

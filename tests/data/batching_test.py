@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import salijax.data
+import salijax.parallel
 from salijax.data import ArraySource
 
 SIZE = 16
@@ -144,6 +145,28 @@ def test_mask_is_transformed_with_the_image():
       assert (batch["mask"] == (grey > 0.5)).mean() > 0.97
 
 
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_process_shares_are_the_blocks_of_each_batch(training, count):
+  """Each process reads its contiguous block of every batch; the blocks put side by side are
+  the whole batch (the eval padding included, even a block of padding only)."""
+  source = _source(10, masks=True)
+  kwargs = dict(batch_size=4, image_size=SIZE, training=training, seed=3, epoch=1,
+                crop_fraction=1.0)
+  whole = _all(source, **kwargs)
+  shares = [_all(source, share=(i, count), **kwargs) for i in range(count)]
+  for k, batch in enumerate(whole):
+    blocks = [share[k] for share in shares]
+    assert [len(b["valid"]) for b in blocks] == [len(salijax.parallel.process_share(
+        4, index=i, count=count)) for i in range(count)]
+    for key in batch:
+      joined = np.concatenate([b[key] for b in blocks])
+      valid = batch["valid"]
+      np.testing.assert_array_equal(joined[valid], batch[key][valid])  # the same rows
+      if key in ("index", "valid"):
+        np.testing.assert_array_equal(joined, batch[key])
+
+
 def test_the_background_thread_ends_when_iteration_stops():
   source = _source(20)
   iterator = salijax.data.batches(source, batch_size=2, image_size=8, training=True)
@@ -164,6 +187,8 @@ def test_the_background_thread_ends_when_iteration_stops():
     (dict(crop_fraction=0.0), "crop_fraction"),
     (dict(seed=-1), "seed"),
     (dict(workers=0), "workers"),
+    (dict(share=(2, 2)), r"share: expected \(index, count\) with 0 <= index < count"),
+    (dict(share=(0, 5)), "count <= batch_size=4"),
   ],
 )
 def test_bad_arguments(kwargs, match):

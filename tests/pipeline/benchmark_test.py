@@ -1,4 +1,5 @@
-"""End to end: the tiny benchmark in process, killed and resumed, and in two processes."""
+"""End to end: the tiny benchmark in process, killed and resumed, on 3 and 8 devices, and in
+two processes (its later stages on the same models, and the whole of it in one command)."""
 
 import json
 import os
@@ -248,5 +249,67 @@ def test_two_processes_with_two_devices_each_equal_one_process(resumed, tmp_path
   # 100 (Y - O) / Y) magnify it.
   for key, value in reference.items():
     assert result[key] == pytest.approx(value, rel=2e-3, abs=1e-4, nan_ok=True), key
+  manifest = json.loads((workdir / "report" / "manifest.json").read_text())
+  assert manifest["process_count"] == 2 and len(manifest["devices"]) == 4
+
+
+def _run_records(workdir: pathlib.Path) -> dict:
+  return {path.stem: json.loads(path.read_text()) for path in (workdir / "models").glob("*.json")}
+
+
+def _assert_trained_alike(workdir: pathlib.Path, reference: pathlib.Path) -> None:
+  """The same runs, trained alike: the test loss to 1e-2, the accuracy to one test image.
+
+  Not their weights: one step on 1 device and on several agrees to float rounding (1e-7), but
+  the second step's forward through the BatchNorms amplifies it (their batch statistics divide
+  by the standard deviation of channels that the first AdamW step left nearly constant); the
+  test loss after two steps differed by 3.5e-3 (relative) between 1 and 3 devices, by 2e-6
+  between 3 and 8.
+  """
+  records, expected = _run_records(workdir), _run_records(reference)
+  assert records.keys() == expected.keys() == {"resnet18_scratch"}
+  num_test = tiny_benchmark.get_config().synthetic.num_test
+  for name, record in records.items():
+    assert record["test_loss"] == pytest.approx(expected[name]["test_loss"], rel=1e-2)
+    assert abs(record["test_accuracy"] - expected[name]["test_accuracy"]) <= 1 / num_test
+    assert record["steps"] == expected[name]["steps"]
+  rows, reference_rows = (_values(report.read_results(w / "report")) for w in (workdir, reference))
+  assert rows.keys() == reference_rows.keys()
+
+
+@pytest.mark.parametrize("devices", [3, 8])
+def test_the_default_batch_sizes_run_on_any_device_count(resumed, tmp_path, devices):
+  """The tiny config keeps the default batch sizes (training 16, evaluation 100, explanation
+  5): on 3 or 8 devices every batch is padded, and the run trains as on one device."""
+  workdir = tmp_path / "devices"
+  env = _env(XLA_FLAGS=" ".join([os.environ.get("XLA_FLAGS", ""),
+                                 f"--xla_force_host_platform_device_count={devices}"]).strip())
+  run = subprocess.run(_command(workdir), cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=TIMEOUT, check=False)
+  assert run.returncode == 0, run.stderr[-5000:]
+  _assert_trained_alike(workdir, resumed)
+  manifest = json.loads((workdir / "report" / "manifest.json").read_text())
+  assert len(manifest["devices"]) == devices
+
+
+def test_the_whole_benchmark_runs_in_two_processes_in_one_command(resumed, tmp_path):
+  """Two JAX processes with two devices each run every stage, training included, from an empty
+  workdir: the models train as in one process."""
+  workdir = tmp_path / "together"
+  flags = [f"--coordinator_address=127.0.0.1:{_free_port()}", "--num_processes=2"]
+  env = _env(XLA_FLAGS=" ".join([os.environ.get("XLA_FLAGS", ""),
+                                 "--xla_force_host_platform_device_count=2"]).strip())
+  processes = [subprocess.Popen(_command(workdir, *flags, f"--process_id={i}"), cwd=REPO, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               for i in range(2)]
+  try:
+    errors = [p.communicate(timeout=TIMEOUT)[1] for p in processes]
+  finally:
+    for p in processes:
+      p.kill()
+  assert [p.returncode for p in processes] == [0, 0], errors[0][-3000:] + errors[1][-3000:]
+  for stage in benchmark.STAGES:
+    assert (workdir / stage / "DONE.json").exists(), stage
+  _assert_trained_alike(workdir, resumed)
   manifest = json.loads((workdir / "report" / "manifest.json").read_text())
   assert manifest["process_count"] == 2 and len(manifest["devices"]) == 4

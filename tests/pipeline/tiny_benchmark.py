@@ -9,18 +9,19 @@ from experiments.configs import benchmark
 
 
 def get_config(models: str = "resnet18,vgg11") -> ml_collections.ConfigDict:
-  """The default config shrunk: 32 px, 32 training images, one epoch, 6 explained images."""
+  """The default config shrunk: 32 px, 32 training images, one epoch, 6 explained images.
+
+  The batch sizes are the default config's (training 16, evaluation 100,
+  explanation 5), none of them a multiple of 3 or 8 devices.
+  """
   config = benchmark.get_config()
   config.synthetic.update({"image_size": 32, "num_train": 32, "num_test": 16, "num_classes": 4})
   config.image_size = 32
   config.models = models
   config.train.num_epochs = 1
-  config.train.batch_size = 16
-  config.train.eval_batch_size = 16
   config.run_overrides = ml_collections.ConfigDict(
       {"vgg11": {"classifier_width": 16}} if "vgg11" in models else {})
-  config.num_images = 6
-  config.batch_size = 4  # two batches, the second one padded
+  config.num_images = 6  # two batches of the default 5, the second one padded
   config.methods = "gradcam,rise,lime,fake_cam,random"
   config.method_options = ml_collections.ConfigDict({
       "rise": {"num_masks": 8, "chunk": 8},

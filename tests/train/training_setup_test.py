@@ -41,7 +41,7 @@ def train_a_few_steps(config, num_steps=2, negative_zero=False):
   labels = jax.random.randint(key, (8,), 0, 10)
   before = state
   for _ in range(num_steps):
-    state = step_fn(state, images, labels)
+    state = step_fn(state, images, labels, jax.numpy.ones(8, bool))
   return setup, before, state
 
 

@@ -56,7 +56,7 @@ def _train(trainable_prefixes, num_steps=5):
   losses = []
   for _ in range(num_steps):
     window = state.window["loss"]
-    state = step(state, images, labels)
+    state = step(state, images, labels, jax.numpy.ones(len(labels), bool))
     losses.append(float(state.window["loss"] - window) / len(labels))
   return params, state.params, losses
 
