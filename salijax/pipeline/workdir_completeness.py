@@ -6,14 +6,17 @@ otherwise fail later with a bare FileNotFoundError or, worse, mix results of
 different models. `check_complete` runs before any stage and raises an
 `IncompleteWorkdirError` saying what is missing and how to recover when
 
-- a stage is marked done but a stage before it is not (stages finish in
-  order: the later one was made from outputs that are gone);
+- a stage is marked done but the data or train stage before it is not (the
+  later one was made from an evaluation set or models that are gone, and
+  would be made again, perhaps other);
 - the data stage is marked done without data/eval_set.json, or the train
   stage without a run's models/<run>.json and models/<run>.msgpack (later
   stages read these and do not make them again).
 
-The unit stages' batch files need no check: a missing or unreadable one is
-computed again when read (`batch_units.read`).
+The unit stages (perturb ... sanity) need neither check: a missing or
+unreadable batch file is computed again, the same, when read
+(`batch_units.read`), so one of them may be run again on its own by
+deleting its DONE.json while later ones stay done.
 """
 
 import os
@@ -23,6 +26,8 @@ from collections.abc import Sequence
 from salijax.pipeline import benchmark_workdir as bw
 from salijax.pipeline import evaluation_set, trained_models
 from salijax.pipeline.benchmark_config import Run
+
+MADE_ONCE = ("data", "train")  # the stages whose outputs later stages read, never make again
 
 
 class IncompleteWorkdirError(ValueError):
@@ -63,6 +68,8 @@ def check_complete(workdir: str | os.PathLike, runs: Sequence[Run],
             f"({stage}/DONE.json) but {names} {'is' if len(missing) == 1 else 'are'} missing "
             f"(a workdir copied in part?). Copy {'them' if len(missing) > 1 else 'it'} from the "
             f"original workdir, or {_rerun_advice(workdir, stages, stage)}.")
+      continue
+    if stage not in MADE_ONCE:
       continue
     later = [s for s, d in zip(stages[i + 1:], done[i + 1:], strict=True) if d]
     if later:

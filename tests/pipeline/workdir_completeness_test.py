@@ -61,6 +61,17 @@ def test_a_stage_done_after_one_that_is_not_is_named(tmp_path):
     check_complete(tmp_path, [RUN], benchmark.STAGES)
 
 
+def test_a_unit_stage_run_again_on_its_own_passes(tmp_path):
+  """evaluate's DONE.json deleted to redo it, sanity after it still done: its batch files
+  are made again, the same, when missing, so nothing later is stale."""
+  mark(tmp_path, "data", "train", "perturb", "predict", "explain", "sanity")
+  bw.write_json(evaluation_set.path(tmp_path), {})
+  for path in trained_models.paths(str(tmp_path), RUN):
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("{}")
+  check_complete(tmp_path, [RUN], benchmark.STAGES)
+
+
 def test_the_benchmark_stops_on_a_half_copied_workdir_before_any_stage(tmp_path):
   config = tiny_benchmark.get_config("resnet18")
   mark(tmp_path, "data", "train")
