@@ -138,6 +138,7 @@ def batches(
   prefetch: int = 2,
   workers: int | None = None,
   share: tuple[int, int] = (0, 1),
+  interpolation: str = "bilinear",
 ) -> Iterator[dict[str, np.ndarray]]:
   """Iterates over one epoch of batches (see the module doc).
 
@@ -157,6 +158,8 @@ def batches(
     workers: threads that read and preprocess a batch's examples
       (`example_pool`; None: one per host core).
     share: (i, n): only the rows of process i of n (module doc); (0, 1): all.
+    interpolation: the evaluation images' resampling, "bilinear" or "bicubic"
+      (`preprocessing.INTERPOLATIONS`; training resamples bilinearly).
 
   Returns:
     An iterator over the `num_batches(...) - start_batch` batch dicts (see the
@@ -179,6 +182,9 @@ def batches(
   )
   if workers is not None:
     _check_positive_int("workers", workers)
+  if interpolation not in preprocessing.INTERPOLATIONS:
+    raise ValueError(f"interpolation: expected one of {sorted(preprocessing.INTERPOLATIONS)}, "
+                     f"got {interpolation!r}")
   if training and total == 0:
     raise ValueError(
       f"batch_size: expected at most the {len(source)} examples of {source.name!r}"
@@ -194,7 +200,7 @@ def batches(
     if training:
       rng = example_rng(seed, epoch, int(i))
       return preprocessing.train_example(example, rng, image_size, crop_scale)
-    return preprocessing.eval_example(example, image_size, crop_fraction)
+    return preprocessing.eval_example(example, image_size, crop_fraction, interpolation)
 
   def make_batch(k: int) -> dict[str, np.ndarray]:
     indices = order[k * batch_size : (k + 1) * batch_size]

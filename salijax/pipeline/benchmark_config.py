@@ -23,12 +23,13 @@ import dataclasses
 
 import ml_collections
 
-from salijax import compute_dtype, methods, metrics, models, perturbations, porting, train
+from salijax import compute_dtype, methods, metrics, models, perturbations, train
 from salijax.config_checks import check_fields, expect, is_int
 from salijax.metrics.explanation_robustness import SSIM_MIN_SIZE
 from salijax.metrics.sanity_check import MODES as SANITY_MODES
 from salijax.pipeline import metric_calls
 from salijax.train import modes as train_modes
+from salijax.train.config import eval_interpolation as training_interpolation
 
 FIELDS = (
     "seed", "dataset", "data_dir", "synthetic", "train_split", "eval_split", "image_size",
@@ -133,14 +134,12 @@ def train_config(config: ml_collections.ConfigDict, run: Run) -> ml_collections.
 
 
 def eval_interpolation(config: ml_collections.ConfigDict, run: Run) -> str:
-  """How `run`'s evaluation images are resampled, "bilinear" or "bicubic": the interpolation
-  of its architecture's torchvision evaluation transform (`salijax.porting.eval_preprocessing`:
-  bicubic for efficientnet_b0) when the run starts from pretrained weights ("torchvision" or
-  a .pth in their layout), else bilinear, as salijax.train resamples. The geometry
-  (config.image_size, config.crop_fraction) is the same for every run (docs/models.md)."""
-  if train_config(config, run).pretrained == "none":
-    return "bilinear"
-  return porting.eval_preprocessing(run.model)["interpolation"]
+  """How `run`'s evaluation images are resampled, "bilinear" or "bicubic": as its training
+  evaluates them (`salijax.train.config.eval_interpolation`: its torchvision checkpoint's
+  interpolation when it starts from pretrained weights, bicubic for efficientnet_b0; else
+  bilinear). The geometry (config.image_size, config.crop_fraction) is the same for every run
+  (docs/models.md)."""
+  return training_interpolation(train_config(config, run))
 
 
 def _check_perturbations(config: ml_collections.ConfigDict) -> None:

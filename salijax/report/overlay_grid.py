@@ -31,6 +31,30 @@ def normalized_map(saliency: np.ndarray) -> np.ndarray:
   return (saliency - low) / span if span > 0 else np.zeros_like(saliency)
 
 
+def checked_grid(images: Any, maps: Mapping[str, Any], row_labels: Sequence[str] | None,
+                 cmap: str, alpha: float) -> tuple[np.ndarray, Any]:
+  """The checks of a grid of images (rows) x maps (columns) (`overlay_grid`'s Raises);
+  returns (the images as f64[k,H,W,3], matplotlib's pyplot)."""
+  validation.check_images(images)
+  images = np.asarray(images, np.float64)
+  if not isinstance(maps, Mapping):
+    raise TypeError(f"maps must be a mapping method -> f32[k,H,W], got {type(maps).__name__}")
+  for method, method_maps in maps.items():
+    validation.check_map_batch(method_maps, name=f"maps[{method!r}]")
+    if tuple(method_maps.shape) != images.shape[:3]:
+      raise ValueError(f"maps[{method!r}] must have shape [k, H, W] = {images.shape[:3]} like"
+                       f" the images, got {tuple(method_maps.shape)}")
+  count = images.shape[0]
+  if row_labels is not None and (isinstance(row_labels, str) or len(row_labels) != count):
+    raise ValueError(f"row_labels must hold {count} labels (one per image), got {row_labels!r}")
+  if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+    raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
+  plt = plotting.pyplot()
+  if cmap not in plt.colormaps():
+    raise ValueError(f"cmap must be a matplotlib colormap name, got {cmap!r}")
+  return images, plt
+
+
 def overlay_grid(path: str | os.PathLike, images: Any, maps: Mapping[str, Any], *,
                  row_labels: Sequence[str] | None = None, cmap: str = "jet", alpha: float = 0.5,
                  title: str = "") -> None:
@@ -52,25 +76,8 @@ def overlay_grid(path: str | os.PathLike, images: Any, maps: Mapping[str, Any], 
       cmap; alpha outside [0, 1].
     TypeError: non-array images or maps, maps not a mapping.
   """
-  validation.check_images(images)
-  images = np.asarray(images, np.float64)
-  if not isinstance(maps, Mapping):
-    raise TypeError(f"maps must be a mapping method -> f32[k,H,W], got {type(maps).__name__}")
-  for method, method_maps in maps.items():
-    validation.check_map_batch(method_maps, name=f"maps[{method!r}]")
-    if tuple(method_maps.shape) != images.shape[:3]:
-      raise ValueError(f"maps[{method!r}] must have shape [k, H, W] = {images.shape[:3]} like"
-                       f" the images, got {tuple(method_maps.shape)}")
-  count = images.shape[0]
-  if row_labels is not None and (isinstance(row_labels, str) or len(row_labels) != count):
-    raise ValueError(f"row_labels must hold {count} labels (one per image), got {row_labels!r}")
-  if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-    raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
-
-  plt = plotting.pyplot()
-  if cmap not in plt.colormaps():
-    raise ValueError(f"cmap must be a matplotlib colormap name, got {cmap!r}")
-  columns = 1 + len(maps)
+  images, plt = checked_grid(images, maps, row_labels, cmap, alpha)
+  count, columns = images.shape[0], 1 + len(maps)
   height = count * CELL_INCHES + (0.4 if title else 0.0) + 0.3 + COLORBAR_INCHES
   figure, axes = plt.subplots(count, columns, squeeze=False, layout="constrained",
                               figsize=(columns * CELL_INCHES, height))

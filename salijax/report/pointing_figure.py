@@ -22,7 +22,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from salijax import validation
 from salijax.metrics.pointing_game import (
     DEFAULT_TOLERANCE,
     pointing_game,
@@ -30,7 +29,7 @@ from salijax.metrics.pointing_game import (
     squared_distance_to_region,
 )
 from salijax.report import plotting
-from salijax.report.overlay_grid import normalized_map
+from salijax.report.overlay_grid import checked_grid, normalized_map
 
 CELL_INCHES = 1.9  # width and height of one panel
 HIT_COLOR = "#1a9850"
@@ -95,25 +94,10 @@ def pointing_figure(path: str | os.PathLike, images: Any, maps: Mapping[str, Any
       cmap; alpha outside [0, 1].
     TypeError: non-array images, maps or region, maps not a mapping.
   """
-  validation.check_images(images)
-  images = np.asarray(images, np.float64)
-  if not isinstance(maps, Mapping):
-    raise TypeError(f"maps must be a mapping method -> f32[k,H,W], got {type(maps).__name__}")
-  if not maps:
+  if isinstance(maps, Mapping) and not maps:
     raise ValueError("maps must hold at least one method")
-  for method, method_maps in maps.items():
-    validation.check_map_batch(method_maps, name=f"maps[{method!r}]")
-    if tuple(method_maps.shape) != images.shape[:3]:
-      raise ValueError(f"maps[{method!r}] must have shape [k, H, W] = {images.shape[:3]} like"
-                       f" the images, got {tuple(method_maps.shape)}")
+  images, plt = checked_grid(images, maps, row_labels, cmap, alpha)
   count = images.shape[0]
-  if row_labels is not None and (isinstance(row_labels, str) or len(row_labels) != count):
-    raise ValueError(f"row_labels must hold {count} labels (one per image), got {row_labels!r}")
-  if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-    raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
-  plt = plotting.pyplot()
-  if cmap not in plt.colormaps():
-    raise ValueError(f"cmap must be a matplotlib colormap name, got {cmap!r}")
   masks = np.asarray(region_masks(region, images.shape[:3]))
   marks = {str(method): pointing_marks(method_maps, masks, tolerance)
            for method, method_maps in maps.items()}

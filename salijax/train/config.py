@@ -10,7 +10,7 @@ from typing import Any
 
 import ml_collections
 
-from salijax import models
+from salijax import models, porting
 from salijax.config_checks import check_fields, expect, is_int
 from salijax.train import modes
 from salijax.train import optimizer as optimizer_lib
@@ -59,6 +59,15 @@ def vgg_options(config: ml_collections.ConfigDict) -> dict[str, Any]:
   rate = config.get("classifier_dropout", -1.0)
   return {"classifier_width": config.get("classifier_width", 0) or None,
           "classifier_dropout": None if rate == -1.0 else float(rate)}
+
+
+def eval_interpolation(config: ml_collections.ConfigDict) -> str:
+  """How the evaluation images are resampled, "bilinear" or "bicubic": as the torchvision
+  evaluation of `config.model`'s checkpoint does (`porting.eval_preprocessing`: bicubic for
+  efficientnet_b0) when training starts from pretrained weights, else bilinear."""
+  if config.pretrained == "none":
+    return "bilinear"
+  return porting.eval_preprocessing(config.model)["interpolation"]
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:

@@ -77,7 +77,8 @@ class _Evaluator:
                               image_size=self._config.image_size, training=False,
                               crop_scale=tuple(self._config.crop_scale),
                               crop_fraction=self._config.crop_fraction,
-                              share=data_parallel.share()):
+                              share=data_parallel.share(),
+                              interpolation=config_lib.eval_interpolation(self._config)):
       batch = data_parallel.global_batch(local, size, self._mesh)
       out = self._step(variables, batch["image"], batch["label"], batch["valid"])
       sums = out if sums is None else jax.tree.map(jnp.add, sums, out)

@@ -68,6 +68,20 @@ def test_eval_pass_through_is_exact():
     np.testing.assert_array_equal(batch["image"][row] * 255, source[row]["image"])
 
 
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_eval_images_are_resampled_with_the_interpolation_asked(interpolation):
+  source = _source(3, size=40)
+  batch = _all(source, batch_size=3, image_size=SIZE, training=False,
+               interpolation=interpolation)[0]
+  for row in range(3):
+    expected = salijax.data.preprocessing.eval_example(source[row], SIZE, 0.875, interpolation)
+    np.testing.assert_array_equal(batch["image"][row], expected["image"])
+  other = "bicubic" if interpolation == "bilinear" else "bilinear"
+  assert not np.array_equal(
+      batch["image"][0], salijax.data.preprocessing.eval_example(source[0], SIZE, 0.875,
+                                                                 other)["image"])
+
+
 def test_training_epoch_is_a_permutation_without_the_last_partial_batch():
   source = _source(10)
   batches = _all(source, batch_size=4, image_size=12, training=True, seed=1, epoch=0)
@@ -187,6 +201,7 @@ def test_the_background_thread_ends_when_iteration_stops():
     (dict(crop_fraction=0.0), "crop_fraction"),
     (dict(seed=-1), "seed"),
     (dict(workers=0), "workers"),
+    (dict(interpolation="nearest"), "interpolation: expected one of"),
     (dict(share=(2, 2)), r"share: expected \(index, count\) with 0 <= index < count"),
     (dict(share=(0, 5)), "count <= batch_size=4"),
   ],

@@ -73,3 +73,14 @@ def test_trainable_layers_parsing():
   config.mode = "finetune"
   config.trainable_layers = " layer4, head ,"
   assert config_lib.trainable_layers(config) == ("layer4", "head")
+
+
+@pytest.mark.parametrize("model, pretrained, expected", [
+    ("efficientnet_b0", "torchvision", "bicubic"),  # its checkpoint's evaluation transform
+    ("efficientnet_b0", "none", "bilinear"),  # from scratch: as it trains
+    ("resnet18", "torchvision", "bilinear"),
+])
+def test_eval_interpolation_follows_the_checkpoint(model, pretrained, expected):
+  config = train_config.get_config()
+  config.model, config.pretrained = model, pretrained
+  assert config_lib.eval_interpolation(config) == expected
