@@ -168,7 +168,7 @@ class MBConv(nn.Module):
         y, train) + x
 
 
-class EfficientNetB0(nn.Module):
+class EfficientNetB0(mobile_blocks.MobileNetwork):
   """torchvision's EfficientNet-B0 (see the module doc for the architecture and the taps).
 
   `__call__(images f32[B,H,W,3] in [0, 1], train=False)` -> logits
@@ -176,22 +176,8 @@ class EfficientNetB0(nn.Module):
   depth (rng "dropout") and batch statistics in the BatchNorms that
   `bn_trainable` selects (mutable "batch_stats").
 
-  Attributes:
-    num_classes: the number of logits.
-    head: "linear" or "mlp" (`salijax.models.heads`).
-    normalize: apply `(images - mean) / std` first.
-    mean, std: per-channel normalisation constants (ImageNet's by default).
-    bn_trainable: None (every BatchNorm follows `train`) or the torchvision
-      prefixes of the BatchNorms that do; the others always use their running
-      statistics.
+  Attributes: `mobile_blocks.MobileNetwork`'s.
   """
-
-  num_classes: int = 1000
-  head: str = "linear"
-  normalize: bool = True
-  mean: tuple[float, ...] = normalization.IMAGENET_MEAN
-  std: tuple[float, ...] = normalization.IMAGENET_STD
-  bn_trainable: tuple[str, ...] | None = None
 
   def taps(self) -> tuple[Tap, ...]:
     taps = mobile_blocks.cna_taps("features.0", activation=True)
@@ -199,10 +185,6 @@ class EfficientNetB0(nn.Module):
       taps += _block_taps(spec)
     return tuple(taps + mobile_blocks.cna_taps(LAST_FEATURE, activation=True)
                  + [Tap("avgpool")])
-
-  def tap_names(self) -> tuple[str, ...]:
-    """Every tap name, in forward order (see the module doc)."""
-    return tuple(tap.name for tap in self.taps())
 
   def default_tap(self) -> str:
     """The last Conv2dNormActivation, "features.8"."""

@@ -49,6 +49,35 @@ class Tap(NamedTuple):
   same_as: str | None = None
 
 
+class MobileNetwork(nn.Module):
+  """The fields and tap names shared by EfficientNet-B0, MobileNetV2 and MobileNetV3-Large;
+  a subclass defines `taps()` (its Taps in forward order) and `__call__`.
+
+  Attributes:
+    num_classes: the number of logits.
+    head: "linear" or "mlp" (`salijax.models.heads`).
+    normalize: apply `(images - mean) / std` first.
+    mean, std: per-channel normalisation constants (ImageNet's by default).
+    bn_trainable: None (every BatchNorm follows `train`) or the torchvision
+      prefixes of the BatchNorms that do; the others always use their running
+      statistics.
+  """
+
+  num_classes: int = 1000
+  head: str = "linear"
+  normalize: bool = True
+  mean: tuple[float, ...] = normalization.IMAGENET_MEAN
+  std: tuple[float, ...] = normalization.IMAGENET_STD
+  bn_trainable: tuple[str, ...] | None = None
+
+  def taps(self) -> tuple[Tap, ...]:
+    raise NotImplementedError
+
+  def tap_names(self) -> tuple[str, ...]:
+    """Every tap name, in forward order (see the module doc)."""
+    return tuple(tap.name for tap in self.taps())
+
+
 def tap_paths(taps: Sequence[Tap]) -> dict[str, str]:
   """Tap name -> the `/`-path of the Flax module whose output it is."""
   paths: dict[str, str] = {}
