@@ -126,8 +126,7 @@ def _blur_ig(clf: Classifier, images: jax.Array, labels: jax.Array, taps: jax.Ar
                               grads.reshape(batch, chunk, height, width, 3), weights[step],
                               precision=_HIGHEST)
 
-  # Unrolled (up to 8 chunks), as integrated_gradients: on XLA:CPU a backward pass in a
-  # rolled loop runs slower.
+  # Unrolled (up to 8 chunks), as integrated_gradients.
   total = jax.lax.fori_loop(0, num_chunks, add_chunk, jnp.zeros_like(images),
                             unroll=min(num_chunks, 8))
   return reduce_channels(-total, reduce)

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from salijax.classifier import Classifier
 from salijax.methods.map_ops import upsample_bilinear
 from salijax.methods.registry import one_gradient, register
+from salijax.wrapping.conv_transposes import explicit_kernel_transposes
 
 
 class LayerGradients(NamedTuple):
@@ -44,7 +45,8 @@ def layer_gradients(clf: Classifier, images: jax.Array, labels: jax.Array) -> La
   """A, dy_c/dA and the logits, f32[B,H,W,3], i32[B] (traceable): one vjp whose one-hot
   cotangent gives each image the gradient of its own target logit."""
   feats = clf.features(clf.variables, images)
-  logits, head_vjp = jax.vjp(lambda a: clf.head(clf.variables, a, images), feats)
+  head = explicit_kernel_transposes(clf.head)  # faster in XLA:CPU loops
+  logits, head_vjp = jax.vjp(lambda a: head(clf.variables, a, images), feats)
   (grads,) = head_vjp(jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype))
   return LayerGradients(feats, grads, logits)
 

@@ -110,8 +110,7 @@ def _gradient_shap(clf: Classifier, images: jax.Array, labels: jax.Array, key: j
     return total + jnp.einsum("bshwc,s->bhwc", delta * grads.reshape(delta.shape), kept,
                               precision=jax.lax.Precision.HIGHEST)
 
-  # Unrolled (up to 8 chunks), as integrated_gradients: rolled backward passes are slower
-  # on XLA:CPU.
+  # Unrolled (up to 8 chunks), as integrated_gradients.
   num_chunks = math.ceil(num_samples / chunk)
   total = jax.lax.fori_loop(0, num_chunks, add_chunk, jnp.zeros_like(images),
                             unroll=min(num_chunks, 8))

@@ -29,6 +29,7 @@ from salijax.classifier import Classifier
 from salijax.methods.gradient_cams import gradient_cam
 from salijax.methods.map_ops import REDUCE_OPTION, reduce_channels
 from salijax.methods.registry import one_gradient, register
+from salijax.wrapping.conv_transposes import explicit_kernel_transposes
 
 
 def logit_gradients(apply: Callable[..., jax.Array], variables: Any, images: jax.Array,
@@ -36,8 +37,11 @@ def logit_gradients(apply: Callable[..., jax.Array], variables: Any, images: jax
   """d y_c / d I of `apply(variables, images)`: f32[B,H,W,3], i32[B] -> f32[B,H,W,3].
 
   Images are independent (inference mode), so one vjp with a one-hot cotangent
-  per image gives each image the gradient of its own target logit.
+  per image gives each image the gradient of its own target logit. The
+  convolutions' input gradients read explicitly transposed kernels
+  (`explicit_kernel_transposes`: 2x faster inside XLA:CPU loops).
   """
+  apply = explicit_kernel_transposes(apply)
   logits, apply_vjp = jax.vjp(lambda x: apply(variables, x), images)
   (grads,) = apply_vjp(jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype))
   return grads

@@ -117,8 +117,8 @@ def _integrated_gradients(clf: Classifier, images: jax.Array, labels: jax.Array,
     return total + jnp.einsum("bkhwc,k->bhwc", grads.reshape(batch, chunk, height, width, 3),
                               weights[step], precision=jax.lax.Precision.HIGHEST)
 
-  # Unrolled (up to 8 chunks): on XLA:CPU a backward pass inside a rolled loop runs
-  # ~2.3x slower than the same pass outside one (BENCHMARKS.md).
+  # Unrolled (up to 8 chunks): on XLA:CPU the rolled loop of gradients runs 5-15 % slower
+  # (BENCHMARKS.md; 2.3x before `explicit_kernel_transposes`).
   integral = jax.lax.fori_loop(0, num_chunks, add_chunk, jnp.zeros_like(images),
                                unroll=min(num_chunks, 8))
   return reduce_channels(delta * integral, reduce)

@@ -47,8 +47,7 @@ import numpy as np
 from jax.extend import core
 
 from salijax.methods.lrp_rules import AffineLayer, Rule, norm_relevance, stabilize
-from salijax.methods.rescale_rule import _bind
-from salijax.wrapping.guided_relus import _INLINED, _inlined_body, _relu_operand, _sub_jaxprs
+from salijax.wrapping.jaxpr_rewriting import INLINED, bind, inlined_body, relu_operand, sub_jaxprs
 
 LAYER_KINDS = {"conv_general_dilated": "conv", "dot_general": "dense"}
 AFFINE = ("add", "sub", "mul", "div", "neg")
@@ -132,7 +131,7 @@ class _PendingLayer:
     args = list(self.args)
     args[self.position] = x
     args[1 - self.position] = weight
-    return _bind(self.eqn, args)[0]
+    return bind(self.eqn, args)[0]
 
   def extended(self, scale: Any, shift: Any) -> "_PendingLayer":
     return _PendingLayer(self.eqn, self.args, self.position, self.x, self.first, scale, shift)
@@ -296,18 +295,18 @@ def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any],
     name = eqn.primitive.name
     outs_tracked = [True] * len(eqn.outvars)
     if not any(tracked):
-      outs, outs_tracked = _bind(eqn, ins), [False] * len(eqn.outvars)
-    elif name in _INLINED:
-      body, body_consts = _inlined_body(eqn)
+      outs, outs_tracked = bind(eqn, ins), [False] * len(eqn.outvars)
+    elif name in INLINED:
+      body, body_consts = inlined_body(eqn)
       outs, outs_tracked = _evaluate(body, body_consts, ins, tracked, ctx)
-    elif _sub_jaxprs(eqn):
+    elif sub_jaxprs(eqn):
       raise _unsupported(eqn, "(a loop or branch) on image-dependent values")
-    elif (operand := _relu_operand(eqn)) is not None or name in PASSED:
+    elif (operand := relu_operand(eqn)) is not None or name in PASSED:
       position = 0 if name in PASSED else list(eqn.invars).index(operand)
       others = ins[:position] + ins[position + 1:]
 
       def forward(x, *others, eqn=eqn, position=position):
-        return _bind(eqn, [*others[:position], x, *others[position:]])[0]
+        return bind(eqn, [*others[:position], x, *others[position:]])[0]
 
       outs = [_custom(forward, lambda x, *rest: rest[-1])(_value(ins[position], ctx), *others)]
     elif name in LAYER_KINDS:
@@ -319,7 +318,7 @@ def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any],
       outs = [_PendingLayer(eqn, ins, position, x, first)]
     elif name in POOLS:
       x = _value(ins[0], ctx)
-      outs = [_PendingPool(x, (lambda v, eqn=eqn: _bind(eqn, [v])[0],))]
+      outs = [_PendingPool(x, (lambda v, eqn=eqn: bind(eqn, [v])[0],))]
     elif _is_affine(eqn, tracked):
       position = tracked.index(True)
       operand = ins[position]
@@ -328,11 +327,11 @@ def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any],
         outs = [operand.extended(*_affine_update(eqn, position, other, operand.scale,
                                                  operand.shift))]
       elif isinstance(operand, _PendingPool):
-        outs = [operand.extended(lambda v, eqn=eqn, ins=ins, position=position: _bind(
+        outs = [operand.extended(lambda v, eqn=eqn, ins=ins, position=position: bind(
             eqn, [v if i == position else a for i, a in enumerate(ins)])[0])]
       else:  # outside a layer: relevance passes
         def forward(x, *others, eqn=eqn, position=position):
-          return _bind(eqn, [*others[:position], x, *others[position:]])[0]
+          return bind(eqn, [*others[:position], x, *others[position:]])[0]
 
         others = ins[:position] + ins[position + 1:]
         outs = [_custom(forward, lambda x, *rest: rest[-1])(operand, *others)]
@@ -342,9 +341,9 @@ def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any],
         raise _unsupported(eqn, f"of image-dependent values shaped {a.shape} and {b.shape}")
       outs = [_residual_sum(ctx.composite.stabilizer if ctx.composite else 0.0)(a, b)]
     elif name in RESHAPING and isinstance(ins[0], _PendingPool):
-      outs = [ins[0].extended(lambda v, eqn=eqn, ins=ins: _bind(eqn, [v, *ins[1:]])[0])]
+      outs = [ins[0].extended(lambda v, eqn=eqn, ins=ins: bind(eqn, [v, *ins[1:]])[0])]
     elif name in GRADIENT_KEPT:
-      outs = _bind(eqn, [_value(v, ctx) for v in ins])
+      outs = bind(eqn, [_value(v, ctx) for v in ins])
     else:
       raise _unsupported(eqn, "on an image-dependent value")
     for var, value, is_tracked in zip(eqn.outvars, outs, outs_tracked, strict=True):

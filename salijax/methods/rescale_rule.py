@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend import core
 
-from salijax.wrapping.guided_relus import _INLINED, _inlined_body, _relu_operand, _sub_jaxprs
+from salijax.wrapping.jaxpr_rewriting import INLINED, bind, inlined_body, relu_operand, sub_jaxprs
 
 EPS = 1e-10  # |x - x0| below which the multiplier is the gradient (Captum's default eps)
 
@@ -91,7 +91,7 @@ def _nonlinearity(eqn: core.JaxprEqn) -> tuple[str, Any] | None:
   name = eqn.primitive.name
   if name in ("tanh", "logistic"):
     operand = eqn.invars[0]
-  elif (operand := _relu_operand(eqn)) is not None:
+  elif (operand := relu_operand(eqn)) is not None:
     name = "relu"
   else:
     return None
@@ -102,20 +102,14 @@ def _nonlinearity(eqn: core.JaxprEqn) -> tuple[str, Any] | None:
 
 
 def _has_nonlinearity(jaxpr: core.Jaxpr) -> bool:
-  return any(_nonlinearity(eqn) is not None or any(_has_nonlinearity(s) for s in _sub_jaxprs(eqn))
+  return any(_nonlinearity(eqn) is not None or any(_has_nonlinearity(s) for s in sub_jaxprs(eqn))
              for eqn in jaxpr.eqns)
-
-
-def _bind(eqn: core.JaxprEqn, args: Sequence[Any]) -> list[Any]:
-  with eqn.ctx.manager:
-    outs = eqn.primitive.bind(*args, **eqn.primitive.get_bind_params(eqn.params))
-  return list(outs) if eqn.primitive.multiple_results else [outs]
 
 
 def _bind_paired(eqn: core.JaxprEqn, args: Sequence[Any], paired: Sequence[bool]) -> list[Any]:
   """`eqn` on both streams at once: vmapped over the stream axis of the paired arguments."""
   axes = [0 if p else None for p in paired]
-  return jax.vmap(lambda *a: _bind(eqn, a), in_axes=axes)(*args)
+  return jax.vmap(lambda *a: bind(eqn, a), in_axes=axes)(*args)
 
 
 def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any],
@@ -136,16 +130,16 @@ def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any],
     ins_paired = [is_paired for _, is_paired in read_ins]
     found = _nonlinearity(eqn)
     if not any(ins_paired):  # the same on both streams
-      outs, outs_paired = _bind(eqn, ins), [False] * len(eqn.outvars)
+      outs, outs_paired = bind(eqn, ins), [False] * len(eqn.outvars)
     elif found is not None:
       outs, outs_paired = [_RESCALED[found[0]](read(found[1])[0])], [True]
       count[0] += 1
-    elif any(_has_nonlinearity(s) for s in _sub_jaxprs(eqn)):
-      if eqn.primitive.name not in _INLINED:
+    elif any(_has_nonlinearity(s) for s in sub_jaxprs(eqn)):
+      if eqn.primitive.name not in INLINED:
         raise NotImplementedError(
             f"DeepLIFT: nonlinearities inside `{eqn.primitive.name}` (a loop or branch) are"
             " not supported")
-      body, body_consts = _inlined_body(eqn)
+      body, body_consts = inlined_body(eqn)
       outs, outs_paired = _evaluate(body, body_consts, ins, ins_paired, count)
     else:
       outs, outs_paired = _bind_paired(eqn, ins, ins_paired), [True] * len(eqn.outvars)

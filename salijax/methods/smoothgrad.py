@@ -95,8 +95,7 @@ def _smoothgrad(clf: Classifier, images: jax.Array, labels: jax.Array, key: jax.
     kept = (index < num_samples).astype(raw.dtype)  # the padded tail adds nothing
     return total + jnp.einsum("bshwc,s->bhwc", raw, kept, precision=jax.lax.Precision.HIGHEST)
 
-  # Unrolled (up to 8 chunks): on XLA:CPU a backward pass inside a rolled loop runs
-  # ~2.3x slower than the same pass outside one (BENCHMARKS.md).
+  # Unrolled (up to 8 chunks), as integrated_gradients.
   num_chunks = math.ceil(num_samples / sample_chunk)
   total = jax.lax.fori_loop(0, num_chunks, add_chunk, jnp.zeros_like(images),
                             unroll=min(num_chunks, 8))
