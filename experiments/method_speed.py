@@ -184,7 +184,8 @@ def timed_call(name: str, clf: Classifier, images: jax.Array, labels: jax.Array,
   return lambda: method(clf, images, labels, key=key, **given)
 
 
-def _layer_channels(clf: Classifier, images: jax.Array) -> int:
+def layer_channels(clf: Classifier, images: jax.Array) -> int:
+  """The explained layer's channels (0 for a Classifier without `features`)."""
   if clf.features is None:
     return 0
   return int(jax.eval_shape(clf.features, clf.variables, images).shape[-1])
@@ -267,7 +268,7 @@ def method_benchmark(models: Sequence[str], image_size: int, batch_size: int, *,
     clf = models_lib.classifier(module, models_lib.init(module, jax.random.key(0), image_size))
     images = jax.random.uniform(jax.random.key(1), (batch_size, image_size, image_size, 3))
     labels = jax.random.randint(jax.random.key(2), (batch_size,), 0, num_classes)
-    shapes = Shapes(batch_size, image_size, image_size, _layer_channels(clf, images))
+    shapes = Shapes(batch_size, image_size, image_size, layer_channels(clf, images))
     passes = pass_functions(clf)
     for name in methods:
       cost_of_map = cost(name, resolve_options(name, given[name]), shapes)

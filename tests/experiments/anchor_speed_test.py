@@ -39,9 +39,15 @@ def test_rows_of_a_captum_a_pair_and_a_zennit_method(captum, saliency_pair, zenn
                                                          ("guided_ig", "pair"), ("lrp", "zennit")]
   for row in rows:
     assert row["salijax_sec"] > 0 and row["anchor_sec"] > 0
-    assert row["speedup"] == pytest.approx(row["anchor_sec"] / row["salijax_sec"], rel=0.05,
-                                           abs=0.02)
+    assert row["speedup"] == pytest.approx(row["anchor_sec"] / row["salijax_sec"], rel=1e-3,
+                                           abs=0.005)
     assert row["device"] == jax.devices()[0].device_kind
+    assert row["floor_sec"] > 0
+    # Seconds keep 4 significant digits, ratios 2 decimals.
+    assert row["floor_ratio"] == pytest.approx(row["salijax_sec"] / row["floor_sec"], rel=1e-3,
+                                               abs=0.005)
+    assert row["bound"] == pytest.approx(row["anchor_sec"] / row["floor_sec"], rel=1e-3,
+                                         abs=0.005)
   assert capsys.readouterr().out.count("benchmark=anchors") == 3
 
 
