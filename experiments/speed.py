@@ -51,6 +51,12 @@ Guided IG and Blur IG; zennit's LRP) on the same ResNet18, images and work
 
   python -m experiments.speed --benchmark=anchors --image_size=224 --batch_size=8 --repeats=3
 
+--benchmark=loop_gradients times a model's input gradient called on its own, inside a
+lax.scan, and inside a lax.scan under salijax.wrapping.explicit_kernel_transposes
+(experiments/loop_gradient_speed.py; the first --models and --image_size):
+
+  python -m experiments.speed --benchmark=loop_gradients --image_size=224 --batch_size=8
+
 A benchmark is a function `() -> list[dict]` (one row per measurement, read
 from its flags; roofline and suite: a report dict) registered in BENCHMARKS.
 """
@@ -60,12 +66,20 @@ from collections.abc import Callable
 import jax
 from absl import app, flags, logging
 
-from experiments import anchor_speed, device_suite, method_speed, quantus_speed, roofline
+from experiments import (
+    anchor_speed,
+    device_suite,
+    loop_gradient_speed,
+    method_speed,
+    quantus_speed,
+    roofline,
+)
 from salijax import atomic_files
 from salijax.train import throughput
 
 _BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train", "methods", "rise_memory", "quantus",
-                                                     "anchors", "roofline", "suite"],
+                                                     "anchors", "roofline", "suite",
+                                                     "loop_gradients"],
                                 "What to time (or, for roofline, to compile).")
 _MODELS = flags.DEFINE_list("models", ["resnet18"], "Architectures (salijax.models).")
 _IMAGE_SIZES = flags.DEFINE_list("image_size", ["80"], "Square image sizes in pixels "
@@ -158,6 +172,13 @@ def anchors_benchmark() -> list[dict]:
       repeats=_REPEATS.value, num_classes=_NUM_CLASSES.value)]
 
 
+def loop_gradients_benchmark() -> list[dict]:
+  """Rows of (way, ms per image per gradient, ratio to the gradient called on its own)."""
+  return loop_gradient_speed.loop_gradient_benchmark(
+      _MODELS.value[0], image_size=int(_IMAGE_SIZES.value[0]), batch_size=_BATCH_SIZE.value,
+      warmup=_WARMUP.value, repeats=_REPEATS.value, num_classes=_NUM_CLASSES.value)
+
+
 def roofline_benchmark() -> dict:
   """The roofline report (experiments/roofline.py) at the one --image_size."""
   if len(_IMAGE_SIZES.value) != 1:
@@ -178,7 +199,7 @@ def suite_benchmark() -> dict:
 BENCHMARKS: dict[str, Callable[[], list[dict] | dict]] = {
     "train": train_benchmark, "methods": methods_benchmark, "rise_memory": rise_memory_benchmark,
     "quantus": quantus_benchmark, "anchors": anchors_benchmark, "roofline": roofline_benchmark,
-    "suite": suite_benchmark}
+    "suite": suite_benchmark, "loop_gradients": loop_gradients_benchmark}
 
 
 def main(argv):

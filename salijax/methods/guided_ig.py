@@ -31,8 +31,9 @@ loops for ever) ends.
 
 The steps are sequential (each gradient is taken at the point the previous
 steps reached): a `lax.scan` over the m steps, each one gradient pass of the
-B images, with an inner `lax.while_loop` over the selections (a sort of the
-H*W*3 features each). Cost: m gradient passes per image.
+B images, with an inner `lax.while_loop` over the selections (each quantile
+found by `kth_smallest`, linear passes over the H*W*3 features). Cost: m
+gradient passes per image.
 
     maps = guided_ig(clf, images, labels)                           # f32[B,H,W]
     attributions = guided_ig(clf, images, labels, reduce="none")    # f32[B,H,W,3]
