@@ -16,10 +16,14 @@ inside a scan with the transform (BENCHMARKS.md).
 every ungrouped convolution replaced by the same convolution under a custom
 VJP whose input gradient transposes the kernel with an explicit `transpose`
 and reads it in the forward's own layout. Values and derivatives are those of
-`fn` (the same arithmetic); only the compiled layout differs. Convolutions
-inside loops, branches and custom derivatives of `fn` itself are left as they
-are, as are grouped ones (depthwise), whose swapped kernel is not a kernel of
-the same grouping. Reverse mode only: the custom VJP has no forward mode.
+`fn` (the same arithmetic); only the compiled layout differs. Left as they
+are: convolutions inside loops, branches and custom derivatives of `fn`
+itself; grouped ones (depthwise), whose swapped kernel is not a kernel of the
+same grouping; and those with a spatial side below `MIN_SIDE` (3) in their
+input or output, where XLA:CPU's convolution for the explicit kernel is the
+slower one (a looped 3x3 input gradient of 16 images: 2x2 sides 1.8-2x
+slower with it, sides 3 to 56 1.5-4x faster). Reverse mode only: the custom
+VJP has no forward mode.
 
     apply = explicit_kernel_transposes(clf.apply)     # (variables, images) -> logits
     logits, pullback = jax.vjp(lambda x: apply(variables, x), images)
@@ -39,13 +43,27 @@ from salijax.wrapping.jaxpr_rewriting import INLINED, evaluate, sub_jaxprs
 _OPAQUE = ("custom_jvp_call", "custom_vjp_call", "custom_vjp_call_jaxpr")  # their rules stay
 
 
+MIN_SIDE = 3  # the smallest spatial side (input and output) of a rewritten convolution
+
+
 def _is_ungrouped_conv(eqn: core.JaxprEqn) -> bool:
   return (eqn.primitive is lax.conv_general_dilated_p
           and eqn.params["feature_group_count"] == 1 and eqn.params["batch_group_count"] == 1)
 
 
+def _is_rewritten(eqn: core.JaxprEqn) -> bool:
+  """An ungrouped convolution whose input and output sides are all at least MIN_SIDE."""
+  if not _is_ungrouped_conv(eqn):
+    return False
+  numbers = eqn.params["dimension_numbers"]
+  lhs_shape, out_shape = eqn.invars[0].aval.shape, eqn.outvars[0].aval.shape
+  sides = [lhs_shape[d] for d in numbers.lhs_spec[2:]] + [
+      out_shape[d] for d in numbers.out_spec[2:]]
+  return min(sides) >= MIN_SIDE
+
+
 def _has_conv(jaxpr: core.Jaxpr) -> bool:
-  return any(_is_ungrouped_conv(eqn) or any(_has_conv(s) for s in sub_jaxprs(eqn))
+  return any(_is_rewritten(eqn) or any(_has_conv(s) for s in sub_jaxprs(eqn))
              for eqn in jaxpr.eqns)
 
 
@@ -86,7 +104,7 @@ def _conv_with_transposed_kernel_gradient(params: dict[str, Any]
 
 
 def _replace_conv(eqn: core.JaxprEqn, read: Callable[[Any], Any]) -> list[Any] | None:
-  if not _is_ungrouped_conv(eqn):
+  if not _is_rewritten(eqn):
     return None
   lhs, rhs = (read(atom) for atom in eqn.invars)
   return [_conv_with_transposed_kernel_gradient(eqn.params)(lhs, rhs)]

@@ -11,14 +11,14 @@ import pytest
 from jax import lax
 from jax.extend import core
 
-from salijax.wrapping.conv_transposes import explicit_kernel_transposes
+from salijax.wrapping.conv_transposes import MIN_SIDE, explicit_kernel_transposes
 from salijax.wrapping.jaxpr_rewriting import sub_jaxprs
 
 # (lhs shape, kernel shape, dimension numbers, conv keyword arguments)
 CASES = {
     "nhwc_same": ((2, 9, 9, 3), (3, 3, 3, 5), ("NHWC", "HWIO", "NHWC"),
                   {"window_strides": (1, 1), "padding": "SAME"}),
-    "strided_valid": ((2, 11, 10, 3), (7, 7, 3, 4), ("NHWC", "HWIO", "NHWC"),
+    "strided_valid": ((2, 13, 12, 3), (7, 7, 3, 4), ("NHWC", "HWIO", "NHWC"),
                       {"window_strides": (2, 2), "padding": "VALID"}),
     "explicit_padding_dilated": ((1, 12, 12, 2), (3, 2, 2, 3), ("NHWC", "HWIO", "NHWC"),
                                  {"window_strides": (2, 1), "padding": ((1, 2), (0, 1)),
@@ -120,6 +120,20 @@ def test_grouped_convolutions_are_left_as_they_are():
   assert "conv_general_dilated" in names
   _assert_close(jax.grad(explicit_kernel_transposes(fn), 1)(depthwise, lhs),
                 jax.grad(fn, 1)(depthwise, lhs))
+
+
+@pytest.mark.parametrize("lhs_shape", [(1, 2, 6, 4), (1, 6, 6, 4)])
+def test_convolutions_with_a_side_below_min_side_are_left_as_they_are(lhs_shape):
+  lhs = jax.random.normal(jax.random.key(0), lhs_shape)
+  kernel = jax.random.normal(jax.random.key(1), (3, 3, 4, 4))
+  stride = 1 if lhs_shape[1] < MIN_SIDE else 3  # 6 -> 2: the output's side is too small
+
+  def fn(rhs, x):
+    return lax.conv_general_dilated(x, rhs, (stride, stride), "SAME",
+                                    dimension_numbers=("NHWC", "HWIO", "NHWC")).sum()
+
+  names = _primitive_names(jax.make_jaxpr(explicit_kernel_transposes(fn))(kernel, lhs).jaxpr)
+  assert "conv_general_dilated" in names and "custom_vjp_call" not in names
 
 
 def test_a_convolution_under_a_custom_derivative_keeps_its_rule():
