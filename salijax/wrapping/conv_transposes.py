@@ -9,7 +9,7 @@ body (`lax.scan`, `fori_loop`, `while_loop`: the steps of integrated and
 Guided IG, the chunks of SmoothGrad and of the robustness metrics, the
 optimisation steps of IBA) it keeps the swapped reading and falls back to a
 convolution 2-4x slower. The same ResNet18 input gradient at 224 px, batch 8,
-on a 2-core Xeon: 59 ms per image on its own, 122 ms inside a scan, 52 ms
+on a 2-core Xeon: 60 ms per image on its own, 124 ms inside a scan, 55 ms
 inside a scan with the transform (BENCHMARKS.md).
 
 `explicit_kernel_transposes(fn)` traces `fn` to a jaxpr and evaluates it with
