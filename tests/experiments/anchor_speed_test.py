@@ -39,15 +39,14 @@ def test_rows_of_a_captum_a_pair_and_a_zennit_method(captum, saliency_pair, zenn
                                                          ("guided_ig", "pair"), ("lrp", "zennit")]
   for row in rows:
     assert row["salijax_sec"] > 0 and row["anchor_sec"] > 0
-    assert row["speedup"] == pytest.approx(row["anchor_sec"] / row["salijax_sec"], rel=1e-3,
-                                           abs=0.005)
     assert row["device"] == jax.devices()[0].device_kind
     assert row["floor_sec"] > 0
-    # Seconds keep 4 significant digits, ratios 2 decimals.
-    assert row["floor_ratio"] == pytest.approx(row["salijax_sec"] / row["floor_sec"], rel=1e-3,
-                                               abs=0.005)
-    assert row["bound"] == pytest.approx(row["anchor_sec"] / row["floor_sec"], rel=1e-3,
-                                         abs=0.005)
+    # Seconds keep 4 significant digits (each within 5e-4 relative), ratios 2 decimals.
+    for ratio, top, bottom in (("speedup", "anchor_sec", "salijax_sec"),
+                               ("floor_ratio", "salijax_sec", "floor_sec"),
+                               ("bound", "anchor_sec", "floor_sec")):
+      recomputed = row[top] / row[bottom]
+      assert abs(row[ratio] - recomputed) <= 0.005 + 1e-3 * recomputed, (ratio, row)
   assert capsys.readouterr().out.count("benchmark=anchors") == 3
 
 
