@@ -62,14 +62,14 @@ def _is_rewritten(eqn: core.JaxprEqn) -> bool:
   return min(sides) >= MIN_SIDE
 
 
-def _has_conv(jaxpr: core.Jaxpr) -> bool:
-  return any(_is_rewritten(eqn) or any(_has_conv(s) for s in sub_jaxprs(eqn))
+def _has_rewritten(jaxpr: core.Jaxpr) -> bool:
+  return any(_is_rewritten(eqn) or any(_has_rewritten(s) for s in sub_jaxprs(eqn))
              for eqn in jaxpr.eqns)
 
 
 def _enters(eqn: core.JaxprEqn) -> bool:
   return (eqn.primitive.name in INLINED and eqn.primitive.name not in _OPAQUE
-          and any(_has_conv(s) for s in sub_jaxprs(eqn)))
+          and any(_has_rewritten(s) for s in sub_jaxprs(eqn)))
 
 
 def _conv_with_transposed_kernel_gradient(params: dict[str, Any]

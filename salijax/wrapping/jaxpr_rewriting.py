@@ -50,7 +50,7 @@ def bind(eqn: core.JaxprEqn, args: Sequence[Any]) -> list[Any]:
   return list(outs) if eqn.primitive.multiple_results else [outs]
 
 
-def is_zero_literal(atom: Any) -> bool:
+def _is_zero_literal(atom: Any) -> bool:
   if not isinstance(atom, core.Literal):
     return False
   value = atom.val
@@ -62,9 +62,9 @@ def relu_operand(eqn: core.JaxprEqn) -> Any | None:
   if eqn.primitive.name != "max" or len(eqn.invars) != 2:
     return None
   first, second = eqn.invars
-  if is_zero_literal(second) and not is_zero_literal(first):
+  if _is_zero_literal(second) and not _is_zero_literal(first):
     return first
-  if is_zero_literal(first) and not is_zero_literal(second):
+  if _is_zero_literal(first) and not _is_zero_literal(second):
     return second
   return None
 
