@@ -17,8 +17,12 @@ and the same maps (salijax's `gradient` maps of the port). For each metric of
                              and salijax_sec / floor_sec (goal: <= 1.15)
 
 Each pair fixes options that give both libraries the same work (the same
-steps, subsets or perturbations per image); docs/metrics.md says where the
-definitions differ. Quantus runs torch on all cores (`torch.set_num_threads`).
+steps, subsets or perturbations per image; ROAD on grey images, which
+Quantus's ROAD needs, and in Quantus also on the negated maps, for salijax's
+LeRF; sensitivity-n as Quantus's FaithfulnessCorrelation at
+each subset size, the quantity it equals; Quantus explaining the images itself
+where salijax's metric does); docs/metrics.md says where the definitions
+differ. Quantus runs torch on all cores (`torch.set_num_threads`).
 
     rows = quantus_benchmark(["pixel_flipping"], image_sizes=(112,), batch_size=8)
 """
@@ -54,6 +58,7 @@ class Inputs:
   images: jax.Array  # f32[B,H,W,3] in [0, 1]
   maps: jax.Array  # f32[B,H,W]
   labels: jax.Array  # i32[B]
+  num_classes: int  # the models' outputs
 
   def quantus_args(self) -> dict[str, np.ndarray]:
     """Quantus's x_batch (NCHW), y_batch and a_batch (N,1,H,W) in numpy."""
@@ -67,15 +72,57 @@ class Pair:
   """A salijax metric and the Quantus metric(s) it is timed against, with equal work."""
 
   salijax: Callable[[Inputs, int], Any]  # (inputs, chunk) -> the metric's result
-  quantus: Callable[[Any, int], Sequence[Any]]  # (quantus, H) -> configured Quantus metrics
+  quantus: Callable[[Any, int, int], Sequence[Any]]  # (quantus, H, classes) -> Quantus metrics
   passes: Callable[[int, Any], float]  # (H, salijax's result) -> passes per image
   kind: str = "forward"  # the pass: "forward", or "gradient" (method metrics)
   forwards: int = 0  # forwards per image beside gradient passes (relative stability's logits)
   chunk: int = 64  # salijax's images per pass
+  quantus_calls: Callable[[Inputs], Sequence[tuple[Any, dict]]] = (
+      lambda batch: [(batch.torch_model, batch.quantus_args())])  # the (model, x/y/a
+  # arguments) of each call of each Quantus metric (several: the same work as salijax's)
 
 
 STEPS = 96  # forwards per image of the step-wise metrics (Quantus's defaults are up to 3 H W)
 SAMPLES = 16  # perturbations per image of the robustness metrics
+ROAD_PERCENTAGES = tuple(range(2, 98, 4))  # 24; salijax runs MoRF and LeRF: 48 imputations
+SUBSET_FRACTIONS = (1 / 64, 1 / 16, 1 / 8, 1 / 4)  # sensitivity-n's subset sizes n / (H W)
+# (Quantus draws 3 n values among the H W of a one-channel map: 3 n < H W)
+
+
+def _subset_sizes(size: int) -> tuple[int, ...]:
+  return tuple(int(size * size * fraction) for fraction in SUBSET_FRACTIONS)
+
+
+def _grey(images: jax.Array) -> jax.Array:
+  """f32[B,H,W,3] -> the same shape, each pixel's channel mean on all three channels."""
+  return jnp.broadcast_to(images.mean(axis=-1, keepdims=True), images.shape)
+
+
+def _grey_road_calls(batch: Inputs) -> list[tuple[Any, dict]]:
+  """Quantus 0.6.0's ROAD indexes the image's values as pixels, so it runs only on
+  one-channel images: it gets the grey images through a model that repeats the channel (the
+  same forwards as salijax's on the grey RGB images), once with the maps and once with the
+  maps reversed, max - map (it removes the most salient pixels first; salijax also LeRF)."""
+  import torch  # noqa: PLC0415
+
+  class Grey(torch.nn.Module):
+    def __init__(self, model):
+      super().__init__()
+      self.model = model
+
+    def forward(self, x):
+      return self.model(x.repeat(1, 3, 1, 1))
+
+  args = batch.quantus_args()
+  args["x_batch"] = args["x_batch"].mean(axis=1, keepdims=True)
+  model = Grey(batch.torch_model).eval()
+  reversed_maps = args["a_batch"].max() - args["a_batch"]  # Quantus refuses maps all <= 0
+  return [(model, args), (model, {**args, "a_batch": reversed_maps})]
+
+
+def _unexplained(batch: Inputs) -> list[tuple[Any, dict]]:
+  """No maps given: Quantus explains the images itself, as salijax's metric does."""
+  return [(batch.torch_model, {**batch.quantus_args(), "a_batch": None})]
 
 
 def _pixels_per_step(size: int, steps: int = STEPS) -> int:
@@ -99,79 +146,108 @@ def _pairs() -> dict[str, Pair]:
           lambda i, chunk: metrics.pixel_flipping(
               i.clf, i.images, i.maps, i.labels,
               features_in_step=_pixels_per_step(i.images.shape[1]), baseline="min", chunk=chunk),
-          lambda q, h: [q.PixelFlipping(features_in_step=_values_per_step(h), **quiet)],
+          lambda q, h, k: [q.PixelFlipping(features_in_step=_values_per_step(h), **quiet)],
           lambda h, r: r.curve.shape[1]),
       "region_perturbation": Pair(
           lambda i, chunk: metrics.region_perturbation(
               i.clf, i.images, i.maps, i.labels, patch_size=i.images.shape[1] // 8,
               regions_evaluation=64, baseline="min", chunk=chunk),
-          lambda q, h: [q.RegionPerturbation(patch_size=h // 8, regions_evaluation=64,
+          lambda q, h, k: [q.RegionPerturbation(patch_size=h // 8, regions_evaluation=64,
                                              **quiet)],
           lambda h, r: r.curve.shape[1]),
       "selectivity": Pair(
           lambda i, chunk: metrics.selectivity(
               i.clf, i.images, i.maps, i.labels, patch_size=i.images.shape[1] // 8,
               baseline="min", chunk=chunk),
-          lambda q, h: [q.Selectivity(patch_size=h // 8, **quiet)],
+          lambda q, h, k: [q.Selectivity(patch_size=h // 8, **quiet)],
           lambda h, r: r.curve.shape[1]),
       "irof": Pair(
           lambda i, chunk: metrics.irof(i.clf, i.images, i.maps, i.labels, chunk=chunk),
-          lambda q, h: [q.IROF(perturb_func=_broadcast_mask_replacement, **quiet)],
+          lambda q, h, k: [q.IROF(perturb_func=_broadcast_mask_replacement, **quiet)],
           lambda h, r: r.curve.shape[1]),
       "faithfulness_correlation": Pair(
           lambda i, chunk: metrics.faithfulness_correlation(
               i.clf, i.images, i.maps, i.labels, key=key, num_runs=STEPS,
               subset_size=_pixels_per_step(i.images.shape[1], 16), baseline="min", chunk=chunk),
-          lambda q, h: [q.FaithfulnessCorrelation(
+          lambda q, h, k: [q.FaithfulnessCorrelation(
               nr_runs=STEPS, subset_size=3 * _pixels_per_step(h, 16), **quiet)],
           lambda h, r: STEPS + 1),
       "faithfulness_estimate": Pair(
           lambda i, chunk: metrics.faithfulness_estimate(
               i.clf, i.images, i.maps, i.labels, step_pixels=_pixels_per_step(i.images.shape[1]),
               baseline="min", chunk=chunk),
-          lambda q, h: [q.FaithfulnessEstimate(features_in_step=_values_per_step(h), **quiet)],
+          lambda q, h, k: [q.FaithfulnessEstimate(features_in_step=_values_per_step(h), **quiet)],
           lambda h, r: r.score_drops.shape[1] + 1),
       "monotonicity": Pair(
           lambda i, chunk: metrics.monotonicity(
               i.clf, i.images, i.maps, i.labels, step_pixels=_pixels_per_step(i.images.shape[1]),
               baseline="min", chunk=chunk),
-          lambda q, h: [q.Monotonicity(features_in_step=_values_per_step(h), **quiet)],
+          lambda q, h, k: [q.Monotonicity(features_in_step=_values_per_step(h), **quiet)],
           lambda h, r: r.curve.shape[1]),
       "monotonicity_correlation": Pair(
           lambda i, chunk: metrics.monotonicity_correlation(
               i.clf, i.images, i.maps, i.labels, key=key, num_samples=4,
               step_pixels=_pixels_per_step(i.images.shape[1], STEPS // 4), chunk=chunk),
-          lambda q, h: [q.MonotonicityCorrelation(
+          lambda q, h, k: [q.MonotonicityCorrelation(
               nr_samples=4, features_in_step=_values_per_step(h, STEPS // 4), **quiet)],
           lambda h, r: 4 * r.variances.shape[1] + 1),
       "infidelity": Pair(
           lambda i, chunk: metrics.infidelity(
               i.clf, i.images, i.maps, i.labels, perturbation="patches",
               patch_size=i.images.shape[1] // 8, chunk=chunk),
-          lambda q, h: [q.Infidelity(perturb_patch_sizes=[h // 8], n_perturb_samples=1,
+          lambda q, h, k: [q.Infidelity(perturb_patch_sizes=[h // 8], n_perturb_samples=1,
                                      **quiet)],
           lambda h, r: 8 * 8 + 1),
       "sensitivity": Pair(
           lambda i, chunk: metrics.sensitivity(
               methods.gradient, i.clf, i.images, i.labels, key=key, num_samples=SAMPLES,
               chunk=chunk),
-          lambda q, h: [q.MaxSensitivity(nr_samples=SAMPLES, **quiet)],
+          lambda q, h, k: [q.MaxSensitivity(nr_samples=SAMPLES, **quiet)],
           lambda h, r: SAMPLES + 1, kind="gradient", chunk=16),
       "local_lipschitz_estimate": Pair(
           lambda i, chunk: metrics.local_lipschitz_estimate(
               methods.gradient, i.clf, i.images, i.labels, key=key, num_samples=SAMPLES,
               chunk=chunk),
-          lambda q, h: [q.LocalLipschitzEstimate(nr_samples=SAMPLES, **quiet)],
+          lambda q, h, k: [q.LocalLipschitzEstimate(nr_samples=SAMPLES, **quiet)],
           lambda h, r: SAMPLES + 1, kind="gradient", chunk=16),
       "relative_stability": Pair(
           lambda i, chunk: metrics.relative_stability(
               methods.gradient, i.clf, i.images, i.labels, key=key, num_samples=SAMPLES,
               chunk=chunk),
-          lambda q, h: [q.RelativeInputStability(nr_samples=SAMPLES, **quiet),
+          lambda q, h, k: [q.RelativeInputStability(nr_samples=SAMPLES, **quiet),
                         q.RelativeRepresentationStability(nr_samples=SAMPLES,
                                                           layer_names=["model.layer4.1"], **quiet),
                         q.RelativeOutputStability(nr_samples=SAMPLES, **quiet)],
           lambda h, r: SAMPLES + 1, kind="gradient", forwards=SAMPLES + 1, chunk=16),
+      "road": Pair(
+          lambda i, chunk: metrics.road(i.clf, _grey(i.images), i.maps, i.labels, key=key,
+                                        percentages=ROAD_PERCENTAGES, chunk=chunk),
+          lambda q, h, k: [q.ROAD(percentages=list(ROAD_PERCENTAGES), **quiet)],
+          lambda h, r: 2 * r.morf_accuracy.shape[1], quantus_calls=_grey_road_calls),
+      "sensitivity_n": Pair(
+          lambda i, chunk: metrics.sensitivity_n(
+              i.clf, i.images, i.maps, i.labels, key=key,
+              subset_sizes=_subset_sizes(i.images.shape[1]), num_samples=STEPS // 4,
+              baseline="min", chunk=chunk),
+          lambda q, h, k: [q.FaithfulnessCorrelation(nr_runs=STEPS // 4, subset_size=3 * n, **quiet)
+                        for n in _subset_sizes(h)],
+          lambda h, r: r.correlation.shape[1] * STEPS // 4 + 1),
+      "completeness": Pair(
+          lambda i, chunk: metrics.completeness(i.clf, i.images, i.maps, i.labels,
+                                                baseline="min"),
+          lambda q, h, k: [q.Completeness(**quiet)],
+          lambda h, r: 2),
+      "random_logit": Pair(
+          lambda i, chunk: metrics.random_logit(methods.gradient, i.clf, i.images, i.labels,
+                                                key=key, similarity="flat_ssim"),
+          lambda q, h, k: [q.RandomLogit(num_classes=k, **quiet)],
+          lambda h, r: 2, kind="gradient", chunk=8, quantus_calls=_unexplained),
+      "efficient_mprt": Pair(
+          lambda i, chunk: metrics.efficient_mprt(methods.gradient, i.clf, i.images, i.labels,
+                                                  key=key),
+          lambda q, h, k: [q.EfficientMPRT(**{k: v for k, v in quiet.items()
+                                           if k not in ("normalise", "abs")})],
+          lambda h, r: 2, kind="gradient", chunk=8),
   }
 
 
@@ -218,7 +294,7 @@ def inputs(image_size: int, batch_size: int, num_classes: int = 10, seed: int = 
   images = (blurred - low) / (high - low)  # smooth blobs over [0, 1]: segments for SLIC
   labels = metrics.predicted_labels(clf, images)
   maps = methods.gradient(clf, images, labels)
-  return Inputs(clf, _pixel_model(torch, model), images, maps, labels)
+  return Inputs(clf, _pixel_model(torch, model), images, maps, labels, num_classes)
 
 
 def _quantus_seconds(pair: Pair, quantus: Any, batch: Inputs) -> float:
@@ -227,9 +303,10 @@ def _quantus_seconds(pair: Pair, quantus: Any, batch: Inputs) -> float:
   explain = ({"explain_func": quantus.explain, "explain_func_kwargs": {"method": "Saliency"}}
              if pair.kind == "gradient" else {})
   start = time.perf_counter()
-  for metric in pair.quantus(quantus, batch.images.shape[1]):
-    metric(model=batch.torch_model, **batch.quantus_args(), channel_first=True, device="cpu",
-           batch_size=len(batch.labels), **explain)
+  for metric in pair.quantus(quantus, batch.images.shape[1], batch.num_classes):
+    for model, args in pair.quantus_calls(batch):
+      metric(model=model, **args, channel_first=True, device="cpu",
+             batch_size=len(batch.labels), **explain)
   return time.perf_counter() - start
 
 

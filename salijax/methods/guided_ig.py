@@ -59,6 +59,7 @@ from salijax.methods.registry import (
     positive_int,
     register,
 )
+from salijax.order_statistics import kth_smallest
 
 _L1_TOLERANCE = 2.0 ** -16  # relative to |B - I|_1: a float32 sum's rounding
 
@@ -66,28 +67,6 @@ _L1_TOLERANCE = 2.0 ** -16  # relative to |B - I|_1: a float32 sum's rounding
 def _quantile_index(size: int, fraction: float) -> int:
   """The index in the sorted values of numpy's "lower" quantile `fraction` of `size`."""
   return int(np.floor((size - 1) * fraction))
-
-
-def kth_smallest(values: jax.Array, index: int) -> jax.Array:
-  """f[n] of values >= 0 (inf allowed), float32 or float64 -> f[], sorted(values)[index].
-
-  A bisection on the float bits, which order non-negative floats as the values
-  do: one linear pass (counting the values <= a candidate) per bit instead of a
-  sort, whose cost outgrows the model's at 224 px.
-  """
-  bits_type = {4: jnp.int32, 8: jnp.int64}[values.dtype.itemsize]
-  bits = jax.lax.bitcast_convert_type(values, bits_type)
-  infinity = jax.lax.bitcast_convert_type(jnp.array(jnp.inf, values.dtype), bits_type)
-
-  def halve(_, bounds):
-    low, high = bounds  # the answer's bits lie in [low, high]
-    mid = low + (high - low) // 2
-    enough = (bits <= mid).sum() >= index + 1
-    return jnp.where(enough, low, mid + 1), jnp.where(enough, mid, high)
-
-  passes = 8 * values.dtype.itemsize - 1
-  low, _ = jax.lax.fori_loop(0, passes, halve, (jnp.zeros((), bits_type), infinity))
-  return jax.lax.bitcast_convert_type(low, values.dtype)
 
 
 def _step(image: jax.Array, baseline: jax.Array, x: jax.Array, grad: jax.Array,

@@ -4,10 +4,11 @@
   descending (or ascending) attribution order (`saliency_order.pixel_ranks`:
   ties keep raster order); all channels of a pixel move together.
 - `group_sums`: the attribution sum of each group, f32[B, n].
-- `random_ranks`: a uniformly random order of the pixels of every image for
-  job j, drawn from (key, j) and the image's place in the batch alone
-  (`per_image_draws`); the first n pixels of it are a random n-subset
-  (exactly n, also when the uniform draws tie: a stable sort).
+- `random_subsets`: a uniformly random n-subset of the pixels of every image
+  for job j: the n pixels of smallest uniform draws, drawn from (key, j) and
+  the image's place in the batch alone (`per_image_draws`), ties in raster
+  order (the first n of a stable argsort of the draws; exactly n pixels), found
+  without a sort (`order_statistics.smallest`).
 - `pearson`, `spearman`: correlations of the rows of two f32[B, N] arrays,
   0 where a row has no variance (Spearman: average ranks for ties, as scipy).
   The attribution sums x count as constant when they differ by no more than
@@ -26,6 +27,7 @@ from salijax.metrics.map_similarity import _average_ranks, _pearson
 from salijax.metrics.per_image_draws import per_image
 from salijax.metrics.perturbed_scores import SCORES
 from salijax.metrics.saliency_order import pixel_ranks
+from salijax.order_statistics import smallest
 
 
 def _varies(x: jax.Array, terms: int) -> jax.Array:
@@ -73,18 +75,19 @@ def group_sums(maps: jax.Array, groups: jax.Array, count: int) -> jax.Array:
   return jax.vmap(lambda g, m: jnp.zeros(count, jnp.float32).at[g].add(m))(flat_groups, flat_maps)
 
 
-def random_ranks(key: jax.Array, job: jax.Array, shape: tuple[int, int, int]) -> jax.Array:
-  """i32[B,H,W], a uniformly random order of each image's pixels for job `job` (module doc).
-
-  rank < n selects a uniformly random subset of exactly n pixels of every image.
-  """
+def random_draws(key: jax.Array, job: jax.Array, shape: tuple[int, int, int]) -> jax.Array:
+  """f32[B,H*W] in [0, 1): the uniform draws that order each image's pixels for job `job`."""
   batch, height, width = shape
-  noise = per_image(jax.random.fold_in(key, job), batch,
-                    lambda k: jax.random.uniform(k, (height * width,)))
-  order = jnp.argsort(noise, axis=1, stable=True)
-  positions = jnp.broadcast_to(jnp.arange(height * width, dtype=jnp.int32), order.shape)
-  ranks = jax.vmap(lambda o, p: jnp.zeros_like(p).at[o].set(p))(order, positions)
-  return ranks.reshape(shape)
+  return per_image(jax.random.fold_in(key, job), batch,
+                   lambda k: jax.random.uniform(k, (height * width,)))
+
+
+def random_subsets(key: jax.Array, job: jax.Array, shape: tuple[int, int, int],
+                   size: int | jax.Array) -> jax.Array:
+  """bool[B,H,W]: job `job`'s uniformly random subset of exactly `size` pixels of every image
+  (module doc)."""
+  chosen = jax.vmap(smallest, in_axes=(0, None))(random_draws(key, job, shape), size)
+  return chosen.reshape(shape)
 
 
 def check_inputs(clf, images, maps, labels, *, score: str, chunk: int,

@@ -14,8 +14,7 @@ Higher is better (1: the drops are an affine function of the attributions).
   "Evaluating and Aggregating Feature-based Model Explanations", IJCAI 2020,
   arXiv:2005.00631): S_j, j = 1..`num_runs` (100), are uniformly random
   subsets of `subset_size` (224) pixels, drawn from `key`
-  (`attribution_groups.random_ranks`: job j's subset is its first
-  `subset_size` pixels).
+  (`attribution_groups.random_subsets`: job j's subset).
 - `faithfulness_estimate` (D. Alvarez-Melis, T. S. Jaakkola, "Towards Robust
   Interpretability with Self-Explaining Neural Networks", NeurIPS 2018,
   arXiv:1806.07538): S_t, t = 0..n-1, are the pixel groups of `step_pixels`
@@ -100,8 +99,9 @@ def _faithfulness_correlation(clf: Classifier, images: jax.Array, maps: jax.Arra
     maps = jnp.broadcast_to(maps[..., None], images.shape)
 
   def subsets(jobs: jax.Array) -> jax.Array:  # i32[s] -> bool[B,s,H,W] (values: [..., 3])
-    ranks = jax.vmap(lambda j: groups_lib.random_ranks(key, j, shape), out_axes=1)(jobs)
-    return (ranks < subset_size).reshape(batch, -1, *maps.shape[1:])
+    chosen = jax.vmap(lambda j: groups_lib.random_subsets(key, j, shape, subset_size),
+                      out_axes=1)(jobs)
+    return chosen.reshape(batch, -1, *maps.shape[1:])
 
   drops = _removal_drops(clf, images, labels, subsets, num_runs, baseline, score,
                          copies_per_forward)

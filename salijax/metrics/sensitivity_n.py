@@ -4,7 +4,7 @@ A map satisfies sensitivity-n when, for every subset S of n pixels,
 sum_{p in S} a_p = f_c(x) - f_c(x_S), x_S = x with the pixels of S (all
 channels) at the `baseline`. For each n of a grid `subset_sizes`, S_j,
 j = 1..`num_samples` (100), are uniformly random n-subsets (from (key, i S + j)
-for grid point i: `attribution_groups.random_ranks`), and the result is, per
+for grid point i: `attribution_groups.random_subsets`), and the result is, per
 image and n, the Pearson correlation over j of the attribution sums and the
 score drops: correlation f32[B, N]. Higher is better (1: the drops are an
 affine function of the sums; gradient times input of a linear model with the
@@ -72,8 +72,8 @@ def _sensitivity_n(clf: Classifier, images: jax.Array, maps: jax.Array, labels: 
   colour = baselines.baseline_images(images, baseline)[:, None]
 
   def removed(jobs: jax.Array) -> jax.Array:  # i32[s] -> bool[B,s,H,W]
-    ranks = jax.vmap(lambda j: groups_lib.random_ranks(key, j, shape), out_axes=1)(jobs)
-    return ranks < sizes[jobs // num_samples][None, :, None, None]
+    return jax.vmap(lambda j: groups_lib.random_subsets(key, j, shape, sizes[j // num_samples]),
+                    out_axes=1)(jobs)
 
   scores = perturbed_scores(
       clf, lambda jobs: jnp.where(removed(jobs)[..., None], colour, images[:, None]), labels,

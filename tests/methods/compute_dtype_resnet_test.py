@@ -10,7 +10,9 @@ Measured on these two images, not asserted (README, Precision): occlusion
 0.991 and 0.997, and the pixel-gradient maps (vanilla gradient, integrated
 gradients) only about 0.85 per map: a bfloat16 forward flips the ReLUs whose
 inputs lie within its rounding of 0, and the input gradient of a deep
-network follows every flip.
+network follows every flip. The format alone costs most of that: float32
+arithmetic on the images and weights rounded to bfloat16 gives 0.89-0.93
+(asserted below: under 0.99, and the bfloat16 forwards within 0.1 of it).
 """
 
 import jax
@@ -44,6 +46,29 @@ def test_bfloat16_maps_agree_with_float32_maps(resnet, name):
                     **OPTIONS[name])
   assert not np.array_equal(float32, bfloat16)
   assert (np.asarray(metrics.spearman(float32, bfloat16)) >= 0.99).all()
+
+
+def _rounded_to_bfloat16(tree):
+  """Every floating leaf rounded to bfloat16 and back to float32."""
+  return jax.tree.map(lambda x: x.astype(jnp.bfloat16).astype(x.dtype)
+                      if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+@pytest.mark.parametrize("name", ["gradient", "integrated_gradients"])
+def test_pixel_gradient_maps_lose_their_agreement_to_the_bfloat16_format_itself(resnet, name):
+  """Why the pixel-gradient maps are not held to 0.99 (README, Precision): the float32 map at
+  the images and weights rounded to bfloat16, float32 arithmetic throughout, already agrees
+  less with the float32 map; the bfloat16 forwards (every activation rounded too) lose
+  little more."""
+  clf, images, labels = resnet
+  method = methods.get(name)
+  float32 = method(clf, images, labels)
+  rounded_inputs = method(clf.replace(variables=_rounded_to_bfloat16(clf.variables)),
+                          _rounded_to_bfloat16(images), labels)
+  bfloat16 = method(clf, images, labels, compute_dtype="bfloat16")
+  format_agreement = np.asarray(metrics.spearman(float32, rounded_inputs))
+  assert (format_agreement < 0.99).all()
+  assert (np.asarray(metrics.spearman(float32, bfloat16)) >= format_agreement - 0.1).all()
 
 
 def test_bfloat16_insertion_and_deletion_aucs_are_within_0_01_of_float32(resnet):

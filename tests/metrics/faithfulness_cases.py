@@ -107,3 +107,12 @@ def pearson_atol_between(drops, other_drops) -> float:
   spread = np.linalg.norm(drops - drops.mean(axis=-1, keepdims=True), axis=-1)
   bound = 2 * np.linalg.norm(drops - other, axis=-1) / spread
   return float(bound.max()) + sum_rtol(4 * drops.shape[-1])
+
+
+def first_of_stable_order(draws: np.ndarray, count: int) -> np.ndarray:
+  """bool, the shape of `draws`: along the last axis, the first `count` indices of a stable
+  argsort (the `count` smallest draws, ties in index order)."""
+  order = np.argsort(draws, axis=-1, kind="stable")
+  ranks = np.empty_like(order)
+  np.put_along_axis(ranks, order, np.arange(draws.shape[-1]) + np.zeros_like(order), axis=-1)
+  return ranks < count

@@ -54,9 +54,10 @@ def estimate_subsets(maps, k):
 
 
 def random_subsets(key, runs, size, shape):
-  ranks = np.stack([np.asarray(attribution_groups.random_ranks(key, j, shape))
-                    for j in range(runs)], axis=1)  # [B, R, H, W]
-  return list(ranks < size)
+  """[B][R] bool[H,W]: the first `size` pixels of a stable argsort of each run's draws."""
+  draws = np.stack([np.asarray(attribution_groups.random_draws(key, j, shape))
+                    for j in range(runs)], axis=1)  # [B, R, H W]
+  return list(cases.first_of_stable_order(draws, size).reshape(shape[0], runs, *shape[1:]))
 
 
 def test_a_map_constant_up_to_rounding_scores_zero(twin):
@@ -159,9 +160,10 @@ def test_equal_to_quantus_fed_the_same_subsets(twin, quantus, torch, monkeypatch
   # features="values": Quantus's own subsets of single values (any size), fed ours.
   ours = faithfulness_correlation(clf, images, maps, labels, key=key, num_runs=runs,
                                   subset_size=50, features="values", baseline="min")
-  ranks = np.stack([np.asarray(attribution_groups.random_ranks(key, j, (B, H, 3 * W)))
-                    for j in range(runs)], axis=1).reshape(B, runs, -1)  # (y, x, c) order
-  chosen = [[np.flatnonzero(ranks[b, j] < 50) for j in range(runs)] for b in range(B)]
+  draws = np.stack([np.asarray(attribution_groups.random_draws(key, j, (B, H, 3 * W)))
+                    for j in range(runs)], axis=1)  # [B, R, 3 H W] in (y, x, c) order
+  chosen = [[np.flatnonzero(cases.first_of_stable_order(draws[b, j], 50)) for j in range(runs)]
+            for b in range(B)]
   sums = [[np.repeat(maps[b].ravel(), 3)[c].astype(np.float64).sum() for c in row]
           for b, row in enumerate(chosen)]
   np.testing.assert_allclose(ours.attribution_sums, sums, rtol=0,

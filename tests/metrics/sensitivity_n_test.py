@@ -26,10 +26,11 @@ def twin():
 
 def subsets_of(key, sizes, samples, shape):
   """bool[B, N, S, H, W]: the subsets of the module doc's jobs i S + j."""
-  ranks = np.stack([np.asarray(attribution_groups.random_ranks(key, j, shape))
+  draws = np.stack([np.asarray(attribution_groups.random_draws(key, j, shape))
                     for j in range(len(sizes) * samples)], axis=1)
-  ranks = ranks.reshape(shape[0], len(sizes), samples, *shape[1:])
-  return ranks < np.array(sizes)[None, :, None, None, None]
+  draws = draws.reshape(shape[0], len(sizes), samples, -1)
+  subsets = np.stack([cases.first_of_stable_order(draws[:, i], n) for i, n in enumerate(sizes)], 1)
+  return subsets.reshape(shape[0], len(sizes), samples, *shape[1:])
 
 
 def reference(clf, images, maps, labels, subsets, baseline, score):
