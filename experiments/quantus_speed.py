@@ -18,11 +18,11 @@ and the same maps (salijax's `gradient` maps of the port). For each metric of
 
 Each pair fixes options that give both libraries the same work (the same
 steps, subsets or perturbations per image; ROAD on grey images, which
-Quantus's ROAD needs, and in Quantus also on the negated maps, for salijax's
-LeRF; sensitivity-n as Quantus's FaithfulnessCorrelation at
-each subset size, the quantity it equals; Quantus explaining the images itself
-where salijax's metric does); docs/metrics.md says where the definitions
-differ. Quantus runs torch on all cores (`torch.set_num_threads`).
+Quantus's ROAD needs, and in Quantus also on the reversed maps, for salijax's
+LeRF; sensitivity-n as Quantus's FaithfulnessCorrelation at each subset size,
+the quantity it equals; Quantus explaining the images itself where salijax's
+metric does); docs/metrics.md says where the definitions differ. Quantus runs
+torch on all cores (`torch.set_num_threads`).
 
     rows = quantus_benchmark(["pixel_flipping"], image_sizes=(112,), batch_size=8)
 """
@@ -153,7 +153,7 @@ def _pairs() -> dict[str, Pair]:
               i.clf, i.images, i.maps, i.labels, patch_size=i.images.shape[1] // 8,
               regions_evaluation=64, baseline="min", chunk=chunk),
           lambda q, h, k: [q.RegionPerturbation(patch_size=h // 8, regions_evaluation=64,
-                                             **quiet)],
+                                                **quiet)],
           lambda h, r: r.curve.shape[1]),
       "selectivity": Pair(
           lambda i, chunk: metrics.selectivity(
@@ -196,7 +196,7 @@ def _pairs() -> dict[str, Pair]:
               i.clf, i.images, i.maps, i.labels, perturbation="patches",
               patch_size=i.images.shape[1] // 8, chunk=chunk),
           lambda q, h, k: [q.Infidelity(perturb_patch_sizes=[h // 8], n_perturb_samples=1,
-                                     **quiet)],
+                                        **quiet)],
           lambda h, r: 8 * 8 + 1),
       "sensitivity": Pair(
           lambda i, chunk: metrics.sensitivity(
@@ -214,10 +214,11 @@ def _pairs() -> dict[str, Pair]:
           lambda i, chunk: metrics.relative_stability(
               methods.gradient, i.clf, i.images, i.labels, key=key, num_samples=SAMPLES,
               chunk=chunk),
-          lambda q, h, k: [q.RelativeInputStability(nr_samples=SAMPLES, **quiet),
-                        q.RelativeRepresentationStability(nr_samples=SAMPLES,
-                                                          layer_names=["model.layer4.1"], **quiet),
-                        q.RelativeOutputStability(nr_samples=SAMPLES, **quiet)],
+          lambda q, h, k: [
+              q.RelativeInputStability(nr_samples=SAMPLES, **quiet),
+              q.RelativeRepresentationStability(nr_samples=SAMPLES,
+                                                layer_names=["model.layer4.1"], **quiet),
+              q.RelativeOutputStability(nr_samples=SAMPLES, **quiet)],
           lambda h, r: SAMPLES + 1, kind="gradient", forwards=SAMPLES + 1, chunk=16),
       "road": Pair(
           lambda i, chunk: metrics.road(i.clf, _grey(i.images), i.maps, i.labels, key=key,
@@ -229,8 +230,8 @@ def _pairs() -> dict[str, Pair]:
               i.clf, i.images, i.maps, i.labels, key=key,
               subset_sizes=_subset_sizes(i.images.shape[1]), num_samples=STEPS // 4,
               baseline="min", chunk=chunk),
-          lambda q, h, k: [q.FaithfulnessCorrelation(nr_runs=STEPS // 4, subset_size=3 * n, **quiet)
-                        for n in _subset_sizes(h)],
+          lambda q, h, k: [q.FaithfulnessCorrelation(nr_runs=STEPS // 4, subset_size=3 * n,
+                                                     **quiet) for n in _subset_sizes(h)],
           lambda h, r: r.correlation.shape[1] * STEPS // 4 + 1),
       "completeness": Pair(
           lambda i, chunk: metrics.completeness(i.clf, i.images, i.maps, i.labels,
@@ -245,8 +246,8 @@ def _pairs() -> dict[str, Pair]:
       "efficient_mprt": Pair(
           lambda i, chunk: metrics.efficient_mprt(methods.gradient, i.clf, i.images, i.labels,
                                                   key=key),
-          lambda q, h, k: [q.EfficientMPRT(**{k: v for k, v in quiet.items()
-                                           if k not in ("normalise", "abs")})],
+          lambda q, h, k: [q.EfficientMPRT(**{name: value for name, value in quiet.items()
+                                              if name not in ("normalise", "abs")})],
           lambda h, r: 2, kind="gradient", chunk=8),
   }
 
