@@ -112,7 +112,5 @@ def pearson_atol_between(drops, other_drops) -> float:
 def first_of_stable_order(draws: np.ndarray, count: int) -> np.ndarray:
   """bool, the shape of `draws`: along the last axis, the first `count` indices of a stable
   argsort (the `count` smallest draws, ties in index order)."""
-  order = np.argsort(draws, axis=-1, kind="stable")
-  ranks = np.empty_like(order)
-  np.put_along_axis(ranks, order, np.arange(draws.shape[-1]) + np.zeros_like(order), axis=-1)
+  ranks = np.argsort(np.argsort(draws, axis=-1, kind="stable"), axis=-1)  # the inverse order
   return ranks < count
