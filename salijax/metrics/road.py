@@ -23,10 +23,11 @@ span (the curve's mean height; the value itself for one percentage).
 The system is symmetric positive definite on the removed pixels (the kept
 neighbours of every connected removed region pin it), so it is solved by
 conjugate gradients in float32, matrix-free (8 shifted copies per iteration),
-batched over images, percentages and channels, from the kept pixels' mean
-colour, each system until its relative residual |b - M u| / |b| <= `tol`
-(then it stops changing: the result does not depend on what shares its
-chunk) or after `max_iterations` (a `jax.lax.while_loop`: jittable). The
+batched over the images and channels of one job (a percentage, MoRF or LeRF)
+at a time, from the kept pixels' mean colour, each system until its relative
+residual |b - M u| / |b| <= `tol` (then it stops changing: the result does
+not depend on what shares its chunk) or after `max_iterations` (a
+`jax.lax.while_loop`: jittable). The
 accuracy is float32's, about eps times the system's condition number, which
 grows with the square of the removed region's width: against scipy's float64
 sparse direct solve (Quantus), max |pixel error| 1e-5 at 16 x 16, 3e-4 for
@@ -97,36 +98,30 @@ def signed_probabilities(clf: Classifier) -> Classifier:
   return Classifier(variables=clf.variables, apply=apply)
 
 
-def _shift(values: jax.Array, offset: tuple[int, int]) -> jax.Array:
-  """f32[..., H, W, C] -> the values at (i + dy, j + dx), 0 outside the image."""
-  dy, dx = offset
-  height, width = values.shape[-3:-1]
-  pad = [(0, 0)] * (values.ndim - 3) + [(1, 1), (1, 1), (0, 0)]
-  padded = jnp.pad(values, pad)
-  return padded[..., 1 + dy:1 + dy + height, 1 + dx:1 + dx + width, :]
-
-
 def _neighbour_sum(values: jax.Array) -> jax.Array:
-  """sum_o w_o values[i + o] over the neighbours inside the image."""
-  return sum(weight * _shift(values, offset) for offset, weight in NEIGHBOURS)
+  """f32[..., H, W] -> sum_o w_o values[i + o] over the neighbours inside the image."""
+  height, width = values.shape[-2:]
+  padded = jnp.pad(values, [(0, 0)] * (values.ndim - 2) + [(1, 1), (1, 1)])
+  return sum(weight * padded[..., 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+             for (dy, dx), weight in NEIGHBOURS)
 
 
 def _solve(images: jax.Array, removed: jax.Array, tol: float, max_iterations: int
            ) -> tuple[jax.Array, jax.Array]:
-  """Linear imputation: f32[..., H, W, C] images, bool[..., H, W, 1] removed pixels ->
-  (imputed images (kept pixels unchanged), f32[..., C] relative residuals |b - M u| / |b|)."""
+  """Linear imputation, channels first: f32[..., C, H, W] images, bool[..., 1, H, W] removed
+  pixels -> (imputed images (kept pixels unchanged), f32[..., C] relative residuals
+  |b - M u| / |b|). Every system runs until it converges, all until the last one does."""
   removed = removed.astype(images.dtype)
   kept = 1.0 - removed
-  degree = _neighbour_sum(jnp.ones((1,) * (images.ndim - 3) + images.shape[-3:-1] + (1,),
-                                  images.dtype))
+  degree = _neighbour_sum(jnp.ones(images.shape[-2:], images.dtype))
 
-  def operator(u):  # symmetric positive definite on the removed pixels, identity elsewhere
-    return removed * (degree * u - _neighbour_sum(removed * u)) + kept * u
+  def operator(u):  # on the removed pixels; u, and what it returns, are 0 on the kept ones
+    return removed * (degree * u - _neighbour_sum(u))
 
-  dot = lambda a, b: jnp.sum(a * b, axis=(-3, -2), keepdims=True)  # noqa: E731
+  dot = lambda a, b: jnp.sum(a * b, axis=(-2, -1), keepdims=True)  # noqa: E731
   rhs = removed * _neighbour_sum(kept * images)
-  known = jnp.maximum(jnp.sum(kept, axis=(-3, -2), keepdims=True), 1.0)
-  start = removed * jnp.sum(kept * images, axis=(-3, -2), keepdims=True) / known
+  known = jnp.maximum(jnp.sum(kept, axis=(-2, -1), keepdims=True), 1.0)
+  start = removed * jnp.sum(kept * images, axis=(-2, -1), keepdims=True) / known
   residual = rhs - operator(start)
   bound = tol ** 2 * dot(rhs, rhs)
 
@@ -150,30 +145,42 @@ def _solve(images: jax.Array, removed: jax.Array, tol: float, max_iterations: in
   solution = jax.lax.while_loop(unfinished, iteration, state)[0]
   true = rhs - operator(solution)
   relative = jnp.sqrt(dot(true, true) / jnp.maximum(dot(rhs, rhs), jnp.finfo(images.dtype).tiny))
-  return jnp.where(removed > 0, solution, images), relative[..., 0, 0, :]
+  return jnp.where(removed > 0, solution, images), relative[..., 0, 0]
 
 
 def _removed(ranks: jax.Array, count: jax.Array, lerf: jax.Array) -> jax.Array:
-  """i32[B,1,H,W,1] ranks, i32[s] counts k, bool[s] LeRF -> bool[B,s,H,W,1] removed pixels."""
-  pixels = ranks.shape[2] * ranks.shape[3]
-  count = count[None, :, None, None, None]
-  return jnp.where(lerf[None, :, None, None, None], ranks >= pixels - count, ranks < count)
+  """i32[B,H,W] ranks, i32 count k, bool LeRF -> bool[B,H,W] removed pixels."""
+  pixels = ranks.shape[1] * ranks.shape[2]
+  return jnp.where(lerf, ranks >= pixels - count, ranks < count)
 
 
 def _imputed(images: jax.Array, ranks: jax.Array, key: jax.Array, jobs: jax.Array, *,
              counts: tuple[int, ...], noise: float, tol: float, max_iterations: int
              ) -> tuple[jax.Array, jax.Array]:
   """Jobs i32[s] (j < P: MoRF at percentage j, else LeRF at j - P) -> the imputed images
-  f32[B,s,H,W,3] and the relative residuals f32[B,s,3] of their linear systems."""
+  f32[B,s,H,W,3] and the relative residuals f32[B,s,3] of their linear systems.
+
+  One job at a time (`lax.map`): its B images' systems stop when they have
+  converged, whatever the other jobs need. Channels first inside the solver:
+  its reductions then run over contiguous pixels (2x faster on XLA:CPU).
+  """
   num = len(counts)
-  removed = _removed(ranks, jnp.asarray(counts, jnp.int32)[jobs % num], jobs >= num)
-  copies = jnp.broadcast_to(images[:, None], removed.shape[:-1] + (3,))
-  filled, residuals = _solve(copies, removed, tol, max_iterations)
+  channels_first = jnp.moveaxis(images, -1, 1)  # f32[B,3,H,W]
+
+  def one_job(job: jax.Array) -> tuple[jax.Array, jax.Array]:
+    removed = _removed(ranks, jnp.asarray(counts, jnp.int32)[job % num], job >= num)
+    filled, residuals = _solve(channels_first, removed[:, None], tol, max_iterations)
+    return jnp.moveaxis(filled, 1, -1), residuals  # f32[B,H,W,3], f32[B,3]
+
+  filled, residuals = jax.lax.map(one_job, jobs)  # f32[s,B,H,W,3], f32[s,B,3]
+  filled, residuals = jnp.moveaxis(filled, 0, 1), jnp.moveaxis(residuals, 0, 1)
   if noise > 0:  # one key per (image, job): independent of the chunking and of B
+    removed = jax.vmap(lambda j: _removed(ranks, jnp.asarray(counts, jnp.int32)[j % num],
+                                          j >= num), out_axes=1)(jobs)  # bool[B,s,H,W]
     draw = lambda k, j: jax.random.normal(jax.random.fold_in(k, j), images.shape[1:])  # noqa: E731
     image_keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(jnp.arange(images.shape[0]))
     normal = jax.vmap(lambda k: jax.vmap(lambda j: draw(k, j))(jobs))(image_keys)
-    filled = filled + removed * (noise * normal)
+    filled = filled + removed[..., None] * (noise * normal)
   return filled, residuals
 
 
@@ -192,7 +199,7 @@ def road_images(images: jax.Array, maps: jax.Array, key: jax.Array, *,
   """
   height, width = images.shape[1:3]
   counts = tuple(int(height * width * p / 100) for p in percentages)
-  ranks = pixel_ranks(maps)[:, None, ..., None]
+  ranks = pixel_ranks(maps)
   return _imputed(images, ranks, key, jnp.arange(2 * len(counts)), counts=counts, noise=noise,
                   tol=tol, max_iterations=_iterations(height, width, max_iterations))
 
@@ -215,7 +222,7 @@ def _road(clf: Classifier, images: jax.Array, maps: jax.Array, labels: jax.Array
   """The jitted metric (module doc): job j < P is MoRF at percentage j, j >= P LeRF."""
   batch = images.shape[0]
   num = len(counts)
-  ranks = pixel_ranks(maps)[:, None, ..., None]  # i32[B,1,H,W,1]
+  ranks = pixel_ranks(maps)  # i32[B,H,W]
 
   def copies(jobs: jax.Array) -> jax.Array:
     return _imputed(images, ranks, key, jobs, counts=counts, noise=noise, tol=tol,
