@@ -179,22 +179,21 @@ def _imputed(images: jax.Array, ranks: jax.Array, key: jax.Array, jobs: jax.Arra
   """
   num = len(counts)
   channels_first = jnp.moveaxis(images, -1, 1)  # f32[B,3,H,W]
+  # One noise key per (image, job): independent of the chunking and of B.
+  image_keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(jnp.arange(images.shape[0]))
 
   def one_job(job: jax.Array) -> tuple[jax.Array, jax.Array]:
     removed = _removed(ranks, jnp.asarray(counts, jnp.int32)[job % num], job >= num)
     filled, residuals = _solve(channels_first, removed[:, None], tol, max_iterations)
-    return jnp.moveaxis(filled, 1, -1), residuals  # f32[B,H,W,3], f32[B,3]
+    filled = jnp.moveaxis(filled, 1, -1)  # f32[B,H,W,3]
+    if noise > 0:
+      normal = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, job),
+                                                    images.shape[1:]))(image_keys)
+      filled = filled + removed[..., None] * (noise * normal)
+    return filled, residuals  # f32[B,H,W,3], f32[B,3]
 
   filled, residuals = jax.lax.map(one_job, jobs)  # f32[s,B,H,W,3], f32[s,B,3]
-  filled, residuals = jnp.moveaxis(filled, 0, 1), jnp.moveaxis(residuals, 0, 1)
-  if noise > 0:  # one key per (image, job): independent of the chunking and of B
-    removed = jax.vmap(lambda j: _removed(ranks, jnp.asarray(counts, jnp.int32)[j % num],
-                                          j >= num), out_axes=1)(jobs)  # bool[B,s,H,W]
-    draw = lambda k, j: jax.random.normal(jax.random.fold_in(k, j), images.shape[1:])  # noqa: E731
-    image_keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(jnp.arange(images.shape[0]))
-    normal = jax.vmap(lambda k: jax.vmap(lambda j: draw(k, j))(jobs))(image_keys)
-    filled = filled + removed[..., None] * (noise * normal)
-  return filled, residuals
+  return jnp.moveaxis(filled, 0, 1), jnp.moveaxis(residuals, 0, 1)
 
 
 def _iterations(height: int, width: int, max_iterations: int | None) -> int:
