@@ -86,6 +86,9 @@ def test_vgg_blocks_hold_the_batch_norm_after_each_conv_and_both_head_layers():
                     **{f"features_{i + 1}": f"features.{i}" for i in convs}}
 
 
+FRESH_RTOL = 4 * float(np.finfo(np.float32).eps)
+
+
 def check_randomized(got, trained, fresh, randomized_blocks, batch_stats):
   """Leaves of `randomized_blocks` equal the fresh init's, differ from the trained; others same."""
   assert got.keys() == trained.keys()
@@ -93,9 +96,12 @@ def check_randomized(got, trained, fresh, randomized_blocks, batch_stats):
     redrawn = block_of_leaf(path) in randomized_blocks
     if path[0] == "batch_stats" and batch_stats == "keep":
       redrawn = False
-    want = fresh[path] if redrawn else trained[path]
-    np.testing.assert_array_equal(value, want, err_msg=str(path))
-    if redrawn:
+    if not redrawn:
+      np.testing.assert_array_equal(value, trained[path], err_msg=str(path))
+    else:
+      # The same random bits, turned into weights by a compiled initialiser (salijax's) and
+      # op by op (the test's): a few float32 operations that may round an ulp apart.
+      np.testing.assert_allclose(value, fresh[path], rtol=FRESH_RTOL, atol=0, err_msg=str(path))
       assert not np.array_equal(value, trained[path]), path
       if path[0] == "batch_stats":  # reset: mean 0, variance 1
         np.testing.assert_array_equal(value, 0.0 if path[-1] == "mean" else 1.0)

@@ -52,7 +52,10 @@ def check_randomized(randomized, case, redrawn_groups, batch_stats="reset"):
     if not redrawn:
       assert value is trained, path
     elif fresh_leaves is not None:
-      np.testing.assert_array_equal(value, fresh_leaves[i], err_msg=str(path))
+      # Drawn from the same bits, but by a compiled initialiser (salijax's) and op by op (the
+      # test's): float32 operations that may round an ulp apart, and Haiku's BatchNorm
+      # averages, batch means of the initialiser's forward summed in another order.
+      np.testing.assert_allclose(value, fresh_leaves[i], rtol=1e-6, err_msg=str(path))
       assert not np.array_equal(value, trained), path
     else:  # the same values in other places
       np.testing.assert_array_equal(np.sort(np.ravel(value)), np.sort(np.ravel(trained)))
