@@ -7,7 +7,9 @@ on the model's input for one image (the images preprocessed as the Classifier
 does), so the variables are those of a newly built model: the same tree as the
 Classifier's, each layer drawn by its own initialiser. NNX and Equinox modules are built
 already initialised and plain functions have no initialiser: for them, and
-for a Classifier not built by `salijax.wrap`, there is none (None).
+for a Classifier not built by `salijax.wrap`, there is none (None). The
+initialiser runs compiled, once per model and image shape (the model a static
+argument of `jax.jit`; one that cannot be hashed runs op by op).
 
     init = initializer(clf)                     # None: no framework initialiser
     fresh = init(jax.random.key(0), images)     # images f32[B,H,W,3] in [0, 1]
