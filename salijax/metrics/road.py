@@ -27,12 +27,12 @@ batched over the images and channels of one job (a percentage, MoRF or LeRF)
 at a time, from the kept pixels' mean colour, each system until its relative
 residual |b - M u| / |b| <= `tol` (then it stops changing: the result does
 not depend on what shares its chunk) or after `max_iterations` (a
-`jax.lax.while_loop`: jittable). The
-accuracy is float32's, about eps times the system's condition number, which
-grows with the square of the removed region's width: against scipy's float64
-sparse direct solve (Quantus), max |pixel error| 1e-5 at 16 x 16, 3e-4 for
-a 64 x 64 image with one removed blob, 2e-3 for 90 % of a 224 x 224 image
-removed as one blob (half an 8-bit level; the default noise is 0.01).
+`jax.lax.while_loop`: jittable). The accuracy is float32's, about eps times
+the system's condition number, which grows with the square of the removed
+region's width: against scipy's float64 sparse direct solve (Quantus), max
+|pixel error| 1e-5 at 16 x 16, 3e-4 for a 64 x 64 image with one removed blob,
+2e-3 for 90 % of a 224 x 224 image removed as one blob (half an 8-bit level;
+the default noise is 0.01).
 `road_images` returns the images and true residuals (~1e-5) to check.
 p = 100 (everything removed) is refused: the system is then singular.
 
@@ -103,6 +103,11 @@ def _ring(values: jax.Array) -> jax.Array:
   return jnp.pad(values, [(0, 0)] * (values.ndim - 2) + [(1, 1), (1, 1)])
 
 
+def _inner(ringed: jax.Array) -> jax.Array:
+  """f32[..., H+2, W+2] -> f32[..., H, W], the image inside its ring."""
+  return ringed[..., 1:-1, 1:-1]
+
+
 def _ringed_neighbour_sum(ringed: jax.Array) -> jax.Array:
   """f32[..., H+2, W+2] with a zero ring -> f32[..., H, W], sum_o w_o values[i + o] over the
   neighbours inside the image."""
@@ -121,14 +126,12 @@ def _solve(images: jax.Array, removed: jax.Array, tol: float, max_iterations: in
   sum reads them as they are, without padding a copy per iteration (an iteration
   1.2x faster on XLA:CPU at 224 px).
   """
-  height, width = images.shape[-2:]
   removed = removed.astype(images.dtype)
   kept = 1.0 - removed
-  degree = _ringed_neighbour_sum(_ring(jnp.ones((height, width), images.dtype)))
+  degree = _ringed_neighbour_sum(_ring(jnp.ones(images.shape[-2:], images.dtype)))
 
   def operator(u):  # ringed -> ringed; on the removed pixels: u and M u are 0 on the kept ones
-    inner = u[..., 1:height + 1, 1:width + 1]
-    return _ring(removed * (degree * inner - _ringed_neighbour_sum(u)))
+    return _ring(removed * (degree * _inner(u) - _ringed_neighbour_sum(u)))
 
   dot = lambda a, b: jnp.sum(a * b, axis=(-2, -1), keepdims=True)  # noqa: E731
   rhs = _ring(removed * _ringed_neighbour_sum(_ring(kept * images)))
@@ -157,8 +160,7 @@ def _solve(images: jax.Array, removed: jax.Array, tol: float, max_iterations: in
   solution = jax.lax.while_loop(unfinished, iteration, state)[0]
   true = rhs - operator(solution)
   relative = jnp.sqrt(dot(true, true) / jnp.maximum(dot(rhs, rhs), jnp.finfo(images.dtype).tiny))
-  inner = solution[..., 1:height + 1, 1:width + 1]
-  return jnp.where(removed > 0, inner, images), relative[..., 0, 0]
+  return jnp.where(removed > 0, _inner(solution), images), relative[..., 0, 0]
 
 
 def _removed(ranks: jax.Array, count: jax.Array, lerf: jax.Array) -> jax.Array:
@@ -178,12 +180,13 @@ def _imputed(images: jax.Array, ranks: jax.Array, key: jax.Array, jobs: jax.Arra
   its reductions then run over contiguous pixels (2x faster on XLA:CPU).
   """
   num = len(counts)
+  count_of_job = jnp.asarray(counts, jnp.int32)
   channels_first = jnp.moveaxis(images, -1, 1)  # f32[B,3,H,W]
   # One noise key per (image, job): independent of the chunking and of B.
   image_keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(jnp.arange(images.shape[0]))
 
   def one_job(job: jax.Array) -> tuple[jax.Array, jax.Array]:
-    removed = _removed(ranks, jnp.asarray(counts, jnp.int32)[job % num], job >= num)
+    removed = _removed(ranks, count_of_job[job % num], job >= num)
     filled, residuals = _solve(channels_first, removed[:, None], tol, max_iterations)
     filled = jnp.moveaxis(filled, 1, -1)  # f32[B,H,W,3]
     if noise > 0:
