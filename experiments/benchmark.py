@@ -26,7 +26,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from experiments import orbax_logging, process_flags
-from salijax import pipeline
+from salijax import cpu_convolutions, pipeline
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Benchmark config file.",
                                           lock_config=True)
@@ -42,6 +42,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  cpu_convolutions.use_xla_convolutions()
   process_flags.join()
   orbax_logging.drop_orbax_info()
   pipeline.run_benchmark(_CONFIG.value, _WORKDIR.value, progress=_PROGRESS.value,

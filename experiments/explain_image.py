@@ -70,7 +70,7 @@ import sys
 from absl import app, flags
 
 from experiments import orbax_logging
-from salijax import compute_dtype
+from salijax import compute_dtype, cpu_convolutions
 from salijax import models as models_lib
 from salijax.pipeline import (
     commentary,
@@ -267,6 +267,7 @@ def _fgsm() -> float | None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  cpu_convolutions.use_xla_convolutions()
   if _SHOW_COMMENTARY_PROMPT.value:
     print(_prompt(), end="")
     return

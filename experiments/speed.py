@@ -57,10 +57,21 @@ lax.scan, and inside a lax.scan under salijax.wrapping.explicit_kernel_transpose
 
   python -m experiments.speed --benchmark=loop_gradients --image_size=224 --batch_size=8
 
+--benchmark=cpu_convolutions times each model's forward, input gradient (alone and in a
+lax.scan) and parameter gradient with YNNPACK's convolutions (jaxlib's default on a CPU) and
+with XLA:CPU's own, compiled both ways in one process (experiments/cpu_convolution_speed.py):
+
+  python -m experiments.speed --benchmark=cpu_convolutions --models=resnet18,vgg11 \
+    --image_size=112,224 --batch_size=8 --repeats=5
+
+Every benchmark runs with XLA's own convolutions on a CPU
+(`salijax.cpu_convolutions.use_xla_convolutions`) unless XLA_FLAGS chooses.
+
 A benchmark is a function `() -> list[dict]` (one row per measurement, read
 from its flags; roofline and suite: a report dict) registered in BENCHMARKS.
 """
 
+import os
 from collections.abc import Callable
 
 import jax
@@ -68,18 +79,19 @@ from absl import app, flags, logging
 
 from experiments import (
     anchor_speed,
+    cpu_convolution_speed,
     device_suite,
     loop_gradient_speed,
     method_speed,
     quantus_speed,
     roofline,
 )
-from salijax import atomic_files
+from salijax import atomic_files, cpu_convolutions
 from salijax.train import throughput
 
 _BENCHMARK = flags.DEFINE_enum("benchmark", "train", ["train", "methods", "rise_memory", "quantus",
                                                      "anchors", "roofline", "suite",
-                                                     "loop_gradients"],
+                                                     "loop_gradients", "cpu_convolutions"],
                                 "What to time (or, for roofline, to compile).")
 _MODELS = flags.DEFINE_list("models", ["resnet18"], "Architectures (salijax.models).")
 _IMAGE_SIZES = flags.DEFINE_list("image_size", ["80"], "Square image sizes in pixels "
@@ -179,6 +191,14 @@ def loop_gradients_benchmark() -> list[dict]:
       warmup=_WARMUP.value, repeats=_REPEATS.value, num_classes=_NUM_CLASSES.value)
 
 
+def cpu_convolutions_benchmark() -> list[dict]:
+  """Rows of (model, image size, pass, ms per image with YNNPACK's and XLA's convolutions)."""
+  return [row for size in _IMAGE_SIZES.value
+          for row in cpu_convolution_speed.cpu_convolution_benchmark(
+              _MODELS.value, image_size=int(size), batch_size=_BATCH_SIZE.value,
+              warmup=_WARMUP.value, repeats=_REPEATS.value, num_classes=_NUM_CLASSES.value)]
+
+
 def roofline_benchmark() -> dict:
   """The roofline report (experiments/roofline.py) at the one --image_size."""
   if len(_IMAGE_SIZES.value) != 1:
@@ -199,13 +219,16 @@ def suite_benchmark() -> dict:
 BENCHMARKS: dict[str, Callable[[], list[dict] | dict]] = {
     "train": train_benchmark, "methods": methods_benchmark, "rise_memory": rise_memory_benchmark,
     "quantus": quantus_benchmark, "anchors": anchors_benchmark, "roofline": roofline_benchmark,
-    "suite": suite_benchmark, "loop_gradients": loop_gradients_benchmark}
+    "suite": suite_benchmark, "loop_gradients": loop_gradients_benchmark,
+    "cpu_convolutions": cpu_convolutions_benchmark}
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.info("jax %s on %s", jax.__version__, jax.devices())
+  cpu_convolutions.use_xla_convolutions()
+  logging.info("jax %s on %s; XLA_FLAGS=%r", jax.__version__, jax.devices(),
+               os.environ.get("XLA_FLAGS", ""))
   result = BENCHMARKS[_BENCHMARK.value]()
   if _OUTPUT.value:
     atomic_files.write_json_atomic(_OUTPUT.value, result)

@@ -15,6 +15,7 @@ from ml_collections import config_flags
 
 import salijax.train
 from experiments import orbax_logging, process_flags
+from salijax import cpu_convolutions
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.",
                                           lock_config=True)
@@ -25,6 +26,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  cpu_convolutions.use_xla_convolutions()
   process_flags.join()
   orbax_logging.drop_orbax_info()
   salijax.train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)

@@ -14,9 +14,10 @@ pytestmark = pytest.mark.slow  # minutes: `make test-fast` leaves it out
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _run_speed(*flags: str) -> subprocess.CompletedProcess:
+def _run_speed(*flags: str, **environ: str) -> subprocess.CompletedProcess:
   """Runs the binary on CPU, sharing the tests' persistent compile cache."""
-  env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5")
+  env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5",
+             **environ)
   if jax.config.jax_compilation_cache_dir:
     env["JAX_COMPILATION_CACHE_DIR"] = jax.config.jax_compilation_cache_dir
   return subprocess.run([sys.executable, "-m", "experiments.speed", *flags], cwd=REPO, env=env,
@@ -49,3 +50,19 @@ def test_methods_benchmark_takes_methods_and_their_options(tmp_path):
       "rise", "chunk=1,num_masks=2", 2, 1)
   assert rise["ratio"] > 0
   assert "method=rise" in result.stdout
+
+
+def test_the_binary_runs_xla_convolutions_unless_xla_flags_choose(tmp_path):
+  output = tmp_path / "rows.json"
+  flags = ("--benchmark=cpu_convolutions", "--models=resnet18", "--image_size=32",
+           "--batch_size=1", "--warmup=0", "--repeats=1", f"--output={output}")
+  result = _run_speed(*flags, XLA_FLAGS="")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert [row["pass"] for row in json.loads(output.read_text())] == [
+      "forward", "gradient", "scan_gradient", "parameter_gradient"]
+  assert "XLA_FLAGS='--xla_cpu_experimental_ynn_fusion_type=-individual_convolution'" in (
+      result.stderr)
+  chosen = "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
+  result = _run_speed(*flags[:-1], XLA_FLAGS=chosen)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f"XLA_FLAGS='{chosen}'" in result.stderr

@@ -1,0 +1,94 @@
+"""salijax.cpu_convolutions: XLA_FLAGS edited as documented; the options do what they say."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from salijax import cpu_convolutions
+
+EPS32 = float(np.finfo(np.float32).eps)
+YNN_FUSION = '"kind":"__ynn_fusion"'  # how a compiled XLA:CPU program marks YNNPACK's calls
+_CONVOLUTION = ("NHWC", "HWIO", "NHWC")
+
+
+def _convolve(images, kernel):
+  return jax.lax.conv_general_dilated(images, kernel, (1, 1), "SAME",
+                                      dimension_numbers=_CONVOLUTION)
+
+
+def test_the_flag_is_added_to_empty_or_other_flags():
+  environ = {}
+  assert cpu_convolutions.use_xla_convolutions(environ)
+  assert environ == {"XLA_FLAGS": cpu_convolutions.FLAG}
+  environ = {"XLA_FLAGS": "--xla_cpu_max_isa=AVX2"}
+  assert cpu_convolutions.use_xla_convolutions(environ)
+  assert environ["XLA_FLAGS"] == f"--xla_cpu_max_isa=AVX2 {cpu_convolutions.FLAG}"
+
+
+@pytest.mark.parametrize("choice", ["+individual_convolution", "", "individual_dot"])
+def test_a_choice_in_xla_flags_wins(choice):
+  flags = f"--xla_cpu_max_isa=AVX2 --xla_cpu_experimental_ynn_fusion_type={choice}"
+  environ = {"XLA_FLAGS": flags}
+  assert not cpu_convolutions.use_xla_convolutions(environ)
+  assert environ == {"XLA_FLAGS": flags}
+
+
+def _ynn_fusions(compiled_text: str) -> int:
+  return compiled_text.count('"kind":"__ynn_fusion"')
+
+
+def test_the_compiler_options_choose_the_convolution_kernels():
+  if jax.default_backend() != "cpu":
+    pytest.skip("XLA:CPU's option: other backends ignore it")
+  images, kernel = jnp.ones((2, 8, 8, 32)), jnp.ones((3, 3, 32, 32))  # big enough for YNNPACK
+  texts = {name: jax.jit(_convolve, compiler_options=options).lower(images, kernel).compile()
+           .as_text() for name, options in (("xla", cpu_convolutions.XLA_CONVOLUTIONS),
+                                            ("ynnpack", cpu_convolutions.YNNPACK_CONVOLUTIONS))}
+  assert texts["xla"].count(YNN_FUSION) == 0
+  assert texts["ynnpack"].count(YNN_FUSION) == 1
+
+
+def _convolve_float64(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+  """The "SAME" 3 x 3 convolution in float64 numpy: f[B,H,W,C], f[3,3,C,O] -> f[B,H,W,O]."""
+  height, width = images.shape[1:3]
+  padded = np.pad(images.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
+  return sum(np.einsum("bhwc,co->bhwo", padded[:, dy:dy + height, dx:dx + width],
+                       kernel[dy, dx].astype(np.float64))
+             for dy in range(3) for dx in range(3))
+
+
+def test_both_kernels_give_the_convolution_to_float32_rounding():
+  key_images, key_kernel = jax.random.split(jax.random.key(0))
+  images = np.asarray(jax.random.normal(key_images, (2, 12, 12, 32)))
+  kernel = np.asarray(jax.random.normal(key_kernel, (3, 3, 32, 24)))
+  exact = _convolve_float64(images, kernel)
+  # Each output sums K = 3 * 3 * 32 products in float32, in some order: within K eps of the
+  # sum of their magnitudes (the convolution of |images| with |kernel|).
+  bound = 3 * 3 * 32 * EPS32 * _convolve_float64(np.abs(images), np.abs(kernel))
+  for options in (cpu_convolutions.XLA_CONVOLUTIONS, cpu_convolutions.YNNPACK_CONVOLUTIONS):
+    result = np.asarray(jax.jit(_convolve, compiler_options=options)(images, kernel))
+    assert np.all(np.abs(result - exact) <= bound), options
+
+
+def test_a_process_started_with_the_flag_runs_xla_convolutions_and_ynnpack_dots():
+  """XLA accepts the flag's +/- form, and it removes only the convolutions."""
+  program = (
+      "import jax, jax.numpy as jnp\n"
+      "conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME',"
+      " dimension_numbers=('NHWC', 'HWIO', 'NHWC'))\n"
+      "print(jax.jit(conv).lower(jnp.ones((2, 8, 8, 32)), jnp.ones((3, 3, 32, 32)))"
+      f".compile().as_text().count({YNN_FUSION!r}))\n"
+      "print(jax.jit(jnp.matmul).lower(jnp.ones((64, 64)), jnp.ones((64, 64)))"
+      f".compile().as_text().count({YNN_FUSION!r}))\n")
+  environ = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
+  environ["JAX_PLATFORMS"] = "cpu"
+  assert cpu_convolutions.use_xla_convolutions(environ)
+  run = subprocess.run([sys.executable, "-c", program], env=environ, capture_output=True,
+                       text=True, timeout=300, check=False)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert run.stdout.split() == ["0", "1"]
