@@ -7,7 +7,7 @@ jaxlib 0.10's default, and `XLA_CONVOLUTIONS`), timed in alternation:
 
   forward           the logits
   gradient          the input gradient of the target logits (salijax's methods)
-  scan_gradient     4 such gradients as the steps of one `lax.scan`, through
+  scan_gradient     4 such gradients as the steps of one `lax.scan` (their sum), through
                     `salijax.methods.input_gradients.logit_gradients` (Guided
                     IG's and the looped metrics' way)
   parameter_gradient  the gradient of the mean cross-entropy with respect to
@@ -44,10 +44,12 @@ def _passes(apply: Callable[..., Any], labels: jax.Array, num_classes: int
   def gradient(variables, images):
     return logit_gradients(apply, variables, images, labels)
 
-  def scan_gradient(variables, images):
-    def step(x, _):
-      return x + _STEP * logit_gradients(apply, variables, x, labels), None
-    return jax.lax.scan(step, images, None, length=_SCAN_STEPS)[0]
+  def scan_gradient(variables, images):  # -> the sum of the steps' gradients
+    def step(carry, _):
+      x, total = carry
+      grads = logit_gradients(apply, variables, x, labels)
+      return (x + _STEP * grads, total + grads), None
+    return jax.lax.scan(step, (images, jnp.zeros_like(images)), None, length=_SCAN_STEPS)[0][1]
 
   def parameter_gradient(variables, images):
     def loss(params):
