@@ -23,17 +23,6 @@ from openai_stub import STUB_ANSWER, OpenAIStub  # noqa: E402 - tests/pipeline, 
 
 
 @pytest.fixture
-def run_main():
-  """Parses the flags as the command line would (from their defaults), runs main(); resets
-  the flags afterwards."""
-  def run(*args):
-    flags.FLAGS.unparse_flags()
-    binary.main(flags.FLAGS(["explain_image", *args]))
-  yield run
-  flags.FLAGS.unparse_flags()
-
-
-@pytest.fixture
 def image(tmp_path):
   path = tmp_path / "photo.png"
   Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 56, 3), np.uint8)).save(path)

@@ -10,7 +10,7 @@ import float_tolerance
 import jax
 import numpy as np
 import pytest
-from absl import app, flags
+from absl import app
 from PIL import Image
 
 from experiments import explain_image as binary
@@ -20,16 +20,6 @@ from salijax.pipeline import model_loading
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "pipeline"))
 from tiny_workdir import CLASS_NAMES, make_tiny_workdir  # noqa: E402 - just above
-
-
-@pytest.fixture
-def run_main():
-  """Parses the flags from their defaults, runs main(); resets the flags afterwards."""
-  def run(*args):
-    flags.FLAGS.unparse_flags()
-    binary.main(flags.FLAGS(["explain_image", *args]))
-  yield run
-  flags.FLAGS.unparse_flags()
 
 
 @pytest.fixture

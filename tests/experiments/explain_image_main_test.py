@@ -18,17 +18,6 @@ from tiny_workdir import CLASS_NAMES, make_tiny_workdir  # noqa: E402 - just abo
 
 
 @pytest.fixture
-def run_main():
-  """Parses the flags as the command line would (from their defaults: repeated flags
-  accumulate over parses), runs main(); resets the flags afterwards."""
-  def run(*args):
-    flags.FLAGS.unparse_flags()
-    binary.main(flags.FLAGS(["explain_image", *args]))
-  yield run
-  flags.FLAGS.unparse_flags()
-
-
-@pytest.fixture
 def image(tmp_path):
   path = tmp_path / "photo.png"
   Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 56, 3), np.uint8)).save(path)
