@@ -9,11 +9,11 @@ process: the same results to float32 rounding, and every forward-bound method
 and metric faster with them.
 
 XLA reads XLA_FLAGS once, when its first backend starts. `use_xla_convolutions()`
-adds `FLAG` (YNNPACK's convolutions off, its dots kept) to XLA_FLAGS; salijax's
-binaries call it first thing, before any JAX computation, unless XLA_FLAGS names
-the option already (the caller's choice wins:
-`XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=+individual_convolution` keeps
-jaxlib's default). In your own code, set XLA_FLAGS before Python starts, call
+adds `XLA_CONVOLUTIONS_FLAG` (YNNPACK's convolutions off, its dots kept) to
+XLA_FLAGS; salijax's binaries call it first thing, before any JAX computation,
+unless XLA_FLAGS names the option already (the caller's choice wins: `YNNPACK_CONVOLUTIONS_FLAG`,
+`--xla_cpu_experimental_ynn_fusion_type=+individual_convolution`, keeps jaxlib's
+default). In your own code, set XLA_FLAGS before Python starts, call
 `use_xla_convolutions()` before your first computation, or compile one function
 with `jax.jit(f, compiler_options=XLA_CONVOLUTIONS)`. Other backends (GPU, TPU)
 ignore the option.
@@ -26,7 +26,8 @@ import os
 from collections.abc import MutableMapping
 
 OPTION = "xla_cpu_experimental_ynn_fusion_type"
-FLAG = f"--{OPTION}=-individual_convolution"  # jaxlib's default list less the convolutions
+XLA_CONVOLUTIONS_FLAG = f"--{OPTION}=-individual_convolution"  # jaxlib's default less convolutions
+YNNPACK_CONVOLUTIONS_FLAG = f"--{OPTION}=+individual_convolution"  # jaxlib's default, chosen
 # The same two ways as compiler options of one jax.jit, which take exact lists (no +/-).
 XLA_CONVOLUTIONS = {OPTION: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
 YNNPACK_CONVOLUTIONS = {
@@ -34,12 +35,13 @@ YNNPACK_CONVOLUTIONS = {
 
 
 def use_xla_convolutions(environ: MutableMapping[str, str] = os.environ) -> bool:
-  """Adds `FLAG` to environ["XLA_FLAGS"] unless they set `OPTION`; True if it added it.
+  """Adds `XLA_CONVOLUTIONS_FLAG` to environ["XLA_FLAGS"] unless they set `OPTION`; True if
+  it added it.
 
   Takes effect only before the first JAX computation of the process.
   """
   flags = environ.get("XLA_FLAGS", "")
   if f"--{OPTION}=" in flags:
     return False
-  environ["XLA_FLAGS"] = f"{flags} {FLAG}".strip()
+  environ["XLA_FLAGS"] = f"{flags} {XLA_CONVOLUTIONS_FLAG}".strip()
   return True

@@ -24,10 +24,10 @@ def _convolve(images, kernel):
 def test_the_flag_is_added_to_empty_or_other_flags():
   environ = {}
   assert cpu_convolutions.use_xla_convolutions(environ)
-  assert environ == {"XLA_FLAGS": cpu_convolutions.FLAG}
+  assert environ == {"XLA_FLAGS": cpu_convolutions.XLA_CONVOLUTIONS_FLAG}
   environ = {"XLA_FLAGS": "--xla_cpu_max_isa=AVX2"}
   assert cpu_convolutions.use_xla_convolutions(environ)
-  assert environ["XLA_FLAGS"] == f"--xla_cpu_max_isa=AVX2 {cpu_convolutions.FLAG}"
+  assert environ["XLA_FLAGS"] == f"--xla_cpu_max_isa=AVX2 {cpu_convolutions.XLA_CONVOLUTIONS_FLAG}"
 
 
 @pytest.mark.parametrize("choice", ["+individual_convolution", "", "individual_dot"])

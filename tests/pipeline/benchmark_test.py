@@ -2,7 +2,6 @@
 two processes (its later stages on the same models, and the whole of it in one command)."""
 
 import json
-import os
 import pathlib
 import re
 import shutil
@@ -16,6 +15,7 @@ import headless_chromium
 import numpy as np
 import pytest
 import tiny_benchmark
+from binary_environment import binary_environment
 from PIL import Image
 
 from salijax import report
@@ -27,14 +27,6 @@ pytestmark = [pytest.mark.xdist_group("pipeline_benchmark"), pytest.mark.slow]
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CONFIG_FILE = "tests/pipeline/tiny_benchmark.py"
 TIMEOUT = 900
-
-
-def _env(**extra: str) -> dict[str, str]:
-  """The environment of a benchmark subprocess: the tests' compile cache, no progress bars."""
-  cache = os.environ.get("SALIJAX_TEST_JAX_CACHE",
-                         os.path.join(os.environ.get("TMPDIR", "/tmp"), "salijax_test_jax_cache"))
-  return {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache,
-          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5", **extra}
 
 
 def _command(workdir: pathlib.Path, *flags: str) -> list[str]:
@@ -192,7 +184,7 @@ def test_another_config_in_the_same_workdir_is_refused(finished):
 def resumed(tmp_path_factory):
   """The ResNet18-only tiny benchmark, killed (SIGKILL) during the explain stage, then resumed."""
   workdir = tmp_path_factory.mktemp("killed")
-  process = subprocess.Popen(_command(workdir), cwd=REPO, env=_env(),
+  process = subprocess.Popen(_command(workdir), cwd=REPO, env=binary_environment(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.monotonic() + TIMEOUT
   while not list((workdir / "explain").glob("*/*/*/*/batch_*.npz")):
@@ -202,7 +194,7 @@ def resumed(tmp_path_factory):
   process.send_signal(signal.SIGKILL)
   process.wait()
   assert not (workdir / "explain" / "DONE.json").exists()
-  subprocess.run(_command(workdir), cwd=REPO, env=_env(), check=True, timeout=TIMEOUT,
+  subprocess.run(_command(workdir), cwd=REPO, env=binary_environment(), check=True, timeout=TIMEOUT,
                  capture_output=True)
   return workdir
 
@@ -231,8 +223,7 @@ def test_two_processes_with_two_devices_each_equal_one_process(resumed, tmp_path
     (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / part)
   flags = [f"--coordinator_address=127.0.0.1:{_free_port()}", "--num_processes=2"]
   # Added to the caller's XLA_FLAGS (an instruction-set cap), as the reference run had them.
-  env = _env(XLA_FLAGS=" ".join([os.environ.get("XLA_FLAGS", ""),
-                                 "--xla_force_host_platform_device_count=2"]).strip())
+  env = binary_environment("--xla_force_host_platform_device_count=2")
   processes = [subprocess.Popen(_command(workdir, *flags, f"--process_id={i}"), cwd=REPO, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                for i in range(2)]
@@ -282,8 +273,7 @@ def test_the_default_batch_sizes_run_on_any_device_count(resumed, tmp_path, devi
   """The tiny config keeps the default batch sizes (training 16, evaluation 100, explanation
   5): on 3 or 8 devices every batch is padded, and the run trains as on one device."""
   workdir = tmp_path / "devices"
-  env = _env(XLA_FLAGS=" ".join([os.environ.get("XLA_FLAGS", ""),
-                                 f"--xla_force_host_platform_device_count={devices}"]).strip())
+  env = binary_environment(f"--xla_force_host_platform_device_count={devices}")
   run = subprocess.run(_command(workdir), cwd=REPO, env=env, capture_output=True, text=True,
                        timeout=TIMEOUT, check=False)
   assert run.returncode == 0, run.stderr[-5000:]
@@ -297,8 +287,7 @@ def test_the_whole_benchmark_runs_in_two_processes_in_one_command(resumed, tmp_p
   workdir: the models train as in one process."""
   workdir = tmp_path / "together"
   flags = [f"--coordinator_address=127.0.0.1:{_free_port()}", "--num_processes=2"]
-  env = _env(XLA_FLAGS=" ".join([os.environ.get("XLA_FLAGS", ""),
-                                 "--xla_force_host_platform_device_count=2"]).strip())
+  env = binary_environment("--xla_force_host_platform_device_count=2")
   processes = [subprocess.Popen(_command(workdir, *flags, f"--process_id={i}"), cwd=REPO, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                for i in range(2)]

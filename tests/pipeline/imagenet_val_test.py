@@ -2,7 +2,6 @@
 on local stand-ins (TFDS's imagenet2012 builder fed a few JPEGs, a random-weight .pth for
 torchvision's weights)."""
 
-import os
 import pathlib
 import re
 import socket
@@ -13,6 +12,7 @@ import jax
 import numpy as np
 import pytest
 import tiny_imagenet_val
+from binary_environment import binary_environment
 
 from experiments import imagenet_stand_in
 from experiments.configs import imagenet_val
@@ -138,12 +138,7 @@ def test_two_processes_start_on_an_empty_workdir(stand_ins, finished, tmp_path):
            f"--config.pretrained={stand_ins[1]}", "--config.methods=gradcam",
            f"--workdir={workdir}", "--noprogress",
            f"--coordinator_address=127.0.0.1:{_free_port()}", "--num_processes=2"]
-  cache = os.environ.get("SALIJAX_TEST_JAX_CACHE",
-                         os.path.join(os.environ.get("TMPDIR", "/tmp"), "salijax_test_jax_cache"))
-  env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache,
-         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5",
-         "XLA_FLAGS": " ".join([os.environ.get("XLA_FLAGS", ""),
-                                "--xla_force_host_platform_device_count=2"]).strip()}
+  env = binary_environment("--xla_force_host_platform_device_count=2")
   processes = [subprocess.Popen([sys.executable, "-m", "experiments.benchmark", *flags,
                                  f"--process_id={i}"], cwd=REPO, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
