@@ -38,10 +38,6 @@ def test_a_choice_in_xla_flags_wins(choice):
   assert environ == {"XLA_FLAGS": flags}
 
 
-def _ynn_fusions(compiled_text: str) -> int:
-  return compiled_text.count('"kind":"__ynn_fusion"')
-
-
 def test_the_compiler_options_choose_the_convolution_kernels():
   if jax.default_backend() != "cpu":
     pytest.skip("XLA:CPU's option: other backends ignore it")
@@ -75,8 +71,12 @@ def test_both_kernels_give_the_convolution_to_float32_rounding():
     assert np.all(np.abs(result - exact) <= bound), options
 
 
-def test_a_process_started_with_the_flag_runs_xla_convolutions_and_ynnpack_dots():
-  """XLA accepts the flag's +/- form, and it removes only the convolutions."""
+@pytest.mark.parametrize(("flag", "convolution_fusions"), [
+    (cpu_convolutions.XLA_CONVOLUTIONS_FLAG, "0"),
+    (cpu_convolutions.YNNPACK_CONVOLUTIONS_FLAG, "1")])
+def test_a_process_started_with_a_flag_runs_its_convolutions_and_ynnpack_dots(
+    flag, convolution_fusions):
+  """XLA accepts both flags' +/- form; they change the convolutions only."""
   program = (
       "import jax, jax.numpy as jnp\n"
       "conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME',"
@@ -86,9 +86,8 @@ def test_a_process_started_with_the_flag_runs_xla_convolutions_and_ynnpack_dots(
       "print(jax.jit(jnp.matmul).lower(jnp.ones((64, 64)), jnp.ones((64, 64)))"
       f".compile().as_text().count({YNN_FUSION!r}))\n")
   environ = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
-  environ["JAX_PLATFORMS"] = "cpu"
-  assert cpu_convolutions.use_xla_convolutions(environ)
+  environ.update(JAX_PLATFORMS="cpu", XLA_FLAGS=flag)
   run = subprocess.run([sys.executable, "-c", program], env=environ, capture_output=True,
                        text=True, timeout=300, check=False)
   assert run.returncode == 0, run.stderr[-3000:]
-  assert run.stdout.split() == ["0", "1"]
+  assert run.stdout.split() == [convolution_fusions, "1"]
