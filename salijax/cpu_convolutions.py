@@ -11,9 +11,10 @@ and metric faster with them.
 XLA reads XLA_FLAGS once, when its first backend starts. `use_xla_convolutions()`
 adds `XLA_CONVOLUTIONS_FLAG` (YNNPACK's convolutions off, its dots kept) to
 XLA_FLAGS; salijax's binaries call it first thing, before any JAX computation,
-unless XLA_FLAGS names the option already (the caller's choice wins: `YNNPACK_CONVOLUTIONS_FLAG`,
-`--xla_cpu_experimental_ynn_fusion_type=+individual_convolution`, keeps jaxlib's
-default). In your own code, set XLA_FLAGS before Python starts, call
+unless XLA_FLAGS names the option already (the caller's choice wins:
+`YNNPACK_CONVOLUTIONS_FLAG`,
+`--xla_cpu_experimental_ynn_fusion_type=+individual_convolution`, keeps
+jaxlib's default). In your own code, set XLA_FLAGS before Python starts, call
 `use_xla_convolutions()` before your first computation, or compile one function
 with `jax.jit(f, compiler_options=XLA_CONVOLUTIONS)`. Other backends (GPU, TPU)
 ignore the option.
@@ -34,14 +35,19 @@ YNNPACK_CONVOLUTIONS = {
     OPTION: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"}
 
 
+def chosen(xla_flags: str) -> bool:
+  """Whether an XLA_FLAGS string sets `OPTION` (chooses the kernels itself)."""
+  return f"--{OPTION}=" in xla_flags
+
+
 def use_xla_convolutions(environ: MutableMapping[str, str] = os.environ) -> bool:
-  """Adds `XLA_CONVOLUTIONS_FLAG` to environ["XLA_FLAGS"] unless they set `OPTION`; True if
+  """Adds `XLA_CONVOLUTIONS_FLAG` to environ["XLA_FLAGS"] unless they are `chosen`; True if
   it added it.
 
   Takes effect only before the first JAX computation of the process.
   """
   flags = environ.get("XLA_FLAGS", "")
-  if f"--{OPTION}=" in flags:
+  if chosen(flags):
     return False
   environ["XLA_FLAGS"] = f"{flags} {XLA_CONVOLUTIONS_FLAG}".strip()
   return True

@@ -15,7 +15,7 @@ def binary_environment(*xla_flags: str) -> dict[str, str]:
   cache = os.environ.get("SALIJAX_TEST_JAX_CACHE",
                          os.path.join(os.environ.get("TMPDIR", "/tmp"), "salijax_test_jax_cache"))
   flags = " ".join([os.environ.get("XLA_FLAGS", ""), *xla_flags]).strip()
-  if f"--{cpu_convolutions.OPTION}=" not in flags:
+  if not cpu_convolutions.chosen(flags):
     flags = f"{flags} {cpu_convolutions.YNNPACK_CONVOLUTIONS_FLAG}".strip()
   return {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache,
           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5", "XLA_FLAGS": flags}

@@ -194,8 +194,8 @@ def resumed(tmp_path_factory):
   process.send_signal(signal.SIGKILL)
   process.wait()
   assert not (workdir / "explain" / "DONE.json").exists()
-  subprocess.run(_command(workdir), cwd=REPO, env=binary_environment(), check=True, timeout=TIMEOUT,
-                 capture_output=True)
+  subprocess.run(_command(workdir), cwd=REPO, env=binary_environment(), check=True,
+                 timeout=TIMEOUT, capture_output=True)
   return workdir
 
 
