@@ -14,8 +14,9 @@ s bool[n] (|s| = K pixels, at least one), as Quantus 0.6.0 computes it
                             positive_attributions=True); `weighted=True`
                             multiplies it by K / n (Kohlbrenner et al., 2020).
   top_k_intersection        the share of the k highest-ranked pixels inside s
-                            (Theiner et al., 2021; k = `k`, Quantus's default
-                            1000); `concept_influence=True` multiplies it by n / K.
+                            (Theiner et al., 2021; k = `k`, by default Quantus's
+                            1000, or n for a smaller image, where Quantus
+                            raises); `concept_influence=True` multiplies it by n / K.
   auc                       the ROC AUC of a as a score for s (Fawcett, 2006):
                             the probability that a pixel of s scores above one
                             outside, ties counting 1/2 (sklearn's roc_curve and
@@ -43,7 +44,7 @@ import numpy as np
 from salijax import validation
 from salijax.metrics.pointing_game import region_masks
 
-DEFAULT_K = 1000  # top_k_intersection's k (Quantus's default)
+DEFAULT_K = 1000  # top_k_intersection's k (Quantus's default), at most H W
 EPSILON = 1e-9  # Quantus's AttributionLocalisation denominator offset
 TIES = ("expected", "first")
 ATTRIBUTIONS = ("abs", "positive")
@@ -120,7 +121,7 @@ def _localisation(maps: jax.Array, masks: jax.Array, *, k: int, ties: str, attri
                       auc=_roc_auc(values, masks))
 
 
-def localisation(maps: Any, region: Any, *, k: int = DEFAULT_K, ties: str = "expected",
+def localisation(maps: Any, region: Any, *, k: int | None = None, ties: str = "expected",
                  attribution: str = "abs", weighted: bool = False,
                  concept_influence: bool = False, absolute: bool = False) -> Localisation:
   """Quantus's localisation metrics of each map in the region (module doc).
@@ -129,7 +130,7 @@ def localisation(maps: Any, region: Any, *, k: int = DEFAULT_K, ties: str = "exp
     maps: f32[B,H,W], larger = more salient; any real values.
     region: the labelled object, a mask bool[B,H,W] or boxes f32[B,4] as for
       `pointing_game`; at least one pixel per image.
-    k: top_k_intersection's number of pixels, 1 <= k <= H W.
+    k: top_k_intersection's number of pixels, 1 <= k <= H W; None = min(1000, H W).
     ties: "expected" or "first" (module doc).
     attribution: attribution_localisation's a+, "abs" or "positive".
     weighted: multiply attribution_localisation by the region's share K / n.
@@ -147,6 +148,7 @@ def localisation(maps: Any, region: Any, *, k: int = DEFAULT_K, ties: str = "exp
   shape = validation.check_map_batch(maps)
   masks = region_masks(region, shape)
   n = shape[1] * shape[2]
+  k = min(DEFAULT_K, n) if k is None else k
   if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
     raise ValueError(f"k must be an integer in [1, H W = {n}], got {k!r}")
   if ties not in TIES:

@@ -123,6 +123,19 @@ def test_a_map_equal_to_the_mask_scores_one_and_its_complement_zero():
     np.testing.assert_array_equal(getattr(worst, name), 0.0, err_msg=name)
 
 
+@pytest.mark.parametrize(("size", "default_k"), [(24, 24 * 24), (40, 1000)])
+def test_the_default_k_is_1000_or_every_pixel_of_a_smaller_image(size, default_k):
+  rng = np.random.default_rng(size)
+  maps = rng.normal(size=(2, size, size)).astype(np.float32)
+  masks = rng.uniform(size=(2, size, size)) < 0.3
+  default = metrics.localisation(maps, masks)
+  explicit = metrics.localisation(maps, masks, k=default_k)
+  for name in FIELDS:
+    np.testing.assert_array_equal(getattr(default, name), getattr(explicit, name), err_msg=name)
+  with pytest.raises(ValueError, match="k must be an integer"):
+    metrics.localisation(maps, masks, k=size * size + 1)
+
+
 def test_ties_known_answer():
   """Three pixels tied at the top, one of them in the region, K = 1."""
   maps = np.array([[[1.0, 1.0], [1.0, 0.0]]], np.float32)
