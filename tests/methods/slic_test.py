@@ -19,6 +19,7 @@ import pytest
 import skimage
 from skimage import color, segmentation, transform
 
+from salijax.methods import slic as slic_module
 from salijax.methods.slic import rgb_to_lab, slic, slic_grid
 
 SIZE = 128
@@ -116,3 +117,69 @@ def test_jit_and_vmap_over_a_batch_equal_per_image_results():
   batched = np.asarray(jax.jit(jax.vmap(run))(jnp.asarray(images)))
   for image, labels in zip(images, batched, strict=True):
     np.testing.assert_array_equal(labels, np.asarray(jax.jit(run)(jnp.asarray(image))))
+
+
+def candidate_distances(colours, centres, alive, grid):
+  """The slow reference of one assignment: f64[H,W,K] distance of every pixel to every centre,
+  inf where the centre is not a candidate (dead, outside the (2r+1)^2 grid cells around the
+  pixel's cell, or its window does not hold the pixel)."""
+  height, width, _ = colours.shape
+  radius = slic_module._SEARCH_RADIUS
+  cell = lambda p, start, step, count: np.clip(  # noqa: E731
+      np.floor((p - start) / step + 0.5), 0, count - 1)
+  out = np.full((height, width, grid.size), np.inf)
+  for y in range(height):
+    for x in range(width):
+      cell_y = cell(y, grid.start_y, grid.step_y, grid.count_y)
+      cell_x = cell(x, grid.start_x, grid.step_x, grid.count_x)
+      for k in range(grid.size):
+        row, column = divmod(k, grid.count_x)
+        cy, cx = centres[k, :2]
+        near = abs(row - cell_y) <= radius and abs(column - cell_x) <= radius
+        in_window = (cy - 2 * grid.window_y - 1 < y <= cy + 2 * grid.window_y
+                     and cx - 2 * grid.window_x - 1 < x <= cx + 2 * grid.window_x)
+        if alive[k] and near and in_window:
+          spatial = ((cy - y) ** 2 + (cx - x) ** 2) / grid.spacing ** 2
+          out[y, x, k] = spatial + np.sum((colours[y, x] - centres[k, 2:]) ** 2)
+  return out
+
+
+@pytest.mark.parametrize(("height", "width", "num_segments"), [(30, 41, 12), (64, 48, 50)])
+def test_one_assignment_equals_the_per_pixel_reference(height, width, num_segments):
+  """The nearest candidate of every pixel, found cell by cell, is the per-pixel minimum (to
+  float32 rounding of the distances); pixels without a candidate keep their label."""
+  rng = np.random.default_rng(height)
+  grid = slic_grid(height, width, num_segments)
+  centre_y, centre_x = np.meshgrid(grid.start_y + grid.step_y * np.arange(grid.count_y),
+                                   grid.start_x + grid.step_x * np.arange(grid.count_x),
+                                   indexing="ij")
+  drift = rng.uniform(-1.5, 1.5, (grid.size, 2)) * (grid.step_y, grid.step_x)
+  centres = np.concatenate([np.stack([centre_y.ravel(), centre_x.ravel()], 1) + drift,
+                            rng.uniform(-5, 10, (grid.size, 3))], 1).astype(np.float32)
+  centres[:, 0] = np.maximum(centres[:, 0], 2 * grid.window_y + 4)  # rows 0-2: no candidate
+  alive = rng.uniform(size=grid.size) > 0.3
+  colours = rng.uniform(-5, 10, (height, width, 3)).astype(np.float32)
+  previous = rng.integers(0, grid.size, (height, width)).astype(np.int32)
+  rows = slic_module._cell_layout(height, grid.start_y, grid.step_y, grid.count_y)
+  columns = slic_module._cell_layout(width, grid.start_x, grid.step_x, grid.count_x)
+  colour_blocks = jnp.moveaxis(slic_module._to_blocks(jnp.asarray(colours), rows, columns), -1, 0)
+  np.testing.assert_array_equal(
+      slic_module._to_pixels(slic_module._to_blocks(jnp.asarray(previous), rows, columns),
+                             rows, columns), previous)
+  got = np.asarray(slic_module._to_pixels(slic_module._assign(
+      colour_blocks, jnp.asarray(centres), jnp.asarray(alive),
+      slic_module._to_blocks(jnp.asarray(previous), rows, columns), grid, rows, columns),
+      rows, columns))
+  distances = candidate_distances(colours.astype(np.float64), centres.astype(np.float64), alive,
+                                  grid)
+  best = distances.min(axis=-1)
+  none = np.isinf(best)
+  assert none.any() and not none.all()  # both kinds of pixel occur
+  np.testing.assert_array_equal(got[none], previous[none])
+  chosen = np.take_along_axis(distances, got[..., None], axis=-1)[..., 0]
+  # Each distance: 5 squares and sums of terms up to ~|best|, a few roundings each.
+  slack = float_tolerance.sum_rtol(8) * np.abs(best[~none])
+  assert np.all(chosen[~none] <= best[~none] + slack)
+  runner_up = np.sort(distances, axis=-1)[..., 1]
+  clear = ~none & (runner_up - best > 2 * float_tolerance.sum_rtol(8) * np.abs(best))
+  np.testing.assert_array_equal(got[clear], distances.argmin(axis=-1)[clear])
