@@ -26,7 +26,7 @@ custom VJPs at the layers (`salijax.methods.lrp_rules`):
   outside a layer (the input normalisation (x - mean) / std, a BatchNorm after
   no layer): relevance passes unchanged (zennit's `Pass`), so the relevance of
   the pixels is that of the normalised input;
-- reshaping, slicing, concatenation, padding and max-pooling keep their
+- reshaping, slicing, concatenation, stacking, padding and max-pooling keep their
   gradient (zennit has no rule for them: a max-pool passes relevance to each
   window's maximum).
 
@@ -52,9 +52,9 @@ from salijax.wrapping.jaxpr_rewriting import INLINED, bind, inlined_body, relu_o
 LAYER_KINDS = {"conv_general_dilated": "conv", "dot_general": "dense"}
 AFFINE = ("add", "sub", "mul", "div", "neg")
 RESHAPING = ("reshape", "broadcast_in_dim", "squeeze", "expand_dims")
-GRADIENT_KEPT = RESHAPING + ("transpose", "slice", "dynamic_slice", "concatenate", "pad", "rev",
-                             "reduce_window_max", "reduce_max", "convert_element_type", "copy",
-                             "copy_p")
+GRADIENT_KEPT = RESHAPING + ("transpose", "slice", "dynamic_slice", "concatenate", "stack",
+                             "pad", "rev", "reduce_window_max", "reduce_max",
+                             "convert_element_type", "copy", "copy_p")
 PASSED = ("tanh", "logistic")
 POOLS = ("reduce_sum", "reduce_window_sum")
 

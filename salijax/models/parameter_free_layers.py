@@ -8,9 +8,13 @@ models is a Flax module.
 `adaptive_avg_pool` is torch's `adaptive_avg_pool2d` on NHWC arrays: output
 cell i of an axis of length n pooled to m cells averages the inputs
 [floor(i * n / m), ceil((i + 1) * n / m)), so cells overlap when m does not
-divide n and inputs repeat when n < m. The windows are rectangles, so the 2-D
-pool is the 1-D pool along H followed by the 1-D pool along W, with plain
-slices and means (no matmul, so no dependence on matmul precision).
+divide n and inputs repeat when n < m. Every output cell is one mean over its
+rectangle of inputs, as torch computes it and as zennit's norm rule for the
+pool reads it (`salijax.methods.lrp_transform` gives each `reduce_sum` the
+rule, so the pool must not be two 1-D means): where m divides n along both
+axes (VGG's 7 x 7 at 224 px, the identity included), one mean over blocks of
+a reshape; otherwise a mean per cell over a slice, concatenated. Plain sums,
+no matmul: no dependence on matmul precision.
 """
 
 from collections.abc import Callable
@@ -18,7 +22,6 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 
 def adaptive_bins(length: int, cells: int) -> tuple[tuple[int, int], ...]:
@@ -26,17 +29,17 @@ def adaptive_bins(length: int, cells: int) -> tuple[tuple[int, int], ...]:
   return tuple((i * length // cells, -(-(i + 1) * length // cells)) for i in range(cells))
 
 
-def _pool_axis(x: jax.Array, axis: int, cells: int) -> jax.Array:
-  if x.shape[axis] == cells:
-    return x
-  return jnp.concatenate(
-      [jnp.mean(lax.slice_in_dim(x, start, end, axis=axis), axis=axis, keepdims=True)
-       for start, end in adaptive_bins(x.shape[axis], cells)], axis=axis)
-
-
 def adaptive_avg_pool(x: jax.Array, output_size: tuple[int, int]) -> jax.Array:
   """f32[B,H,W,C] -> f32[B,output_size[0],output_size[1],C], as torch (module doc)."""
-  return _pool_axis(_pool_axis(x, 1, output_size[0]), 2, output_size[1])
+  batch, height, width, channels = x.shape
+  rows, columns = output_size
+  if height % rows == 0 and width % columns == 0:
+    blocks = x.reshape(batch, rows, height // rows, columns, width // columns, channels)
+    return jnp.mean(blocks, axis=(2, 4))
+  return jnp.concatenate([
+      jnp.concatenate([jnp.mean(x[:, top:bottom, left:right], axis=(1, 2), keepdims=True)
+                       for left, right in adaptive_bins(width, columns)], axis=2)
+      for top, bottom in adaptive_bins(height, rows)], axis=1)
 
 
 class Activation(nn.Module):

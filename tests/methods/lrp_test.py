@@ -234,6 +234,18 @@ def test_unsupported_operations_are_named():
     lrp(exponential, jnp.full((1, 16, 16, 3), 0.5), jnp.array([0]))
 
 
+def test_stacked_values_keep_their_relevance():
+  """`jnp.stack` moves values as concatenation does: rebuilding the image from its channels
+  changes nothing."""
+  base = tiny_classifiers.random_cnn(jax.random.key(0), num_classes=4)
+  restacked = Classifier(variables=base.variables, apply=lambda v, x: base.apply(
+      v, jnp.stack([x[..., 0], x[..., 1], x[..., 2]], axis=-1)))
+  images = jax.random.uniform(jax.random.key(1), (2, 16, 16, 3))
+  labels = jnp.array([0, 3])
+  np.testing.assert_array_equal(lrp(restacked, images, labels, reduce="none"),
+                                lrp(base, images, labels, reduce="none"))
+
+
 @pytest.mark.parametrize("options,error,match", [
     (dict(composite="epsilon"), ValueError, "composite"),
     (dict(alpha=3.0, beta=1.0), ValueError, "alpha"),
@@ -246,6 +258,52 @@ def test_bad_options_are_refused(options, error, match):
   with pytest.raises(error, match=match):
     lrp(clf, jnp.full((1, 16, 16, 3), 0.5), jnp.array([0]), **options)
 
+
+
+@pytest.mark.parametrize("cells", [8, 4, 3, 11])  # identity, 2 x 2 blocks, overlapping, repeats
+def test_the_adaptive_pool_gets_one_norm_rule_as_in_zennit(torch, zennit, cells):
+  """conv -> ReLU -> AdaptiveAvgPool2d((cells, cells)) -> dense on 8 x 8 images, with a
+  stabilizer of 0.05, which changes the norm rule's relevance by ~5 % per application:
+  zennit stabilises each pooled cell once, as must salijax (not once per axis, and not
+  zero times where the pool keeps the size). Three layers of float32 sums of <= 36 terms
+  on both sides."""
+  from salijax.models.parameter_free_layers import adaptive_avg_pool  # noqa: PLC0415
+
+  rng = np.random.default_rng(cells)
+  kernel = rng.normal(0.0, 0.5, (4, 3, 3, 3)).astype(np.float32)  # OIHW
+  bias = rng.uniform(0.0, 0.3, 4).astype(np.float32)
+  dense = rng.normal(0.0, 0.5, (3, 4 * cells * cells)).astype(np.float32)  # torch's Linear
+  model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d((cells, cells)), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * cells * cells, 3, bias=False)).eval()
+  with torch.no_grad():
+    model[0].weight.copy_(torch.from_numpy(kernel))
+    model[0].bias.copy_(torch.from_numpy(bias))
+    model[4].weight.copy_(torch.from_numpy(dense))
+
+  def apply(v, images):
+    x = jax.lax.conv_general_dilated(images, v["kernel"], (1, 1), "SAME",
+                                     dimension_numbers=("NHWC", "OIHW", "NHWC"),
+                                     precision=jax.lax.Precision.HIGHEST) + v["bias"]
+    x = adaptive_avg_pool(jax.nn.relu(x), (cells, cells))
+    flat = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)  # torch's C, H, W order
+    return jnp.matmul(flat, v["dense"].T, precision=jax.lax.Precision.HIGHEST)
+
+  clf = Classifier(variables={"kernel": jnp.asarray(kernel), "bias": jnp.asarray(bias),
+                              "dense": jnp.asarray(dense)}, apply=apply)
+  images = rng.uniform(size=(2, 8, 8, 3)).astype(np.float32)
+  labels = np.asarray([0, 2])
+  x = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+  one_hot = torch.eye(3)[torch.from_numpy(labels).long()]
+  rules = zennit.composites.EpsilonPlusFlat(stabilizer=0.05)
+  with zennit.attribution.Gradient(model=model, composite=rules) as attributor:
+    _, relevance = attributor(x, lambda logits: one_hot * logits)
+  expected = relevance.numpy().transpose(0, 2, 3, 1)
+  got = np.asarray(lrp(clf, jnp.asarray(images), jnp.asarray(labels),
+                       composite="epsilon_plus_flat", stabilizer=0.05, reduce="none"))
+  scale = np.abs(expected).max()
+  np.testing.assert_allclose(got, expected, rtol=0,
+                             atol=3 * float_tolerance.sum_atol(scale, 36) + 1e-7 * scale)
 
 
 # ------------------------------------------------------------ a wrapped Flax model
