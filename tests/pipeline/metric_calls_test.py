@@ -61,7 +61,7 @@ def test_options_are_the_keyword_parameters_after_the_positional_ones():
 
 @pytest.mark.parametrize("options, message", [
     ({"kk": 3}, r"unknown options \['kk'\] of localisation; its options: k, ties.*"
-     r"localisation\(maps: Any, region: Any, \*, k: int = 1000"),
+     r"localisation\(maps: Any, region: Any, \*, k: int \| None = None"),
     ({"key": 3}, "unknown options .'key'.*derives it from"),
 ])
 def test_unknown_options_name_the_signature(options, message):
