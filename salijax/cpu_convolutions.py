@@ -1,15 +1,16 @@
 """XLA:CPU's own convolutions instead of YNNPACK's: the binaries' choice on a CPU.
 
-jaxlib 0.10's XLA:CPU hands every convolution and every dot (matrix product)
-to YNNPACK by default (the debug option `xla_cpu_experimental_ynn_fusion_type`,
-whose default list is individual convolutions and individual dots). On the
+jaxlib 0.10's XLA:CPU hands every convolution, every dot (matrix product) and
+reductions to YNNPACK by default (the debug option
+`xla_cpu_experimental_ynn_fusion_type`, whose default list is individual
+convolutions, individual dots and reductions). On the
 2-core Xeon of BENCHMARKS.md ("Convolutions on XLA:CPU"), XLA's own
 convolution kernels ran ResNet18 and VGG11 faster, side by side in one
 process: the same results to float32 rounding, and every forward-bound method
 and metric faster with them.
 
 XLA reads XLA_FLAGS once, when its first backend starts. `use_xla_convolutions()`
-adds `XLA_CONVOLUTIONS_FLAG` (YNNPACK's convolutions off, its dots kept) to
+adds `XLA_CONVOLUTIONS_FLAG` (YNNPACK's convolutions off, the rest kept) to
 XLA_FLAGS; salijax's binaries call it first thing, before any JAX computation,
 unless XLA_FLAGS names the option already (the caller's choice wins:
 `YNNPACK_CONVOLUTIONS_FLAG`,
@@ -30,9 +31,10 @@ OPTION = "xla_cpu_experimental_ynn_fusion_type"
 XLA_CONVOLUTIONS_FLAG = f"--{OPTION}=-individual_convolution"  # jaxlib's default less convolutions
 YNNPACK_CONVOLUTIONS_FLAG = f"--{OPTION}=+individual_convolution"  # jaxlib's default, chosen
 # The same two ways as compiler options of one jax.jit, which take exact lists (no +/-).
-XLA_CONVOLUTIONS = {OPTION: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+_DOTS_AND_REDUCTIONS = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+XLA_CONVOLUTIONS = {OPTION: _DOTS_AND_REDUCTIONS}
 YNNPACK_CONVOLUTIONS = {
-    OPTION: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"}
+    OPTION: f"{_DOTS_AND_REDUCTIONS},LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"}
 
 
 def chosen(xla_flags: str) -> bool:

@@ -1,6 +1,7 @@
 """salijax.cpu_convolutions: XLA_FLAGS edited as documented; the options do what they say."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -49,6 +50,33 @@ def test_the_compiler_options_choose_the_convolution_kernels():
   assert texts["ynnpack"].count(YNN_FUSION) == 1
 
 
+def _mixed(images, kernel, matrix):
+  """A convolution, elementwise operations, reductions and a dot: each kind of YNNPACK call."""
+  features = jnp.tanh(_convolve(images, kernel)) * 2.0 + 1.0
+  return (features.sum(axis=(1, 2)) @ matrix, (images * images).sum(axis=(1, 2)),
+          features.max(axis=-1))
+
+
+def _without_metadata(text: str) -> str:
+  return re.sub(r"metadata=\{[^}]*\}", "", text)
+
+
+def test_the_compiler_options_keep_jaxlibs_other_choices():
+  """YNNPACK_CONVOLUTIONS is jaxlib's default list (the same compiled program), and
+  XLA_CONVOLUTIONS keeps YNNPACK's reductions and dots."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("XLA:CPU's option: other backends ignore it")
+  arguments = (jnp.ones((8, 32, 32, 32)), jnp.ones((3, 3, 32, 32)), jnp.ones((32, 64)))
+  lowered = jax.jit(_mixed).lower(*arguments)
+  default = lowered.compile().as_text()
+  ynnpack = lowered.compile(compiler_options=cpu_convolutions.YNNPACK_CONVOLUTIONS).as_text()
+  assert _without_metadata(ynnpack) == _without_metadata(default)
+  reduction = jax.jit(lambda a: (a * a).sum(axis=(1, 2))).lower(arguments[0])
+  calls = {name: reduction.compile(compiler_options=options).as_text().count(YNN_FUSION)
+           for name, options in (("default", None), ("xla", cpu_convolutions.XLA_CONVOLUTIONS))}
+  assert calls["xla"] == calls["default"] >= 1
+
+
 def _convolve_float64(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
   """The "SAME" 3 x 3 convolution in float64 numpy: f[B,H,W,C], f[3,3,C,O] -> f[B,H,W,O]."""
   height, width = images.shape[1:3]
@@ -76,7 +104,8 @@ def test_both_kernels_give_the_convolution_to_float32_rounding():
     (cpu_convolutions.YNNPACK_CONVOLUTIONS_FLAG, "1")])
 def test_a_process_started_with_a_flag_runs_its_convolutions_and_ynnpack_dots(
     flag, convolution_fusions):
-  """XLA accepts both flags' +/- form; they change the convolutions only."""
+  """XLA accepts both flags' +/- form; they change the convolutions only (YNNPACK's dots
+  and reductions stay)."""
   program = (
       "import jax, jax.numpy as jnp\n"
       "conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME',"
@@ -84,10 +113,12 @@ def test_a_process_started_with_a_flag_runs_its_convolutions_and_ynnpack_dots(
       "print(jax.jit(conv).lower(jnp.ones((2, 8, 8, 32)), jnp.ones((3, 3, 32, 32)))"
       f".compile().as_text().count({YNN_FUSION!r}))\n"
       "print(jax.jit(jnp.matmul).lower(jnp.ones((64, 64)), jnp.ones((64, 64)))"
-      f".compile().as_text().count({YNN_FUSION!r}))\n")
+      f".compile().as_text().count({YNN_FUSION!r}))\n"
+      "print(jax.jit(lambda a: (a * a).sum(axis=(1, 2))).lower(jnp.ones((8, 32, 32, 32)))"
+      f".compile().as_text().count({YNN_FUSION!r}) > 0)\n")
   environ = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
   environ.update(JAX_PLATFORMS="cpu", XLA_FLAGS=flag)
   run = subprocess.run([sys.executable, "-c", program], env=environ, capture_output=True,
                        text=True, timeout=300, check=False)
   assert run.returncode == 0, run.stderr[-3000:]
-  assert run.stdout.split() == [convolution_fusions, "1"]
+  assert run.stdout.split() == [convolution_fusions, "1", "True"]

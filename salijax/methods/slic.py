@@ -15,7 +15,8 @@ Steps, as `skimage.segmentation.slic` (0.26) takes them:
      among the centres whose window (+-2 grid steps around the centre, as
      scikit-image) holds the pixel; the candidates are the centres of the 7 x 7
      grid cells around the pixel's own (centres drift: 5 x 5 misses some that
-     scikit-image finds in flat regions); ties go to the lowest k. Then move
+     scikit-image finds in flat regions; all pixels of a grid cell share
+     them, so the search runs cell by cell); ties go to the lowest k. Then move
      every centre to the mean position and colour of its pixels
      (`jax.ops.segment_sum`); a centre left with no pixel is dropped, as in
      scikit-image;
