@@ -133,7 +133,10 @@ def _solve(images: jax.Array, removed: jax.Array, tol: float, max_iterations: in
   def operator(u):  # ringed -> ringed; on the removed pixels: u and M u are 0 on the kept ones
     return _ring(removed * (degree * _inner(u) - _ringed_neighbour_sum(u)))
 
-  dot = lambda a, b: jnp.sum(a * b, axis=(-2, -1), keepdims=True)  # noqa: E731
+  def dot(a, b):  # -> f32[..., C, 1, 1]; a dot kernel runs it faster than a reduction
+    products = jnp.einsum("...hw,...hw->...", a, b, precision=jax.lax.Precision.HIGHEST)
+    return products[..., None, None]
+
   rhs = _ring(removed * _ringed_neighbour_sum(_ring(kept * images)))
   known = jnp.maximum(jnp.sum(kept, axis=(-2, -1), keepdims=True), 1.0)
   start = _ring(removed * jnp.sum(kept * images, axis=(-2, -1), keepdims=True) / known)
