@@ -3,16 +3,17 @@
 jaxlib 0.10's XLA:CPU hands every convolution, every dot (matrix product) and
 reductions to YNNPACK by default (the debug option
 `xla_cpu_experimental_ynn_fusion_type`, whose default list is individual
-convolutions, individual dots and reductions; with reductions, YNNPACK can
-take a whole chain of convolutions and pools as one call). On the 2-core Xeon
-of BENCHMARKS.md ("Convolutions on XLA:CPU"), YNNPACK for the dots only (XLA's
-own convolution and reduction kernels) ran ResNet18 and VGG11 as fast or
-faster, side by side in one process: the same results to float32 rounding;
-plain VGG11's forward at 224 px took 68 ms per image against 250 ms with the
-default.
+convolutions, individual dots and reductions). On the 2-core Xeon of
+BENCHMARKS.md ("Convolutions on XLA:CPU"), XLA's own convolution kernels ran
+ResNet18 and VGG11 faster, side by side in one process: the same results to
+float32 rounding. YNNPACK's reductions stay: they made VGG11-BN's training
+steps 1.4x faster (BatchNorm's batch statistics), though with them YNNPACK
+takes plain VGG11's forward (no BatchNorm between its convolutions) as one
+call, 3.4x slower at 224 px than XLA's kernels (`XLA_FLAGS=
+--xla_cpu_experimental_ynn_fusion_type=individual_dot` for such a model).
 
 XLA reads XLA_FLAGS once, when its first backend starts. `use_xla_convolutions()`
-adds `XLA_CONVOLUTIONS_FLAG` (YNNPACK for the dots only) to XLA_FLAGS;
+adds `XLA_CONVOLUTIONS_FLAG` (YNNPACK's convolutions off) to XLA_FLAGS;
 salijax's binaries call it first thing, before any JAX computation, unless
 XLA_FLAGS names the option already (the caller's choice wins:
 `YNNPACK_CONVOLUTIONS_FLAG`,
@@ -30,10 +31,10 @@ import os
 from collections.abc import MutableMapping
 
 OPTION = "xla_cpu_experimental_ynn_fusion_type"
-XLA_CONVOLUTIONS_FLAG = f"--{OPTION}=individual_dot"  # YNNPACK for the dots only
+XLA_CONVOLUTIONS_FLAG = f"--{OPTION}=-individual_convolution"  # jaxlib's default less convolutions
 YNNPACK_CONVOLUTIONS_FLAG = f"--{OPTION}=+individual_convolution"  # jaxlib's default, chosen
 # The same two ways as compiler options of one jax.jit, which take exact lists (no +/-).
-XLA_CONVOLUTIONS = {OPTION: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+XLA_CONVOLUTIONS = {OPTION: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
 YNNPACK_CONVOLUTIONS = {OPTION: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,"
                                 "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION,LIBRARY_FUSION_TYPE_REDUCE"}
 

@@ -61,9 +61,9 @@ def _without_metadata(text: str) -> str:
   return re.sub(r"metadata=\{[^}]*\}", "", text)
 
 
-def test_ynnpack_convolutions_is_jaxlibs_default_and_xla_convolutions_keeps_its_dots_only():
-  """YNNPACK_CONVOLUTIONS compiles as jaxlib's default list; XLA_CONVOLUTIONS leaves
-  YNNPACK the dots only (not the reductions either)."""
+def test_ynnpack_convolutions_is_jaxlibs_default_and_xla_convolutions_keeps_the_rest():
+  """YNNPACK_CONVOLUTIONS compiles as jaxlib's default list; XLA_CONVOLUTIONS keeps
+  YNNPACK's dots and reductions."""
   if jax.default_backend() != "cpu":
     pytest.skip("XLA:CPU's option: other backends ignore it")
   arguments = (jnp.ones((8, 32, 32, 32)), jnp.ones((3, 3, 32, 32)), jnp.ones((32, 64)))
@@ -78,7 +78,7 @@ def test_ynnpack_convolutions_is_jaxlibs_default_and_xla_convolutions_keeps_its_
     lowered = jax.jit(program).lower(*example)
     calls[name] = [lowered.compile(compiler_options=options).as_text().count(YNN_FUSION)
                    for options in (None, cpu_convolutions.XLA_CONVOLUTIONS)]
-  assert calls == {"reduction": [1, 0], "dot": [1, 1]}
+  assert calls == {"reduction": [1, 1], "dot": [1, 1]}
 
 
 def _convolve_float64(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -104,7 +104,7 @@ def test_both_kernels_give_the_convolution_to_float32_rounding():
 
 
 @pytest.mark.parametrize(("flag", "ynnpack_calls"), [
-    (cpu_convolutions.XLA_CONVOLUTIONS_FLAG, ["0", "1", "0"]),
+    (cpu_convolutions.XLA_CONVOLUTIONS_FLAG, ["0", "1", "1"]),
     (cpu_convolutions.YNNPACK_CONVOLUTIONS_FLAG, ["1", "1", "1"])])
 def test_a_process_started_with_a_flag_runs_its_kernels(flag, ynnpack_calls):
   """XLA accepts both flags: YNNPACK's calls of a convolution, a dot and a reduction."""

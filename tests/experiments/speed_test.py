@@ -60,7 +60,8 @@ def test_the_binary_runs_xla_convolutions_unless_xla_flags_choose(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert [row["pass"] for row in json.loads(output.read_text())] == [
       "forward", "gradient", "scan_gradient", "parameter_gradient"]
-  assert "XLA_FLAGS='--xla_cpu_experimental_ynn_fusion_type=individual_dot'" in result.stderr
+  assert "XLA_FLAGS='--xla_cpu_experimental_ynn_fusion_type=-individual_convolution'" in (
+      result.stderr)
   chosen = "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
   result = _run_speed(*flags[:-1], XLA_FLAGS=chosen)
   assert result.returncode == 0, result.stderr[-3000:]
