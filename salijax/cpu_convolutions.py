@@ -9,8 +9,8 @@ ResNet18 and VGG11 faster, side by side in one process: the same results to
 float32 rounding. YNNPACK's reductions stay: they made VGG11-BN's training
 steps 1.4x faster (BatchNorm's batch statistics), though with them YNNPACK
 takes plain VGG11's forward (no BatchNorm between its convolutions) as one
-call, 3.4x slower at 224 px than XLA's kernels (`XLA_FLAGS=
---xla_cpu_experimental_ynn_fusion_type=individual_dot` for such a model).
+call, 3.4x slower at 224 px than XLA's kernels: for such a model, set
+`XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=individual_dot`.
 
 XLA reads XLA_FLAGS once, when its first backend starts. `use_xla_convolutions()`
 adds `XLA_CONVOLUTIONS_FLAG` (YNNPACK's convolutions off) to XLA_FLAGS;
@@ -35,8 +35,8 @@ XLA_CONVOLUTIONS_FLAG = f"--{OPTION}=-individual_convolution"  # jaxlib's defaul
 YNNPACK_CONVOLUTIONS_FLAG = f"--{OPTION}=+individual_convolution"  # jaxlib's default, chosen
 # The same two ways as compiler options of one jax.jit, which take exact lists (no +/-).
 XLA_CONVOLUTIONS = {OPTION: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
-YNNPACK_CONVOLUTIONS = {OPTION: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,"
-                                "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION,LIBRARY_FUSION_TYPE_REDUCE"}
+YNNPACK_CONVOLUTIONS = {
+    OPTION: f"{XLA_CONVOLUTIONS[OPTION]},LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"}
 
 
 def chosen(xla_flags: str) -> bool:

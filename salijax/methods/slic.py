@@ -210,14 +210,12 @@ def slic(image: jax.Array, *, num_segments: int = 50, compactness: float = 10.0,
   columns = _cell_layout(width, grid.start_x, grid.step_x, grid.count_x)
   colour_blocks = jnp.moveaxis(_to_blocks(colours, rows, columns), -1, 0)  # f32[3,cy,by,cx,bx]
 
-  def one_iteration(_, state):
-    centres, alive, labels = state
-    nearest = _assign(colour_blocks, centres, alive, _to_blocks(labels, rows, columns), grid,
-                      rows, columns)
-    labels = _to_pixels(nearest, rows, columns)
-    return _update(colours, labels, grid.size) + (labels,)
+  def one_iteration(_, state):  # the labels stay in the cell layout from one to the next
+    centres, alive, nearest = state
+    nearest = _assign(colour_blocks, centres, alive, nearest, grid, rows, columns)
+    return _update(colours, _to_pixels(nearest, rows, columns), grid.size) + (nearest,)
 
-  start = (centres, jnp.ones(grid.size, bool), jnp.zeros((height, width), jnp.int32))
-  _, _, labels = jax.lax.fori_loop(0, iterations, one_iteration, start)
+  start = (centres, jnp.ones(grid.size, bool), jnp.zeros(colour_blocks.shape[1:], jnp.int32))
+  _, _, nearest = jax.lax.fori_loop(0, iterations, one_iteration, start)
   min_size = int(0.5 * height * width / grid.size)
-  return merge_small_fragments(labels, min_size)
+  return merge_small_fragments(_to_pixels(nearest, rows, columns), min_size)

@@ -28,6 +28,7 @@ import salijax
 from salijax import models
 from salijax.classifier import Classifier
 from salijax.methods import lrp
+from salijax.models.parameter_free_layers import adaptive_avg_pool
 from salijax.porting import torchvision_to_flax
 
 pytestmark = pytest.mark.xdist_group("torch_ported_models")
@@ -267,8 +268,6 @@ def test_the_adaptive_pool_gets_one_norm_rule_as_in_zennit(torch, zennit, cells)
   zennit stabilises each pooled cell once, as must salijax (not once per axis, and not
   zero times where the pool keeps the size). Three layers of float32 sums of <= 36 terms
   on both sides."""
-  from salijax.models.parameter_free_layers import adaptive_avg_pool  # noqa: PLC0415
-
   rng = np.random.default_rng(cells)
   kernel = rng.normal(0.0, 0.5, (4, 3, 3, 3)).astype(np.float32)  # OIHW
   bias = rng.uniform(0.0, 0.3, 4).astype(np.float32)
