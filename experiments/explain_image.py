@@ -267,7 +267,8 @@ def _fgsm() -> float | None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  cpu_convolutions.use_xla_convolutions()
+  # Explaining only: YNNPACK for the dots only (salijax.cpu_convolutions says why).
+  cpu_convolutions.use_xla_convolutions(flag=cpu_convolutions.DOTS_ONLY_FLAG)
   if _SHOW_COMMENTARY_PROMPT.value:
     print(_prompt(), end="")
     return

@@ -58,8 +58,9 @@ lax.scan, and inside a lax.scan under salijax.wrapping.explicit_kernel_transpose
   python -m experiments.speed --benchmark=loop_gradients --image_size=224 --batch_size=8
 
 --benchmark=cpu_convolutions times each model's forward, input gradient (alone and in a
-lax.scan) and parameter gradient with YNNPACK's convolutions (jaxlib's default on a CPU) and
-with XLA:CPU's own, compiled both ways in one process (experiments/cpu_convolution_speed.py):
+lax.scan), parameter gradient and training step with jaxlib's default YNNPACK list on a CPU,
+with XLA's convolutions (YNNPACK's dots and reductions) and with YNNPACK for the dots only,
+compiled three ways in one process (experiments/cpu_convolution_speed.py):
 
   python -m experiments.speed --benchmark=cpu_convolutions --models=resnet18,vgg11 \
     --image_size=112,224 --batch_size=8 --repeats=5
@@ -192,7 +193,7 @@ def loop_gradients_benchmark() -> list[dict]:
 
 
 def cpu_convolutions_benchmark() -> list[dict]:
-  """Rows of (model, image size, pass, ms per image with YNNPACK's and XLA's convolutions)."""
+  """Rows of (model, image size, pass, ms per image with each YNNPACK list)."""
   return [row for size in _IMAGE_SIZES.value
           for row in cpu_convolution_speed.cpu_convolution_benchmark(
               _MODELS.value, image_size=int(size), batch_size=_BATCH_SIZE.value,

@@ -31,23 +31,20 @@ def test_the_flag_is_added_to_empty_or_other_flags():
   assert environ["XLA_FLAGS"] == f"--xla_cpu_max_isa=AVX2 {cpu_convolutions.XLA_CONVOLUTIONS_FLAG}"
 
 
+def test_the_dots_only_flag_is_added_and_no_other():
+  environ = {"XLA_FLAGS": "--xla_cpu_max_isa=AVX2"}
+  assert cpu_convolutions.use_xla_convolutions(environ, flag=cpu_convolutions.DOTS_ONLY_FLAG)
+  assert environ["XLA_FLAGS"] == f"--xla_cpu_max_isa=AVX2 {cpu_convolutions.DOTS_ONLY_FLAG}"
+  with pytest.raises(ValueError, match="flag: expected"):
+    cpu_convolutions.use_xla_convolutions({}, flag=cpu_convolutions.YNNPACK_CONVOLUTIONS_FLAG)
+
+
 @pytest.mark.parametrize("choice", ["+individual_convolution", "", "individual_dot"])
 def test_a_choice_in_xla_flags_wins(choice):
   flags = f"--xla_cpu_max_isa=AVX2 --xla_cpu_experimental_ynn_fusion_type={choice}"
   environ = {"XLA_FLAGS": flags}
   assert not cpu_convolutions.use_xla_convolutions(environ)
   assert environ == {"XLA_FLAGS": flags}
-
-
-def test_the_compiler_options_choose_the_convolution_kernels():
-  if jax.default_backend() != "cpu":
-    pytest.skip("XLA:CPU's option: other backends ignore it")
-  images, kernel = jnp.ones((2, 8, 8, 32)), jnp.ones((3, 3, 32, 32))  # big enough for YNNPACK
-  texts = {name: jax.jit(_convolve, compiler_options=options).lower(images, kernel).compile()
-           .as_text() for name, options in (("xla", cpu_convolutions.XLA_CONVOLUTIONS),
-                                            ("ynnpack", cpu_convolutions.YNNPACK_CONVOLUTIONS))}
-  assert texts["xla"].count(YNN_FUSION) == 0
-  assert texts["ynnpack"].count(YNN_FUSION) == 1
 
 
 def _mixed(images, kernel, matrix):
@@ -61,9 +58,7 @@ def _without_metadata(text: str) -> str:
   return re.sub(r"metadata=\{[^}]*\}", "", text)
 
 
-def test_ynnpack_convolutions_is_jaxlibs_default_and_xla_convolutions_keeps_the_rest():
-  """YNNPACK_CONVOLUTIONS compiles as jaxlib's default list; XLA_CONVOLUTIONS keeps
-  YNNPACK's dots and reductions."""
+def test_ynnpack_convolutions_is_jaxlibs_default():
   if jax.default_backend() != "cpu":
     pytest.skip("XLA:CPU's option: other backends ignore it")
   arguments = (jnp.ones((8, 32, 32, 32)), jnp.ones((3, 3, 32, 32)), jnp.ones((32, 64)))
@@ -71,14 +66,22 @@ def test_ynnpack_convolutions_is_jaxlibs_default_and_xla_convolutions_keeps_the_
   default = lowered.compile().as_text()
   ynnpack = lowered.compile(compiler_options=cpu_convolutions.YNNPACK_CONVOLUTIONS).as_text()
   assert _without_metadata(ynnpack) == _without_metadata(default)
-  calls = {}
-  for name, program, example in (
-      ("reduction", lambda a: (a * a).sum(axis=(1, 2)), arguments[:1]),
-      ("dot", jnp.matmul, (jnp.ones((64, 64)), jnp.ones((64, 64))))):
-    lowered = jax.jit(program).lower(*example)
-    calls[name] = [lowered.compile(compiler_options=options).as_text().count(YNN_FUSION)
-                   for options in (None, cpu_convolutions.XLA_CONVOLUTIONS)]
-  assert calls == {"reduction": [1, 1], "dot": [1, 1]}
+
+
+def test_what_each_list_hands_to_ynnpack():
+  """YNNPACK's calls of a convolution, a dot and a reduction under each list."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("XLA:CPU's option: other backends ignore it")
+  programs = {"convolution": (_convolve, (jnp.ones((2, 8, 8, 32)), jnp.ones((3, 3, 32, 32)))),
+              "dot": (jnp.matmul, (jnp.ones((64, 64)), jnp.ones((64, 64)))),
+              "reduction": (lambda a: (a * a).sum(axis=(1, 2)), (jnp.ones((8, 32, 32, 32)),))}
+  calls = {name: [jax.jit(program).lower(*example).compile(compiler_options=options).as_text()
+                  .count(YNN_FUSION)
+                  for options in (None, cpu_convolutions.YNNPACK_CONVOLUTIONS,
+                                  cpu_convolutions.XLA_CONVOLUTIONS, cpu_convolutions.DOTS_ONLY)]
+           for name, (program, example) in programs.items()}
+  assert calls == {"convolution": [1, 1, 0, 0], "dot": [1, 1, 1, 1], "reduction": [1, 1, 1, 0]}
+  assert cpu_convolutions.training_step_options() == cpu_convolutions.XLA_CONVOLUTIONS
 
 
 def _convolve_float64(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -104,10 +107,12 @@ def test_both_kernels_give_the_convolution_to_float32_rounding():
 
 
 @pytest.mark.parametrize(("flag", "ynnpack_calls"), [
-    (cpu_convolutions.XLA_CONVOLUTIONS_FLAG, ["0", "1", "1"]),
-    (cpu_convolutions.YNNPACK_CONVOLUTIONS_FLAG, ["1", "1", "1"])])
+    (cpu_convolutions.XLA_CONVOLUTIONS_FLAG, ["0", "1", "1", "1"]),
+    (cpu_convolutions.YNNPACK_CONVOLUTIONS_FLAG, ["1", "1", "1", "1"]),
+    (cpu_convolutions.DOTS_ONLY_FLAG, ["0", "1", "0", "1"])])
 def test_a_process_started_with_a_flag_runs_its_kernels(flag, ynnpack_calls):
-  """XLA accepts both flags: YNNPACK's calls of a convolution, a dot and a reduction."""
+  """XLA accepts each flag: YNNPACK's calls of a convolution, a dot and a reduction, and of
+  the reduction compiled as a training step (its options override the process's flag)."""
   program = (
       "import jax, jax.numpy as jnp\n"
       "conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME',"
@@ -116,8 +121,11 @@ def test_a_process_started_with_a_flag_runs_its_kernels(flag, ynnpack_calls):
       f".compile().as_text().count({YNN_FUSION!r}))\n"
       "print(jax.jit(jnp.matmul).lower(jnp.ones((64, 64)), jnp.ones((64, 64)))"
       f".compile().as_text().count({YNN_FUSION!r}))\n"
-      "print(jax.jit(lambda a: (a * a).sum(axis=(1, 2))).lower(jnp.ones((8, 32, 32, 32)))"
-      f".compile().as_text().count({YNN_FUSION!r}))\n")
+      "square_sum = jax.jit(lambda a: (a * a).sum(axis=(1, 2))).lower(jnp.ones((8, 32, 32, 32)))\n"
+      f"print(square_sum.compile().as_text().count({YNN_FUSION!r}))\n"
+      "from salijax.cpu_convolutions import training_step_options\n"
+      "print(square_sum.compile(compiler_options=training_step_options()).as_text()"
+      f".count({YNN_FUSION!r}))\n")
   environ = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
   environ.update(JAX_PLATFORMS="cpu", XLA_FLAGS=flag)
   run = subprocess.run([sys.executable, "-c", program], env=environ, capture_output=True,

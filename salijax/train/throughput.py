@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
-from salijax import models
+from salijax import cpu_convolutions, models
 from salijax.train import optimizer as optimizer_lib
 from salijax.train import steps as steps_lib
 from salijax.train import train_state as train_state_lib
@@ -78,6 +79,23 @@ def _random_batch(key: jax.Array, batch_size: int, image_size: int, num_classes:
   return images, labels
 
 
+def sgd_training(module: nn.Module, variables: Any, key: jax.Array
+                 ) -> tuple[steps_lib.TrainStep, train_state_lib.TrainState]:
+  """(train step, not jitted; its first state): SGD with Nesterov momentum and weight decay
+  on every parameter, the training binary's optimizer at a constant learning rate."""
+  params = variables["params"]
+  trainable = jax.tree.map(lambda _: True, params)
+  tx = optimizer_lib.make_optimizer(
+      "sgd", learning_rate=optax.constant_schedule(0.01), momentum=0.9, nesterov=True,
+      weight_decay=5e-4, trainable=trainable)
+  state = train_state_lib.TrainState(
+      step=jnp.zeros((), jnp.int32), params=params,
+      batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
+      window=train_state_lib.empty_window())
+  return steps_lib.make_train_step(module, tx, trainable, dropout_key=key,
+                                   label_smoothing=0.0), state
+
+
 def train_throughput(arch: str, *, image_size: int, batch_size: int,
                      num_classes: int = 10, **timing) -> Throughput:
   """Images/s of a full SGD train step (forward, backward, update) of `arch`.
@@ -86,19 +104,9 @@ def train_throughput(arch: str, *, image_size: int, batch_size: int,
   """
   module = models.create(arch, num_classes=num_classes)
   key = jax.random.key(0)
-  variables = models.init(module, key, image_size)
-  params = variables["params"]
-  tx = optimizer_lib.make_optimizer(
-      "sgd", learning_rate=optax.constant_schedule(0.01), momentum=0.9, nesterov=True,
-      weight_decay=5e-4, trainable=jax.tree.map(lambda _: True, params))
-  state = train_state_lib.TrainState(
-      step=jnp.zeros((), jnp.int32), params=params,
-      batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
-      window=train_state_lib.empty_window())
+  step, state = sgd_training(module, models.init(module, key, image_size), key)
   images, labels = _random_batch(key, batch_size, image_size, num_classes)
-  train_step = jax.jit(steps_lib.make_train_step(
-      module, tx, jax.tree.map(lambda _: True, params), dropout_key=key,
-      label_smoothing=0.0))
+  train_step = jax.jit(step, compiler_options=cpu_convolutions.training_step_options())
   valid = jnp.ones((batch_size,), bool)
   return time_calls(lambda s: train_step(s, images, labels, valid), state,
                     batch_size=batch_size, **timing)

@@ -2,6 +2,7 @@
 model, a local OpenAI-compatible stub server."""
 
 import json
+import os
 import pathlib
 import sys
 
@@ -12,6 +13,7 @@ from absl import app, flags
 from PIL import Image
 
 from experiments import explain_image as binary
+from salijax import cpu_convolutions
 from salijax.pipeline import commentary
 from salijax.pipeline.model_loading import LoadedModel
 
@@ -142,6 +144,17 @@ def test_show_commentary_prompt_prints_it_and_exits(run_main, tmp_path, no_model
   prompt.write_text("Mine.\n")
   run_main("--show_commentary_prompt", f"--commentary_prompt={prompt}")
   assert capsys.readouterr().out == "Mine.\n"
+
+
+def test_main_hands_ynnpack_the_dots_only_unless_xla_flags_choose(run_main, monkeypatch,
+                                                                  no_models, capsys):
+  monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX2")
+  run_main("--show_commentary_prompt")
+  assert os.environ["XLA_FLAGS"] == f"--xla_cpu_max_isa=AVX2 {cpu_convolutions.DOTS_ONLY_FLAG}"
+  monkeypatch.setenv("XLA_FLAGS", cpu_convolutions.YNNPACK_CONVOLUTIONS_FLAG)
+  run_main("--show_commentary_prompt")
+  assert os.environ["XLA_FLAGS"] == cpu_convolutions.YNNPACK_CONVOLUTIONS_FLAG
+  assert capsys.readouterr().out == 2 * commentary.default_prompt()
 
 
 @pytest.mark.parametrize("args,message", [

@@ -9,6 +9,8 @@ import sys
 import jax
 import pytest
 
+from salijax import cpu_convolutions
+
 pytestmark = pytest.mark.slow  # minutes: `make test-fast` leaves it out
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -59,8 +61,8 @@ def test_the_binary_runs_xla_convolutions_unless_xla_flags_choose(tmp_path):
   result = _run_speed(*flags, XLA_FLAGS="")
   assert result.returncode == 0, result.stderr[-3000:]
   assert [row["pass"] for row in json.loads(output.read_text())] == [
-      "forward", "gradient", "scan_gradient", "parameter_gradient"]
-  assert "XLA_FLAGS='--xla_cpu_experimental_ynn_fusion_type=-individual_convolution'" in (
+      "forward", "gradient", "scan_gradient", "parameter_gradient", "train_step"]
+  assert f"XLA_FLAGS='{cpu_convolutions.XLA_CONVOLUTIONS_FLAG}'" in (
       result.stderr)
   chosen = "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
   result = _run_speed(*flags[:-1], XLA_FLAGS=chosen)

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from salijax import data
+from salijax import cpu_convolutions, data
 from salijax.train import checkpointing, loop, metrics_writer, trained, training_setup
 from salijax.train import workdir as workdir_lib
 
@@ -181,6 +181,17 @@ def test_rerunning_a_finished_run_only_reevaluates(reference_run, tmp_path):
   assert (results["loss"], results["accuracy"]) == (reference_results["loss"],
                                                    reference_results["accuracy"])
   assert logged(workdir) == logged(reference_dir)
+
+
+def test_the_train_step_compiles_with_the_training_step_options(make_tiny_config, tmp_path,
+                                                                monkeypatch):
+  """An option value XLA refuses, handed to the train step's compilation only: it fails."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("the options are XLA:CPU's")
+  refused = {cpu_convolutions.OPTION: "LIBRARY_FUSION_TYPE_NONE_SUCH"}
+  monkeypatch.setattr(cpu_convolutions, "training_step_options", lambda: refused)
+  with pytest.raises(jax.errors.JaxRuntimeError, match="NONE_SUCH"):
+    loop.train_and_evaluate(make_tiny_config(), tmp_path)
 
 
 @pytest.mark.parametrize(("field", "value"), [("model", "resnet34"), ("num_epochs", 3),
