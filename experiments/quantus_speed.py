@@ -237,7 +237,7 @@ def _pairs() -> dict[str, Pair]:
           lambda i, chunk: metrics.completeness(i.clf, i.images, i.maps, i.labels,
                                                 baseline="min"),
           lambda q, h, k: [q.Completeness(**quiet)],
-          lambda h, r: 2),
+          lambda h, r: 2, chunk=16),  # one forward of the 8 images and their 8 baselines
       "random_logit": Pair(
           lambda i, chunk: metrics.random_logit(methods.gradient, i.clf, i.images, i.labels,
                                                 key=key, similarity="flat_ssim"),

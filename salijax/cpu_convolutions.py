@@ -1,4 +1,4 @@
-"""Which kernels XLA:CPU hands to YNNPACK: the binaries' choice, and the training steps'.
+"""Which kernels XLA:CPU hands to YNNPACK: the binaries' choice on a CPU.
 
 jaxlib 0.10's XLA:CPU hands every convolution, every dot (matrix product) and
 reductions to YNNPACK by default (the debug option
@@ -16,9 +16,7 @@ same results to float32 rounding:
   only ran `experiments.explain_image`'s default methods 1.1-1.4x faster.
 
 So the binaries start with `XLA_CONVOLUTIONS_FLAG` (`experiments.explain_image`,
-which only explains, with `DOTS_ONLY_FLAG`), and salijax's training steps compile
-with `XLA_CONVOLUTIONS` on a CPU whatever the process's flags
-(`training_step_options()`).
+which only explains, with `DOTS_ONLY_FLAG`).
 
 XLA reads XLA_FLAGS once, when its first backend starts. `use_xla_convolutions()`
 adds the flag to XLA_FLAGS; the binaries call it first thing, before any JAX
@@ -36,10 +34,8 @@ ignore the option.
 import os
 from collections.abc import MutableMapping
 
-import jax
-
 OPTION = "xla_cpu_experimental_ynn_fusion_type"
-XLA_CONVOLUTIONS_FLAG = f"--{OPTION}=-individual_convolution"  # jaxlib's default less these
+XLA_CONVOLUTIONS_FLAG = f"--{OPTION}=-individual_convolution"  # jaxlib's default less convolutions
 YNNPACK_CONVOLUTIONS_FLAG = f"--{OPTION}=+individual_convolution"  # jaxlib's default, chosen
 DOTS_ONLY_FLAG = f"--{OPTION}=individual_dot"  # YNNPACK for the dots only
 # The same three as compiler options of one jax.jit, which take exact lists (no +/-).
@@ -71,8 +67,3 @@ def use_xla_convolutions(environ: MutableMapping[str, str] = os.environ, *,
   environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
   return True
 
-
-def training_step_options() -> dict[str, str] | None:
-  """The `compiler_options` of a training step's `jax.jit`: `XLA_CONVOLUTIONS` where JAX's
-  default backend is the CPU, None (the backend's defaults) elsewhere."""
-  return dict(XLA_CONVOLUTIONS) if jax.default_backend() == "cpu" else None

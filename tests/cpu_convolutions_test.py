@@ -81,7 +81,6 @@ def test_what_each_list_hands_to_ynnpack():
                                   cpu_convolutions.XLA_CONVOLUTIONS, cpu_convolutions.DOTS_ONLY)]
            for name, (program, example) in programs.items()}
   assert calls == {"convolution": [1, 1, 0, 0], "dot": [1, 1, 1, 1], "reduction": [1, 1, 1, 0]}
-  assert cpu_convolutions.training_step_options() == cpu_convolutions.XLA_CONVOLUTIONS
 
 
 def _convolve_float64(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -112,7 +111,7 @@ def test_both_kernels_give_the_convolution_to_float32_rounding():
     (cpu_convolutions.DOTS_ONLY_FLAG, ["0", "1", "0", "1"])])
 def test_a_process_started_with_a_flag_runs_its_kernels(flag, ynnpack_calls):
   """XLA accepts each flag: YNNPACK's calls of a convolution, a dot and a reduction, and of
-  the reduction compiled as a training step (its options override the process's flag)."""
+  the reduction compiled with `XLA_CONVOLUTIONS` (compiler options override the flag)."""
   program = (
       "import jax, jax.numpy as jnp\n"
       "conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME',"
@@ -123,8 +122,8 @@ def test_a_process_started_with_a_flag_runs_its_kernels(flag, ynnpack_calls):
       f".compile().as_text().count({YNN_FUSION!r}))\n"
       "square_sum = jax.jit(lambda a: (a * a).sum(axis=(1, 2))).lower(jnp.ones((8, 32, 32, 32)))\n"
       f"print(square_sum.compile().as_text().count({YNN_FUSION!r}))\n"
-      "from salijax.cpu_convolutions import training_step_options\n"
-      "print(square_sum.compile(compiler_options=training_step_options()).as_text()"
+      "from salijax.cpu_convolutions import XLA_CONVOLUTIONS\n"
+      "print(square_sum.compile(compiler_options=XLA_CONVOLUTIONS).as_text()"
       f".count({YNN_FUSION!r}))\n")
   environ = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
   environ.update(JAX_PLATFORMS="cpu", XLA_FLAGS=flag)

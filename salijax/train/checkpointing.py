@@ -54,6 +54,10 @@ class Checkpoints:
     """The step of the latest saved state, or None if there is none."""
     return self._latest.latest_step()
 
+  def kept_steps(self) -> list[int]:
+    """The steps of the saved states that are kept (the last 2), in increasing order."""
+    return sorted(self._latest.all_steps())
+
   def best_step(self) -> int | None:
     """The step of the best saved variables, or None if there is none."""
     return self._best.best_step()

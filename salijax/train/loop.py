@@ -21,9 +21,7 @@ nothing (`data_parallel`), so any batch size runs on any number of devices
 with the results of one device (up to float rounding); the state is
 replicated. With several processes, all of them run `train_and_evaluate` on
 the same workdir (a file system they share): they write the checkpoints
-together (orbax), process 0 writes run.json, the logs and results.json. On a
-CPU the train step compiles with XLA's convolutions and YNNPACK's dots and
-reductions (`cpu_convolutions.training_step_options`), whatever XLA_FLAGS say.
+together (orbax), process 0 writes run.json, the logs and results.json.
 """
 
 import pathlib
@@ -38,7 +36,7 @@ from absl import logging
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from salijax import atomic_files, cpu_convolutions, data, parallel
+from salijax import atomic_files, data, parallel
 from salijax.progress import Progress
 from salijax.train import checkpointing, data_parallel, training_setup
 from salijax.train import config as config_lib
@@ -202,7 +200,7 @@ def _train(config: ml_collections.ConfigDict, setup: training_setup.TrainingSetu
                                 dropout_key=training_setup.dropout_key(config),
                                 label_smoothing=config.label_smoothing),
       in_shardings=(replicated, batch_sharding, batch_sharding, batch_sharding),
-      out_shardings=replicated, compiler_options=cpu_convolutions.training_step_options(),
+      out_shardings=replicated,
   ).lower(state, image_spec, label_spec, valid_spec).compile()
   logging.info("train step compiled in %.1f s", time.perf_counter() - compile_start)
 

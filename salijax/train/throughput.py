@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from salijax import cpu_convolutions, models
+from salijax import models
 from salijax.train import optimizer as optimizer_lib
 from salijax.train import steps as steps_lib
 from salijax.train import train_state as train_state_lib
@@ -106,7 +106,7 @@ def train_throughput(arch: str, *, image_size: int, batch_size: int,
   key = jax.random.key(0)
   step, state = sgd_training(module, models.init(module, key, image_size), key)
   images, labels = _random_batch(key, batch_size, image_size, num_classes)
-  train_step = jax.jit(step, compiler_options=cpu_convolutions.training_step_options())
+  train_step = jax.jit(step)
   valid = jnp.ones((batch_size,), bool)
   return time_calls(lambda s: train_step(s, images, labels, valid), state,
                     batch_size=batch_size, **timing)

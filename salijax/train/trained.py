@@ -26,19 +26,21 @@ from salijax.train import workdir as workdir_lib
 WHICH = ("best", "latest")
 
 
-def load_trained(workdir: str | os.PathLike, which: str = "best"
+def load_trained(workdir: str | os.PathLike, which: str = "best", *, step: int | None = None
                  ) -> tuple[nn.Module, dict[str, Any], ml_collections.ConfigDict]:
   """Loads the model trained in `workdir`.
 
   Args:
     workdir: the workdir of `train_and_evaluate`.
     which: "best" (highest eval accuracy) or "latest" (the last saved step).
+    step: with which="latest", another kept step than the last (the workdir keeps
+      the last 2 saved states).
 
   Returns:
     (module, variables {"params", "batch_stats"}, the run's config).
 
   Raises:
-    ValueError: `which` is unknown, or the workdir holds no such checkpoint.
+    ValueError: `which` is unknown, or the workdir holds no such checkpoint (or step).
   """
   if which not in WHICH:
     raise ValueError(f"which: expected one of {WHICH}, got {which!r}")
@@ -47,9 +49,15 @@ def load_trained(workdir: str | os.PathLike, which: str = "best"
       {**record["config"], "crop_scale": tuple(record["config"]["crop_scale"])})
   module = models.create(config.model, num_classes=record["num_classes"],
                          head=config.head, **config_lib.vgg_options(config))
+  if step is not None and which != "latest":
+    raise ValueError(f"step: only with which='latest', got which={which!r}")
   checkpoints = checkpointing.Checkpoints(workdir, read_only=True)
   try:
-    step = checkpoints.best_step() if which == "best" else checkpoints.latest_step()
+    if step is not None and step not in checkpoints.kept_steps():
+      raise ValueError(f"step: workdir {workdir} keeps steps {checkpoints.kept_steps()}, "
+                       f"got {step!r}")
+    if step is None:
+      step = checkpoints.best_step() if which == "best" else checkpoints.latest_step()
     if step is None:
       raise ValueError(f"which: workdir {workdir} holds no {which!r} checkpoint yet")
     # Several processes restore together (orbax), each a whole copy on every device.

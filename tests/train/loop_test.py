@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from salijax import cpu_convolutions, data
+from salijax import data
 from salijax.train import checkpointing, loop, metrics_writer, trained, training_setup
 from salijax.train import workdir as workdir_lib
 
@@ -183,17 +183,6 @@ def test_rerunning_a_finished_run_only_reevaluates(reference_run, tmp_path):
   assert logged(workdir) == logged(reference_dir)
 
 
-def test_the_train_step_compiles_with_the_training_step_options(make_tiny_config, tmp_path,
-                                                                monkeypatch):
-  """An option value XLA refuses, handed to the train step's compilation only: it fails."""
-  if jax.default_backend() != "cpu":
-    pytest.skip("the options are XLA:CPU's")
-  refused = {cpu_convolutions.OPTION: "LIBRARY_FUSION_TYPE_NONE_SUCH"}
-  monkeypatch.setattr(cpu_convolutions, "training_step_options", lambda: refused)
-  with pytest.raises(jax.errors.JaxRuntimeError, match="NONE_SUCH"):
-    loop.train_and_evaluate(make_tiny_config(), tmp_path)
-
-
 @pytest.mark.parametrize(("field", "value"), [("model", "resnet34"), ("num_epochs", 3),
                                               ("seed", 1)])
 def test_workdir_of_a_different_run_is_refused(reference_run, make_tiny_config, field,
@@ -222,3 +211,15 @@ def test_load_trained_best_and_latest(reference_run):
   assert logits.shape == (2, 10)
   with pytest.raises(ValueError, match="which"):
     trained.load_trained(workdir, "first")
+
+
+def test_load_trained_takes_a_kept_step(reference_run):
+  _, workdir, _ = reference_run  # checkpoints at steps 2, 3, 4, 6: 4 and 6 kept
+  _, last, _ = trained.load_trained(workdir, "latest")
+  _, six, _ = trained.load_trained(workdir, "latest", step=6)
+  _, four, _ = trained.load_trained(workdir, "latest", step=4)
+  assert bits(six) == bits(last) and bits(four) != bits(last)
+  with pytest.raises(ValueError, match=r"keeps steps \[4, 6\], got 3"):
+    trained.load_trained(workdir, "latest", step=3)
+  with pytest.raises(ValueError, match="step: only with which='latest'"):
+    trained.load_trained(workdir, "best", step=6)

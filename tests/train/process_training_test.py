@@ -1,7 +1,7 @@
 """Training over several JAX processes (process_training_job.py, subprocesses on this machine).
 
 Two processes with two simulated CPU devices each train as one process with
-four devices (after two steps, to within the rounding of the differently
+four devices (after one step, to within the rounding of the differently
 split sums), and a two-process run killed after a checkpoint and resumed ends
 bit-identical to the uninterrupted one.
 """
@@ -82,17 +82,16 @@ def latest(workdir: pathlib.Path) -> dict:
 
 
 def test_two_processes_train_as_one_process_with_as_many_devices(runs):
-  """After 2 steps (later, training amplifies the rounding differences: compare accuracies)."""
-  one, two = latest(runs["one"]), latest(runs["two_steps"])
-  initial = latest(runs["prepare"])  # after step 1: the scale of a step's update
-  update = max(np.abs(a - b).max() for a, b in zip(jax.tree.leaves(one["params"]),
-                                                    jax.tree.leaves(initial["params"]),
-                                                    strict=True))
+  """After one step: a second step amplifies the rounding differences of the split sums
+  through BatchNorm's batch statistics (to about 1e-3 of a step's update on an AMD EPYC)."""
+  one, two = (jax.tree.map(np.asarray, trained.load_trained(runs[name], "latest", step=1)[1])
+              for name in ("one", "two_steps"))
   # The longest sums of a step: a BatchNorm's over 16 x 16 x 16 values of the first block.
+  # The biases start at 0: their largest value is the scale of the step's update.
   n = 16 * 16 * 16 * 2
   for path, a, b in zip(jax.tree_util.tree_flatten_with_path(one)[0], jax.tree.leaves(one),
                         jax.tree.leaves(two), strict=True):
-    atol = float_tolerance.sum_rtol(n) * max(np.abs(a).max(), update)
+    atol = float_tolerance.sum_rtol(n) * np.abs(a).max()
     np.testing.assert_allclose(b, a, rtol=0, atol=atol, err_msg=jax.tree_util.keystr(path[0]))
   # Process 0 alone wrote the logs: each step once.
   logged = [metrics_writer.read_metrics(runs[name]) for name in ("one", "two_steps")]

@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from salijax import cpu_convolutions
 from salijax.train import throughput
 
 
@@ -38,14 +37,3 @@ def test_invalid_arguments(kwargs, field):
   with pytest.raises(ValueError, match=field):
     throughput.time_calls(lambda c: c, 0, batch_size=1, **kwargs)
 
-
-def test_the_train_step_compiles_with_the_training_step_options(monkeypatch):
-  """An option value XLA refuses, handed to the train step's compilation only: it fails."""
-  if jax.default_backend() != "cpu":
-    pytest.skip("the options are XLA:CPU's")
-  refused = {cpu_convolutions.OPTION: "LIBRARY_FUSION_TYPE_NONE_SUCH"}
-  monkeypatch.setattr(cpu_convolutions, "training_step_options", lambda: refused)
-  assert throughput.forward_throughput("resnet18", image_size=32, batch_size=2, warmup=0,
-                                       repeats=1).images_per_sec > 0
-  with pytest.raises(jax.errors.JaxRuntimeError, match="NONE_SUCH"):
-    throughput.train_throughput("resnet18", image_size=32, batch_size=2, warmup=0, repeats=1)
