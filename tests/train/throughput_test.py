@@ -36,4 +36,3 @@ def test_time_calls_waits_for_the_computation():
 def test_invalid_arguments(kwargs, field):
   with pytest.raises(ValueError, match=field):
     throughput.time_calls(lambda c: c, 0, batch_size=1, **kwargs)
-
