@@ -53,13 +53,12 @@ def load_trained(workdir: str | os.PathLike, which: str = "best", *, step: int |
     raise ValueError(f"step: only with which='latest', got which={which!r}")
   checkpoints = checkpointing.Checkpoints(workdir, read_only=True)
   try:
-    if step is not None and step not in checkpoints.kept_steps():
-      raise ValueError(f"step: workdir {workdir} keeps steps {checkpoints.kept_steps()}, "
-                       f"got {step!r}")
     if step is None:
       step = checkpoints.best_step() if which == "best" else checkpoints.latest_step()
-    if step is None:
-      raise ValueError(f"which: workdir {workdir} holds no {which!r} checkpoint yet")
+      if step is None:
+        raise ValueError(f"which: workdir {workdir} holds no {which!r} checkpoint yet")
+    elif step not in (kept := checkpoints.kept_steps()):
+      raise ValueError(f"step: workdir {workdir} keeps steps {kept}, got {step!r}")
     # Several processes restore together (orbax), each a whole copy on every device.
     sharding = (jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
                 if jax.process_count() == 1 else

@@ -76,16 +76,15 @@ def runs(tmp_path_factory):
   return {name: base / name for name in ("one", "two", "two_steps", "resumed", "prepare")}
 
 
-def latest(workdir: pathlib.Path) -> dict:
-  _, variables, _ = trained.load_trained(workdir, which="latest")
+def latest(workdir: pathlib.Path, step: int | None = None) -> dict:
+  _, variables, _ = trained.load_trained(workdir, which="latest", step=step)
   return jax.tree.map(np.asarray, variables)
 
 
 def test_two_processes_train_as_one_process_with_as_many_devices(runs):
   """After one step: a second step amplifies the rounding differences of the split sums
-  through BatchNorm's batch statistics (to about 1e-3 of a step's update on an AMD EPYC)."""
-  one, two = (jax.tree.map(np.asarray, trained.load_trained(runs[name], "latest", step=1)[1])
-              for name in ("one", "two_steps"))
+  through BatchNorm's batch statistics (to about 1 % of a step's update on an AMD EPYC)."""
+  one, two = latest(runs["one"], step=1), latest(runs["two_steps"], step=1)
   # The longest sums of a step: a BatchNorm's over 16 x 16 x 16 values of the first block.
   # The biases start at 0: their largest value is the scale of the step's update.
   n = 16 * 16 * 16 * 2
